@@ -1,0 +1,43 @@
+//! Operation names and error codes: the stable strings of protocol v1.
+
+// Client requests.
+pub const LOGIN: &str = "login";
+pub const PING: &str = "ping";
+pub const LOGOUT: &str = "logout";
+pub const SEND: &str = "send";
+pub const ACK: &str = "ack";
+pub const SYNC: &str = "sync";
+pub const HISTORY: &str = "history";
+pub const READ: &str = "read";
+pub const CONVERSATIONS: &str = "conversations";
+pub const RECALL: &str = "recall";
+pub const TYPING: &str = "typing";
+
+// Server frames.
+pub const REPLY: &str = "reply";
+pub const MESSAGE: &str = "message";
+pub const KICKED: &str = "kicked";
+pub const RECEIPT: &str = "receipt";
+pub const RECALLED: &str = "recalled";
+pub const EVENT: &str = "event";
+/// The server is shutting down or draining: reconnect after `retry_after_ms`.
+pub const GOAWAY: &str = "goaway";
+
+/// Stable error codes (docs/protocol.md lists them with their meaning).
+pub mod code {
+    pub const BAD_FRAME: &str = "bad_frame";
+    pub const BAD_REQUEST: &str = "bad_request";
+    pub const UNKNOWN_OP: &str = "unknown_op";
+    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const NOT_LOGGED_IN: &str = "not_logged_in";
+    pub const ALREADY_LOGGED_IN: &str = "already_logged_in";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const RECALL_WINDOW_PASSED: &str = "recall_window_passed";
+    pub const CONTENT_BLOCKED: &str = "content_blocked";
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    pub const RATE_LIMITED: &str = "rate_limited";
+    pub const UNAVAILABLE: &str = "unavailable";
+    pub const INTERNAL: &str = "internal";
+}
