@@ -1,0 +1,205 @@
+//! Storage for the data plane, behind traits sized to their use:
+//!
+//! - [`MessageStore`]: the roaming store. Appends a message to its conversation
+//!   (dedupe, `seq`), and to each recipient's inbox (`inbox_seq`) in the same
+//!   durable write; serves history.
+//! - [`InboxStore`]: reads a user's inbox in `inbox_seq` order (the sync store).
+//! - [`ReadStateStore`]: read cursors and the per-user conversation list.
+//! - [`Directory`]: tenants, apps, keys and token revocations.
+//! - [`RouteTable`]: where each online device is connected.
+//!
+//! Backends: `sqlite` (embedded, durable) and `memory` (route table). Every
+//! backend must pass [`conformance`]. Callers hold `Arc<dyn Trait>` and never
+//! know which backend they talk to.
+
+pub mod conformance;
+pub mod memory;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use confab_model::{AppId, AppSettings, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+
+/// The one error type of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A message to append. The caller has validated it and chosen its id.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub app_id: AppId,
+    pub conv_id: ConvId,
+    pub msg_id: String,
+    pub from: UserId,
+    pub to: Peer,
+    pub body: String,
+    pub ts: i64,
+    pub client_msg_id: String,
+    /// Users whose inbox gets the message, the sender included (so that the
+    /// sender's other devices sync it). The sender's read cursor moves to it.
+    pub recipients: Vec<UserId>,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub message: StoredMessage,
+    /// The (app, sender, client_msg_id) was seen before: `message` is the
+    /// original and nothing new was written or should be delivered.
+    pub duplicate: bool,
+    /// Each recipient's new inbox entry (empty for a duplicate).
+    pub inbox: Vec<(UserId, u64)>,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
+    /// Durably stores a message and its inbox entries; returns only once both
+    /// survive a crash. Concurrent appends may share one commit.
+    async fn append(&self, msg: NewMessage) -> Result<Appended>;
+
+    /// A conversation's messages with `seq < before_seq` (all if `None`),
+    /// newest first.
+    async fn history(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>>;
+
+    async fn get(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<Option<StoredMessage>>;
+
+    /// Marks a message recalled and drops its content. Returns false if it
+    /// does not exist.
+    async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait InboxStore: Send + Sync + 'static {
+    /// The user's latest `inbox_seq` (0 before the first message).
+    async fn head(&self, app: &AppId, user: &UserId) -> Result<u64>;
+
+    /// Inbox entries with `inbox_seq > since`, oldest first, at most `limit`.
+    async fn since(&self, app: &AppId, user: &UserId, since: u64, limit: u32) -> Result<Vec<InboxEntry>>;
+}
+
+/// One conversation in a user's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub conv_id: ConvId,
+    pub last_seq: u64,
+    pub read_seq: u64,
+    pub last_message: Option<StoredMessage>,
+}
+
+impl ConversationSummary {
+    pub fn unread(&self) -> u64 {
+        self.last_seq.saturating_sub(self.read_seq)
+    }
+}
+
+#[async_trait]
+pub trait ReadStateStore: Send + Sync + 'static {
+    /// Moves the user's read cursor in `conv` forward to `seq` (capped at the
+    /// conversation's last seq; never backwards). `Ok(None)` if the user has
+    /// no such conversation; otherwise the cursor after the call and whether
+    /// it moved.
+    async fn mark_read(&self, app: &AppId, user: &UserId, conv: &ConvId, seq: u64) -> Result<Option<(u64, bool)>>;
+
+    /// The user's conversations, most recently active first, and the total
+    /// unread count over all of them.
+    async fn conversations(&self, app: &AppId, user: &UserId, limit: u32)
+    -> Result<(Vec<ConversationSummary>, u64)>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub app_id: AppId,
+    pub tenant_id: String,
+    pub name: String,
+    pub settings: AppSettings,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppKey {
+    pub key_id: String,
+    pub app_id: AppId,
+    pub secret: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Tenants, apps, their keys, and per-user token revocation.
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    async fn create_tenant(&self, tenant_id: &str, name: &str) -> Result<Tenant>;
+    /// By id or by name.
+    async fn tenant(&self, id_or_name: &str) -> Result<Option<Tenant>>;
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+    async fn create_app(&self, app: &App) -> Result<()>;
+    async fn app(&self, app_id: &AppId) -> Result<Option<App>>;
+    async fn apps(&self, tenant_id: Option<&str>) -> Result<Vec<App>>;
+    async fn update_settings(&self, app_id: &AppId, settings: &AppSettings) -> Result<()>;
+    async fn add_key(&self, key: &AppKey) -> Result<()>;
+    async fn key(&self, key_id: &str) -> Result<Option<AppKey>>;
+    async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>>;
+    async fn revoke_key(&self, key_id: &str, at: i64) -> Result<bool>;
+    /// Tokens of `user` issued before `at` (ms) stop working.
+    async fn revoke_tokens(&self, app: &AppId, user: &UserId, at: i64) -> Result<()>;
+    async fn tokens_revoked_before(&self, app: &AppId, user: &UserId) -> Result<Option<i64>>;
+}
+
+/// Where a device is connected: the gateway node and its session there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub device_id: String,
+    pub session_id: String,
+    pub node: String,
+    pub platform: String,
+}
+
+/// The session/route table: user → devices → gateway node.
+#[async_trait]
+pub trait RouteTable: Send + Sync + 'static {
+    async fn register(&self, app: &AppId, user: &UserId, route: Route) -> Result<()>;
+    /// Removes the route only if it still belongs to `session_id` (a newer
+    /// login of the same device may have replaced it).
+    async fn unregister(&self, app: &AppId, user: &UserId, device_id: &str, session_id: &str) -> Result<()>;
+    async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>>;
+}
+
+/// Every store a data-plane node needs, as trait objects.
+#[derive(Clone)]
+pub struct Stores {
+    pub messages: Arc<dyn MessageStore>,
+    pub inbox: Arc<dyn InboxStore>,
+    pub reads: Arc<dyn ReadStateStore>,
+    pub directory: Arc<dyn Directory>,
+    pub routes: Arc<dyn RouteTable>,
+}

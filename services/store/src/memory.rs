@@ -1,0 +1,50 @@
+//! In-memory backends for data that is ephemeral by nature (the route table of
+//! a single embedded node). Lost on restart, which is correct: routes describe
+//! live connections.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use confab_model::{AppId, UserId};
+
+use crate::{Result, Route, RouteTable};
+
+#[derive(Default)]
+pub struct MemoryRouteTable {
+    routes: Mutex<HashMap<(AppId, UserId), Vec<Route>>>,
+}
+
+impl MemoryRouteTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl RouteTable for MemoryRouteTable {
+    async fn register(&self, app: &AppId, user: &UserId, route: Route) -> Result<()> {
+        let mut map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = map.entry((app.clone(), user.clone())).or_default();
+        routes.retain(|r| r.device_id != route.device_id);
+        routes.push(route);
+        Ok(())
+    }
+
+    async fn unregister(&self, app: &AppId, user: &UserId, device_id: &str, session_id: &str) -> Result<()> {
+        let mut map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (app.clone(), user.clone());
+        if let Some(routes) = map.get_mut(&key) {
+            routes.retain(|r| !(r.device_id == device_id && r.session_id == session_id));
+            if routes.is_empty() {
+                map.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>> {
+        let map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(map.get(&(app.clone(), user.clone())).cloned().unwrap_or_default())
+    }
+}

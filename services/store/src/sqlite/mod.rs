@@ -1,0 +1,211 @@
+//! The embedded backend: one SQLite database file in WAL mode.
+//!
+//! Appends go through a single writer task ([`writer`]) that batches whatever
+//! is queued into one transaction (group commit): durability costs one commit
+//! per batch, not per message. Reads use a separate pool of connections, which
+//! WAL lets run alongside the writer. `synchronous=NORMAL` (the default here)
+//! survives a crash of the process; `Durability::Full` also survives power loss.
+
+mod directory;
+mod reads;
+mod writer;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::memory::MemoryRouteTable;
+use crate::{Appended, InboxStore, MessageStore, NewMessage, Result, StoreError, Stores};
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the process (kill -9): WAL, `synchronous=NORMAL`.
+    #[default]
+    Process,
+    /// Also survives an OS crash or power loss: `synchronous=FULL`.
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Most messages committed in one transaction.
+    pub max_batch: usize,
+    pub read_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { durability: Durability::Process, max_batch: 512, read_connections: 4 }
+    }
+}
+
+/// The SQLite database: implements every durable store trait.
+#[derive(Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+    appends: mpsc::Sender<writer::Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    pub async fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
+        let url = format!("sqlite://{}", path.display());
+        let connect = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.durability {
+                Durability::Process => SqliteSynchronous::Normal,
+                Durability::Full => SqliteSynchronous::Full,
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // One connection writes messages; a second serves the other (rare)
+        // writes; reads have their own pool.
+        let write = SqlitePoolOptions::new().max_connections(2).connect_with(connect.clone()).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&write)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .connect_with(connect.read_only(true))
+            .await?;
+        let conn = write.acquire().await?.detach();
+        let appends = writer::spawn(conn, options.max_batch.max(1));
+        Ok(Self { read, write, appends })
+    }
+
+    /// All the stores of an embedded node: this database plus an in-memory
+    /// route table.
+    pub fn into_stores(self) -> Stores {
+        let me = Arc::new(self);
+        Stores {
+            messages: me.clone(),
+            inbox: me.clone(),
+            reads: me.clone(),
+            directory: me,
+            routes: Arc::new(MemoryRouteTable::new()),
+        }
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "m.conv_id, m.seq, m.msg_id, m.sender, m.to_kind, m.to_id, m.client_msg_id, m.body, m.ts, m.recalled";
+
+fn message_from_row(row: &SqliteRow) -> Result<StoredMessage> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("message row has a bad {what}"));
+    let conv_id: String = row.try_get("conv_id")?;
+    let sender: String = row.try_get("sender")?;
+    let to_kind: String = row.try_get("to_kind")?;
+    let to_id: String = row.try_get("to_id")?;
+    let recalled: bool = row.try_get("recalled")?;
+    Ok(StoredMessage {
+        conv_id: ConvId::parse(&conv_id).map_err(|_| corrupt("conv_id"))?,
+        seq: row.try_get::<i64, _>("seq")? as u64,
+        msg_id: row.try_get("msg_id")?,
+        from: UserId::parse(&sender).map_err(|_| corrupt("sender"))?,
+        to: Peer::parse(&to_kind, &to_id).map_err(|_| corrupt("recipient"))?,
+        body: if recalled { confab_model::RECALLED_BODY.to_owned() } else { row.try_get("body")? },
+        ts: row.try_get("ts")?,
+        client_msg_id: row.try_get("client_msg_id")?,
+        recalled,
+    })
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn append(&self, msg: NewMessage) -> Result<Appended> {
+        let (tx, rx) = oneshot::channel();
+        self.appends
+            .send(writer::Job { msg, reply: tx })
+            .await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?
+    }
+
+    async fn history(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let before = before_seq.map(|s| s as i64).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.conv_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(conv.as_str())
+            .bind(before)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn get(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<Option<StoredMessage>> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.msg_id = ? AND m.conv_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(msg_id)
+            .bind(conv.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE messages SET recalled = 1, body = ? WHERE app_id = ? AND msg_id = ? AND conv_id = ?",
+        )
+        .bind(confab_model::RECALLED_BODY)
+        .bind(app.as_str())
+        .bind(msg_id)
+        .bind(conv.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl InboxStore for SqliteStore {
+    async fn head(&self, app: &AppId, user: &UserId) -> Result<u64> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(inbox_seq) FROM inbox WHERE app_id = ? AND user_id = ?")
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .fetch_one(&self.read)
+            .await?;
+        Ok(head.unwrap_or(0) as u64)
+    }
+
+    async fn since(&self, app: &AppId, user: &UserId, since: u64, limit: u32) -> Result<Vec<InboxEntry>> {
+        let sql = format!(
+            "SELECT i.inbox_seq, {MESSAGE_COLUMNS} FROM inbox i \
+             JOIN messages m ON m.app_id = i.app_id AND m.conv_id = i.conv_id AND m.seq = i.seq \
+             WHERE i.app_id = ? AND i.user_id = ? AND i.inbox_seq > ? ORDER BY i.inbox_seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(since.min(i64::MAX as u64) as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(InboxEntry { inbox_seq: row.try_get::<i64, _>("inbox_seq")? as u64, message: message_from_row(row)? })
+            })
+            .collect()
+    }
+}

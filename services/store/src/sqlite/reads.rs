@@ -1,0 +1,76 @@
+//! Read cursors and conversation lists on SQLite.
+
+use async_trait::async_trait;
+use confab_model::{AppId, ConvId, UserId};
+use sqlx::Row;
+
+use super::{message_from_row, SqliteStore, MESSAGE_COLUMNS};
+use crate::{ConversationSummary, ReadStateStore, Result, StoreError};
+
+#[async_trait]
+impl ReadStateStore for SqliteStore {
+    async fn mark_read(&self, app: &AppId, user: &UserId, conv: &ConvId, seq: u64) -> Result<Option<(u64, bool)>> {
+        let seq = seq.min(i64::MAX as u64) as i64;
+        let moved = sqlx::query(
+            "UPDATE user_conversations SET read_seq = MIN(?, last_seq) \
+             WHERE app_id = ? AND user_id = ? AND conv_id = ? AND read_seq < MIN(?, last_seq)",
+        )
+        .bind(seq)
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(conv.as_str())
+        .bind(seq)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            > 0;
+        let cursor: Option<i64> = sqlx::query_scalar(
+            "SELECT read_seq FROM user_conversations WHERE app_id = ? AND user_id = ? AND conv_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(conv.as_str())
+        .fetch_optional(&self.write)
+        .await?;
+        Ok(cursor.map(|c| (c as u64, moved)))
+    }
+
+    async fn conversations(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<(Vec<ConversationSummary>, u64)> {
+        let sql = format!(
+            "SELECT uc.conv_id AS uc_conv, uc.last_seq, uc.read_seq, m.msg_id IS NOT NULL AS has_last, {MESSAGE_COLUMNS} \
+             FROM user_conversations uc \
+             LEFT JOIN messages m ON m.app_id = uc.app_id AND m.conv_id = uc.conv_id AND m.seq = uc.last_seq \
+             WHERE uc.app_id = ? AND uc.user_id = ? ORDER BY uc.updated_at DESC, uc.conv_id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let conv: String = row.try_get("uc_conv")?;
+            let has_last: bool = row.try_get("has_last")?;
+            list.push(ConversationSummary {
+                conv_id: ConvId::parse(&conv).map_err(|_| StoreError::Corrupt(format!("conversation id {conv:?}")))?,
+                last_seq: row.try_get::<i64, _>("last_seq")? as u64,
+                read_seq: row.try_get::<i64, _>("read_seq")? as u64,
+                last_message: if has_last { Some(message_from_row(row)?) } else { None },
+            });
+        }
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT SUM(last_seq - read_seq) FROM user_conversations WHERE app_id = ? AND user_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_one(&self.read)
+        .await?;
+        Ok((list, total.unwrap_or(0).max(0) as u64))
+    }
+}
