@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value};
 
-pub const BODY_TYPES: &[&str] = &["text", "image", "file", "audio", "video", "location", "custom"];
+pub const BODY_TYPES: &[&str] = &[
+    "text", "image", "file", "audio", "video", "location", "custom",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
@@ -34,7 +36,10 @@ impl Body {
             return Err(BodyError::Missing);
         }
         if text.len() > max_bytes {
-            return Err(BodyError::TooLarge { size: text.len(), limit: max_bytes });
+            return Err(BodyError::TooLarge {
+                size: text.len(),
+                limit: max_bytes,
+            });
         }
         let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
             return Err(BodyError::NotAnObject);
@@ -43,7 +48,12 @@ impl Body {
             Some(t) if BODY_TYPES.contains(&t) => t.to_owned(),
             _ => return Err(BodyError::BadType),
         };
-        if kind == "text" && !fields.get("text").and_then(Value::as_str).is_some_and(|t| !t.is_empty()) {
+        if kind == "text"
+            && !fields
+                .get("text")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
+        {
             return Err(BodyError::MissingText);
         }
         Ok(Self { kind, fields })
@@ -64,11 +74,37 @@ mod tests {
 
     #[test]
     fn accepts_text_and_rejects_bad_bodies() {
-        assert_eq!(Body::parse(r#"{"type":"text","text":"hi"}"#, 100).unwrap().text(), Some("hi"));
-        assert_eq!(Body::parse(r#"{"type":"text"}"#, 100), Err(BodyError::MissingText));
-        assert_eq!(Body::parse(r#"{"type":"sticker"}"#, 100), Err(BodyError::BadType));
+        assert_eq!(
+            Body::parse(r#"{"type":"text","text":"hi"}"#, 100)
+                .unwrap()
+                .text(),
+            Some("hi")
+        );
+        assert_eq!(
+            Body::parse(r#"{"type":"text"}"#, 100),
+            Err(BodyError::MissingText)
+        );
+        assert_eq!(
+            Body::parse(r#"{"type":"sticker"}"#, 100),
+            Err(BodyError::BadType)
+        );
         assert_eq!(Body::parse(r#"[1]"#, 100), Err(BodyError::NotAnObject));
-        assert!(matches!(Body::parse(&format!(r#"{{"type":"text","text":"{}"}}"#, "x".repeat(200)), 100), Err(BodyError::TooLarge { .. })));
+        assert!(matches!(
+            Body::parse(
+                &format!(r#"{{"type":"text","text":"{}"}}"#, "x".repeat(200)),
+                100
+            ),
+            Err(BodyError::TooLarge { .. })
+        ));
         assert!(Body::parse(r#"{"type":"image","url":"u"}"#, 100).is_ok());
     }
+}
+
+/// The body type as a bounded metrics label.
+pub fn body_type_label(kind: &str) -> &'static str {
+    BODY_TYPES
+        .iter()
+        .find(|t| **t == kind)
+        .copied()
+        .unwrap_or("other")
 }

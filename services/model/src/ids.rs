@@ -16,8 +16,13 @@ pub enum IdError {
 fn check(what: &'static str, s: &str) -> Result<(), IdError> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
-    if ok { Ok(()) } else { Err(IdError::Invalid { what }) }
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(IdError::Invalid { what })
+    }
 }
 
 macro_rules! string_id {
@@ -64,7 +69,10 @@ impl PeerKind {
             "user" => Ok(Self::User),
             "group" => Ok(Self::Group),
             "room" => Ok(Self::Room),
-            other => Err(IdError::Unknown { what: "peer kind", value: other.to_owned() }),
+            other => Err(IdError::Unknown {
+                what: "peer kind",
+                value: other.to_owned(),
+            }),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -87,10 +95,16 @@ impl Peer {
     pub fn parse(kind: &str, id: &str) -> Result<Self, IdError> {
         let kind = PeerKind::parse(kind)?;
         check("peer id", id)?;
-        Ok(Self { kind, id: Arc::from(id) })
+        Ok(Self {
+            kind,
+            id: Arc::from(id),
+        })
     }
     pub fn user(user: &UserId) -> Self {
-        Self { kind: PeerKind::User, id: user.0.clone() }
+        Self {
+            kind: PeerKind::User,
+            id: user.0.clone(),
+        }
     }
 }
 
@@ -101,14 +115,21 @@ pub struct ConvId(Arc<str>);
 
 impl ConvId {
     pub fn p2p(a: &UserId, b: &UserId) -> Self {
-        let (lo, hi) = if a.as_str() <= b.as_str() { (a, b) } else { (b, a) };
+        let (lo, hi) = if a.as_str() <= b.as_str() {
+            (a, b)
+        } else {
+            (b, a)
+        };
         Self(Arc::from(format!("p2p:{lo}:{hi}")))
     }
 
     /// The conversation a message from `from` to `to` belongs to.
     pub fn for_message(from: &UserId, to: &Peer) -> Self {
         match to.kind {
-            PeerKind::User => Self(Arc::from(format!("p2p:{}", sorted_pair(from.as_str(), &to.id)))),
+            PeerKind::User => Self(Arc::from(format!(
+                "p2p:{}",
+                sorted_pair(from.as_str(), &to.id)
+            ))),
             PeerKind::Group => Self(Arc::from(format!("group:{}", to.id))),
             PeerKind::Room => Self(Arc::from(format!("room:{}", to.id))),
         }
@@ -116,7 +137,10 @@ impl ConvId {
 
     /// Parses a conversation id sent by a client.
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let invalid = || IdError::Unknown { what: "conversation", value: s.to_owned() };
+        let invalid = || IdError::Unknown {
+            what: "conversation",
+            value: s.to_owned(),
+        };
         let (kind, rest) = s.split_once(':').ok_or_else(invalid)?;
         match kind {
             "p2p" => {
@@ -145,7 +169,8 @@ impl ConvId {
     /// Whether `user` takes part in this conversation (single chat only; groups
     /// are checked against their member list).
     pub fn p2p_includes(&self, user: &UserId) -> bool {
-        self.p2p_members().is_some_and(|(a, b)| a == user.as_str() || b == user.as_str())
+        self.p2p_members()
+            .is_some_and(|(a, b)| a == user.as_str() || b == user.as_str())
     }
 
     /// The conversation as seen by `viewer`: the other user in single chat, the
@@ -153,15 +178,25 @@ impl ConvId {
     pub fn peer_for(&self, viewer: &UserId) -> Option<Peer> {
         if let Some((a, b)) = self.p2p_members() {
             let other = if a == viewer.as_str() { b } else { a };
-            return Some(Peer { kind: PeerKind::User, id: Arc::from(other) });
+            return Some(Peer {
+                kind: PeerKind::User,
+                id: Arc::from(other),
+            });
         }
         let (kind, id) = self.0.split_once(':')?;
-        Some(Peer { kind: PeerKind::parse(kind).ok()?, id: Arc::from(id) })
+        Some(Peer {
+            kind: PeerKind::parse(kind).ok()?,
+            id: Arc::from(id),
+        })
     }
 }
 
 fn sorted_pair(a: &str, b: &str) -> String {
-    if a <= b { format!("{a}:{b}") } else { format!("{b}:{a}") }
+    if a <= b {
+        format!("{a}:{b}")
+    } else {
+        format!("{b}:{a}")
+    }
 }
 
 impl fmt::Display for ConvId {
@@ -193,7 +228,10 @@ impl Platform {
             "web" => Ok(Self::Web),
             "desktop" => Ok(Self::Desktop),
             "other" => Ok(Self::Other),
-            other => Err(IdError::Unknown { what: "platform", value: other.to_owned() }),
+            other => Err(IdError::Unknown {
+                what: "platform",
+                value: other.to_owned(),
+            }),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -216,7 +254,10 @@ mod tests {
         let a = UserId::parse("alice").unwrap();
         let b = UserId::parse("bob").unwrap();
         assert_eq!(ConvId::p2p(&a, &b), ConvId::p2p(&b, &a));
-        assert_eq!(ConvId::for_message(&b, &Peer::user(&a)).as_str(), "p2p:alice:bob");
+        assert_eq!(
+            ConvId::for_message(&b, &Peer::user(&a)).as_str(),
+            "p2p:alice:bob"
+        );
         assert_eq!(ConvId::p2p(&a, &b).peer_for(&a).unwrap().id.as_ref(), "bob");
     }
 

@@ -6,7 +6,7 @@ mod body;
 mod ids;
 mod settings;
 
-pub use body::{Body, BodyError};
+pub use body::{Body, BodyError, body_type_label};
 pub use ids::{AppId, ConvId, IdError, Peer, PeerKind, Platform, UserId};
 pub use settings::{AppSettings, KickPolicy};
 

@@ -24,7 +24,9 @@ fn recover_rid(bytes: &[u8]) -> Option<u64> {
     struct RidOnly {
         rid: Option<u64>,
     }
-    serde_json::from_slice::<RidOnly>(bytes).ok().and_then(|r| r.rid)
+    serde_json::from_slice::<RidOnly>(bytes)
+        .ok()
+        .and_then(|r| r.rid)
 }
 
 pub(crate) fn encode(frame: &Frame) -> Bytes {

@@ -80,7 +80,10 @@ mod tests {
             seq: Some(3),
             msg_id: "01J".into(),
             from: "alice".into(),
-            to: Some(Peer { kind: "user".into(), id: "bob".into() }),
+            to: Some(Peer {
+                kind: "user".into(),
+                id: "bob".into(),
+            }),
             body: r#"{"type":"text","text":"hi"}"#.into(),
             ts: Some(1_700_000_000_000),
             client_msg_id: "c1".into(),
@@ -124,7 +127,11 @@ mod tests {
 
     #[test]
     fn malformed_json_keeps_the_rid_when_it_can() {
-        let err = decode(Encoding::Json, br#"{"op":"send","rid":9,"to":"not-an-object"}"#).unwrap_err();
+        let err = decode(
+            Encoding::Json,
+            br#"{"op":"send","rid":9,"to":"not-an-object"}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.rid, Some(9));
         let err = decode(Encoding::Json, b"{not json").unwrap_err();
         assert_eq!(err.rid, None);

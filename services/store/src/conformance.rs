@@ -67,18 +67,34 @@ pub async fn append_assigns_consecutive_seq_per_conversation(s: Stores) {
     for i in 0..5 {
         let from = if i % 2 == 0 { "alice" } else { "bob" };
         let to = if i % 2 == 0 { "bob" } else { "alice" };
-        let r = s.messages.append(p2p(&a, from, to, &format!("c{i}"))).await.expect("append");
+        let r = s
+            .messages
+            .append(p2p(&a, from, to, &format!("c{i}")))
+            .await
+            .expect("append");
         assert!(!r.duplicate);
         seqs.push(r.message.seq);
     }
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5], "one seq sequence per conversation, from both sides");
-    let other = s.messages.append(p2p(&a, "alice", "carol", "x")).await.expect("append");
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5],
+        "one seq sequence per conversation, from both sides"
+    );
+    let other = s
+        .messages
+        .append(p2p(&a, "alice", "carol", "x"))
+        .await
+        .expect("append");
     assert_eq!(other.message.seq, 1, "another conversation has its own seq");
 }
 
 pub async fn resend_with_same_client_msg_id_returns_the_original(s: Stores) {
     let a = app("app1");
-    let first = s.messages.append(p2p(&a, "alice", "bob", "same")).await.expect("append");
+    let first = s
+        .messages
+        .append(p2p(&a, "alice", "bob", "same"))
+        .await
+        .expect("append");
     let mut again = p2p(&a, "alice", "bob", "same");
     again.msg_id = "a-different-id".into();
     let second = s.messages.append(again).await.expect("append");
@@ -88,7 +104,11 @@ pub async fn resend_with_same_client_msg_id_returns_the_original(s: Stores) {
     assert_eq!(second.message.seq, first.message.seq);
     assert_eq!(s.inbox.head(&a, &user("bob")).await.expect("head"), 1);
     // Another sender may use the same client_msg_id.
-    let bobs = s.messages.append(p2p(&a, "bob", "alice", "same")).await.expect("append");
+    let bobs = s
+        .messages
+        .append(p2p(&a, "bob", "alice", "same"))
+        .await
+        .expect("append");
     assert!(!bobs.duplicate);
     assert_eq!(bobs.message.seq, 2);
 }
@@ -123,7 +143,10 @@ pub async fn inbox_seq_is_gap_free_per_user_across_concurrent_senders(s: Stores)
         let a = a.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..50 {
-                s.messages.append(p2p(&a, &format!("s{sender}"), "bob", &format!("{i}"))).await.expect("append");
+                s.messages
+                    .append(p2p(&a, &format!("s{sender}"), "bob", &format!("{i}")))
+                    .await
+                    .expect("append");
             }
         }));
     }
@@ -138,8 +161,11 @@ pub async fn inbox_seq_is_gap_free_per_user_across_concurrent_senders(s: Stores)
     // Each sender's own conversation kept its order.
     for sender in 0..10 {
         let conv = ConvId::p2p(&user(&format!("s{sender}")), &bob);
-        let conv_seqs: Vec<u64> =
-            entries.iter().filter(|e| e.message.conv_id == conv).map(|e| e.message.seq).collect();
+        let conv_seqs: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.message.conv_id == conv)
+            .map(|e| e.message.seq)
+            .collect();
         assert_eq!(conv_seqs, (1..=50).collect::<Vec<_>>());
     }
 }
@@ -147,13 +173,25 @@ pub async fn inbox_seq_is_gap_free_per_user_across_concurrent_senders(s: Stores)
 pub async fn sync_returns_entries_after_since_in_order_with_limit(s: Stores) {
     let a = app("app1");
     for i in 0..10 {
-        s.messages.append(p2p(&a, "alice", "bob", &format!("c{i}"))).await.expect("append");
+        s.messages
+            .append(p2p(&a, "alice", "bob", &format!("c{i}")))
+            .await
+            .expect("append");
     }
     let bob = user("bob");
     let page = s.inbox.since(&a, &bob, 3, 4).await.expect("since");
-    assert_eq!(page.iter().map(|e| e.inbox_seq).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+    assert_eq!(
+        page.iter().map(|e| e.inbox_seq).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7]
+    );
     assert_eq!(page[0].message.body, r#"{"type":"text","text":"c3"}"#);
-    assert!(s.inbox.since(&a, &bob, 10, 100).await.expect("since").is_empty());
+    assert!(
+        s.inbox
+            .since(&a, &bob, 10, 100)
+            .await
+            .expect("since")
+            .is_empty()
+    );
     // The sender's inbox has the message too (their other devices sync it).
     assert_eq!(s.inbox.head(&a, &user("alice")).await.expect("head"), 10);
 }
@@ -161,47 +199,110 @@ pub async fn sync_returns_entries_after_since_in_order_with_limit(s: Stores) {
 pub async fn history_pages_newest_first(s: Stores) {
     let a = app("app1");
     for i in 0..7 {
-        s.messages.append(p2p(&a, "alice", "bob", &format!("c{i}"))).await.expect("append");
+        s.messages
+            .append(p2p(&a, "alice", "bob", &format!("c{i}")))
+            .await
+            .expect("append");
     }
     let conv = ConvId::p2p(&user("alice"), &user("bob"));
-    let first = s.messages.history(&a, &conv, None, 3).await.expect("history");
-    assert_eq!(first.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![7, 6, 5]);
-    let next = s.messages.history(&a, &conv, Some(5), 3).await.expect("history");
-    assert_eq!(next.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4, 3, 2]);
-    let last = s.messages.history(&a, &conv, Some(2), 3).await.expect("history");
+    let first = s
+        .messages
+        .history(&a, &conv, None, 3)
+        .await
+        .expect("history");
+    assert_eq!(
+        first.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![7, 6, 5]
+    );
+    let next = s
+        .messages
+        .history(&a, &conv, Some(5), 3)
+        .await
+        .expect("history");
+    assert_eq!(
+        next.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![4, 3, 2]
+    );
+    let last = s
+        .messages
+        .history(&a, &conv, Some(2), 3)
+        .await
+        .expect("history");
     assert_eq!(last.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
 }
 
 pub async fn read_cursor_only_moves_forward_and_counts_unread(s: Stores) {
     let a = app("app1");
     for i in 0..4 {
-        s.messages.append(p2p(&a, "alice", "bob", &format!("c{i}"))).await.expect("append");
+        s.messages
+            .append(p2p(&a, "alice", "bob", &format!("c{i}")))
+            .await
+            .expect("append");
     }
     // Conversations are ordered by last activity at millisecond resolution.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    s.messages.append(p2p(&a, "carol", "bob", "c")).await.expect("append");
+    s.messages
+        .append(p2p(&a, "carol", "bob", "c"))
+        .await
+        .expect("append");
     let bob = user("bob");
     let conv = ConvId::p2p(&user("alice"), &bob);
-    let (list, total) = s.reads.conversations(&a, &bob, 100).await.expect("conversations");
+    let (list, total) = s
+        .reads
+        .conversations(&a, &bob, 100)
+        .await
+        .expect("conversations");
     assert_eq!(total, 5);
     assert_eq!(list.len(), 2);
-    assert_eq!(list[0].conv_id, ConvId::p2p(&user("carol"), &bob), "most recent first");
-    assert_eq!(s.reads.mark_read(&a, &bob, &conv, 3).await.expect("read"), Some((3, true)));
-    assert_eq!(s.reads.mark_read(&a, &bob, &conv, 2).await.expect("read"), Some((3, false)), "never backwards");
-    assert_eq!(s.reads.mark_read(&a, &bob, &conv, 99).await.expect("read"), Some((4, true)), "capped at last seq");
-    let (list, total) = s.reads.conversations(&a, &bob, 100).await.expect("conversations");
+    assert_eq!(
+        list[0].conv_id,
+        ConvId::p2p(&user("carol"), &bob),
+        "most recent first"
+    );
+    assert_eq!(
+        s.reads.mark_read(&a, &bob, &conv, 3).await.expect("read"),
+        Some((3, true))
+    );
+    assert_eq!(
+        s.reads.mark_read(&a, &bob, &conv, 2).await.expect("read"),
+        Some((3, false)),
+        "never backwards"
+    );
+    assert_eq!(
+        s.reads.mark_read(&a, &bob, &conv, 99).await.expect("read"),
+        Some((4, true)),
+        "capped at last seq"
+    );
+    let (list, total) = s
+        .reads
+        .conversations(&a, &bob, 100)
+        .await
+        .expect("conversations");
     assert_eq!(total, 1);
     let alice_conv = list.iter().find(|c| c.conv_id == conv).expect("listed");
     assert_eq!(alice_conv.unread(), 0);
     assert_eq!(alice_conv.last_message.as_ref().map(|m| m.seq), Some(4));
     let stranger = ConvId::p2p(&user("x"), &user("y"));
-    assert_eq!(s.reads.mark_read(&a, &bob, &stranger, 1).await.expect("read"), None);
+    assert_eq!(
+        s.reads
+            .mark_read(&a, &bob, &stranger, 1)
+            .await
+            .expect("read"),
+        None
+    );
 }
 
 pub async fn sender_has_read_their_own_message(s: Stores) {
     let a = app("app1");
-    s.messages.append(p2p(&a, "alice", "bob", "c0")).await.expect("append");
-    let (list, total) = s.reads.conversations(&a, &user("alice"), 10).await.expect("conversations");
+    s.messages
+        .append(p2p(&a, "alice", "bob", "c0"))
+        .await
+        .expect("append");
+    let (list, total) = s
+        .reads
+        .conversations(&a, &user("alice"), 10)
+        .await
+        .expect("conversations");
     assert_eq!(total, 0);
     assert_eq!(list[0].unread(), 0);
     assert_eq!(list[0].read_seq, 1);
@@ -209,38 +310,99 @@ pub async fn sender_has_read_their_own_message(s: Stores) {
 
 pub async fn recall_replaces_the_body(s: Stores) {
     let a = app("app1");
-    let r = s.messages.append(p2p(&a, "alice", "bob", "c0")).await.expect("append");
+    let r = s
+        .messages
+        .append(p2p(&a, "alice", "bob", "c0"))
+        .await
+        .expect("append");
     let conv = r.message.conv_id.clone();
-    assert!(s.messages.recall(&a, &conv, &r.message.msg_id).await.expect("recall"));
-    let got = s.messages.get(&a, &conv, &r.message.msg_id).await.expect("get").expect("exists");
+    assert!(
+        s.messages
+            .recall(&a, &conv, &r.message.msg_id)
+            .await
+            .expect("recall")
+    );
+    let got = s
+        .messages
+        .get(&a, &conv, &r.message.msg_id)
+        .await
+        .expect("get")
+        .expect("exists");
     assert!(got.recalled);
     assert_eq!(got.body, confab_model::RECALLED_BODY);
     let synced = s.inbox.since(&a, &user("bob"), 0, 10).await.expect("since");
     assert!(synced[0].message.recalled);
-    assert!(!s.messages.recall(&a, &conv, "no-such-id").await.expect("recall"));
+    assert!(
+        !s.messages
+            .recall(&a, &conv, "no-such-id")
+            .await
+            .expect("recall")
+    );
 }
 
 pub async fn apps_never_see_each_others_data(s: Stores) {
     let (a, b) = (app("app-a"), app("app-b"));
-    s.messages.append(p2p(&a, "alice", "bob", "c0")).await.expect("append");
-    let r = s.messages.append(p2p(&b, "alice", "bob", "c0")).await.expect("append");
+    s.messages
+        .append(p2p(&a, "alice", "bob", "c0"))
+        .await
+        .expect("append");
+    let r = s
+        .messages
+        .append(p2p(&b, "alice", "bob", "c0"))
+        .await
+        .expect("append");
     assert!(!r.duplicate, "dedupe is per app");
     assert_eq!(r.message.seq, 1, "seq is per app");
     let bob = user("bob");
-    assert_eq!(s.inbox.since(&b, &bob, 0, 10).await.expect("since").len(), 1);
+    assert_eq!(
+        s.inbox.since(&b, &bob, 0, 10).await.expect("since").len(),
+        1
+    );
     let conv = ConvId::p2p(&user("alice"), &bob);
-    assert_eq!(s.messages.history(&b, &conv, None, 10).await.expect("history").len(), 1);
-    let a_msg = s.messages.history(&a, &conv, None, 10).await.expect("history").remove(0);
-    assert_eq!(s.messages.get(&b, &conv, &a_msg.msg_id).await.expect("get"), None);
-    assert!(!s.messages.recall(&b, &conv, &a_msg.msg_id).await.expect("recall"));
+    assert_eq!(
+        s.messages
+            .history(&b, &conv, None, 10)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
+    let a_msg = s
+        .messages
+        .history(&a, &conv, None, 10)
+        .await
+        .expect("history")
+        .remove(0);
+    assert_eq!(
+        s.messages.get(&b, &conv, &a_msg.msg_id).await.expect("get"),
+        None
+    );
+    assert!(
+        !s.messages
+            .recall(&b, &conv, &a_msg.msg_id)
+            .await
+            .expect("recall")
+    );
 }
 
 pub async fn directory_keeps_tenants_apps_and_keys(s: Stores) {
     let d = &s.directory;
     d.create_tenant("t1", "acme").await.expect("tenant");
-    assert!(d.create_tenant("t2", "acme").await.is_err(), "tenant names are unique");
-    assert_eq!(d.tenant("acme").await.expect("by name").map(|t| t.tenant_id), Some("t1".into()));
-    assert_eq!(d.tenant("t1").await.expect("by id").map(|t| t.name), Some("acme".into()));
+    assert!(
+        d.create_tenant("t2", "acme").await.is_err(),
+        "tenant names are unique"
+    );
+    assert_eq!(
+        d.tenant("acme")
+            .await
+            .expect("by name")
+            .map(|t| t.tenant_id),
+        Some("t1".into())
+    );
+    assert_eq!(
+        d.tenant("t1").await.expect("by id").map(|t| t.name),
+        Some("acme".into())
+    );
     let app = App {
         app_id: app("a1"),
         tenant_id: "t1".into(),
@@ -252,18 +414,46 @@ pub async fn directory_keeps_tenants_apps_and_keys(s: Stores) {
     assert_eq!(d.app(&app.app_id).await.expect("get"), Some(app.clone()));
     let mut settings = AppSettings::default();
     settings.recall_window_ms = 5;
-    d.update_settings(&app.app_id, &settings).await.expect("update");
-    assert_eq!(d.app(&app.app_id).await.expect("get").map(|a| a.settings.recall_window_ms), Some(5));
-    let key = AppKey { key_id: "k1".into(), app_id: app.app_id.clone(), secret: "sk_1".into(), created_at: 1, revoked_at: None };
+    d.update_settings(&app.app_id, &settings)
+        .await
+        .expect("update");
+    assert_eq!(
+        d.app(&app.app_id)
+            .await
+            .expect("get")
+            .map(|a| a.settings.recall_window_ms),
+        Some(5)
+    );
+    let key = AppKey {
+        key_id: "k1".into(),
+        app_id: app.app_id.clone(),
+        secret: "sk_1".into(),
+        created_at: 1,
+        revoked_at: None,
+    };
     d.add_key(&key).await.expect("key");
     assert_eq!(d.key("k1").await.expect("key"), Some(key));
     assert!(d.revoke_key("k1", 10).await.expect("revoke"));
-    assert_eq!(d.key("k1").await.expect("key").and_then(|k| k.revoked_at), Some(10));
+    assert_eq!(
+        d.key("k1").await.expect("key").and_then(|k| k.revoked_at),
+        Some(10)
+    );
     let u = user("alice");
-    assert_eq!(d.tokens_revoked_before(&app.app_id, &u).await.expect("revoked"), None);
+    assert_eq!(
+        d.tokens_revoked_before(&app.app_id, &u)
+            .await
+            .expect("revoked"),
+        None
+    );
     d.revoke_tokens(&app.app_id, &u, 100).await.expect("revoke");
     d.revoke_tokens(&app.app_id, &u, 50).await.expect("revoke");
-    assert_eq!(d.tokens_revoked_before(&app.app_id, &u).await.expect("revoked"), Some(100), "never moves back");
+    assert_eq!(
+        d.tokens_revoked_before(&app.app_id, &u)
+            .await
+            .expect("revoked"),
+        Some(100),
+        "never moves back"
+    );
 }
 
 pub async fn route_table_tracks_devices_per_user(s: Stores) {
@@ -274,13 +464,41 @@ pub async fn route_table_tracks_devices_per_user(s: Stores) {
         node: "n1".into(),
         platform: "ios".into(),
     };
-    s.routes.register(&a, &u, route("phone", "s1")).await.expect("register");
-    s.routes.register(&a, &u, route("web", "s2")).await.expect("register");
-    s.routes.register(&a, &u, route("phone", "s3")).await.expect("re-register replaces");
+    s.routes
+        .register(&a, &u, route("phone", "s1"))
+        .await
+        .expect("register");
+    s.routes
+        .register(&a, &u, route("web", "s2"))
+        .await
+        .expect("register");
+    s.routes
+        .register(&a, &u, route("phone", "s3"))
+        .await
+        .expect("re-register replaces");
     assert_eq!(s.routes.routes(&a, &u).await.expect("routes").len(), 2);
-    s.routes.unregister(&a, &u, "phone", "s1").await.expect("stale unregister");
-    assert_eq!(s.routes.routes(&a, &u).await.expect("routes").len(), 2, "a stale session does not remove the new one");
-    s.routes.unregister(&a, &u, "phone", "s3").await.expect("unregister");
-    assert_eq!(s.routes.routes(&a, &u).await.expect("routes"), vec![route("web", "s2")]);
-    assert!(s.routes.routes(&app("other"), &u).await.expect("routes").is_empty());
+    s.routes
+        .unregister(&a, &u, "phone", "s1")
+        .await
+        .expect("stale unregister");
+    assert_eq!(
+        s.routes.routes(&a, &u).await.expect("routes").len(),
+        2,
+        "a stale session does not remove the new one"
+    );
+    s.routes
+        .unregister(&a, &u, "phone", "s3")
+        .await
+        .expect("unregister");
+    assert_eq!(
+        s.routes.routes(&a, &u).await.expect("routes"),
+        vec![route("web", "s2")]
+    );
+    assert!(
+        s.routes
+            .routes(&app("other"), &u)
+            .await
+            .expect("routes")
+            .is_empty()
+    );
 }

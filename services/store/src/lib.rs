@@ -98,7 +98,13 @@ pub trait InboxStore: Send + Sync + 'static {
     async fn head(&self, app: &AppId, user: &UserId) -> Result<u64>;
 
     /// Inbox entries with `inbox_seq > since`, oldest first, at most `limit`.
-    async fn since(&self, app: &AppId, user: &UserId, since: u64, limit: u32) -> Result<Vec<InboxEntry>>;
+    async fn since(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<InboxEntry>>;
 }
 
 /// One conversation in a user's list.
@@ -122,12 +128,22 @@ pub trait ReadStateStore: Send + Sync + 'static {
     /// conversation's last seq; never backwards). `Ok(None)` if the user has
     /// no such conversation; otherwise the cursor after the call and whether
     /// it moved.
-    async fn mark_read(&self, app: &AppId, user: &UserId, conv: &ConvId, seq: u64) -> Result<Option<(u64, bool)>>;
+    async fn mark_read(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        conv: &ConvId,
+        seq: u64,
+    ) -> Result<Option<(u64, bool)>>;
 
     /// The user's conversations, most recently active first, and the total
     /// unread count over all of them.
-    async fn conversations(&self, app: &AppId, user: &UserId, limit: u32)
-    -> Result<(Vec<ConversationSummary>, u64)>;
+    async fn conversations(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<(Vec<ConversationSummary>, u64)>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +206,13 @@ pub trait RouteTable: Send + Sync + 'static {
     async fn register(&self, app: &AppId, user: &UserId, route: Route) -> Result<()>;
     /// Removes the route only if it still belongs to `session_id` (a newer
     /// login of the same device may have replaced it).
-    async fn unregister(&self, app: &AppId, user: &UserId, device_id: &str, session_id: &str) -> Result<()>;
+    async fn unregister(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        device_id: &str,
+        session_id: &str,
+    ) -> Result<()>;
     async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>>;
 }
 

@@ -31,7 +31,13 @@ impl RouteTable for MemoryRouteTable {
         Ok(())
     }
 
-    async fn unregister(&self, app: &AppId, user: &UserId, device_id: &str, session_id: &str) -> Result<()> {
+    async fn unregister(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        device_id: &str,
+        session_id: &str,
+    ) -> Result<()> {
         let mut map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let key = (app.clone(), user.clone());
         if let Some(routes) = map.get_mut(&key) {
@@ -45,6 +51,9 @@ impl RouteTable for MemoryRouteTable {
 
     async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>> {
         let map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(map.get(&(app.clone(), user.clone())).cloned().unwrap_or_default())
+        Ok(map
+            .get(&(app.clone(), user.clone()))
+            .cloned()
+            .unwrap_or_default())
     }
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use confab_model::{AppId, AppSettings, UserId};
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use crate::{App, AppKey, Directory, Result, StoreError, Tenant};
@@ -16,17 +16,23 @@ fn conflict_or(e: sqlx::Error, what: String) -> StoreError {
 }
 
 fn tenant_from_row(row: &SqliteRow) -> Result<Tenant> {
-    Ok(Tenant { tenant_id: row.try_get("tenant_id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
+    Ok(Tenant {
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 fn app_from_row(row: &SqliteRow) -> Result<App> {
     let app_id: String = row.try_get("app_id")?;
     let settings: String = row.try_get("settings")?;
     Ok(App {
-        app_id: AppId::parse(&app_id).map_err(|_| StoreError::Corrupt(format!("app id {app_id:?}")))?,
+        app_id: AppId::parse(&app_id)
+            .map_err(|_| StoreError::Corrupt(format!("app id {app_id:?}")))?,
         tenant_id: row.try_get("tenant_id")?,
         name: row.try_get("name")?,
-        settings: serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(format!("app settings: {e}")))?,
+        settings: serde_json::from_str(&settings)
+            .map_err(|e| StoreError::Corrupt(format!("app settings: {e}")))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -35,7 +41,8 @@ fn key_from_row(row: &SqliteRow) -> Result<AppKey> {
     let app_id: String = row.try_get("app_id")?;
     Ok(AppKey {
         key_id: row.try_get("key_id")?,
-        app_id: AppId::parse(&app_id).map_err(|_| StoreError::Corrupt(format!("app id {app_id:?}")))?,
+        app_id: AppId::parse(&app_id)
+            .map_err(|_| StoreError::Corrupt(format!("app id {app_id:?}")))?,
         secret: row.try_get("secret")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -57,7 +64,11 @@ impl Directory for SqliteStore {
             .execute(&self.write)
             .await
             .map_err(|e| conflict_or(e, format!("tenant {name:?}")))?;
-        Ok(Tenant { tenant_id: tenant_id.to_owned(), name: name.to_owned(), created_at: now })
+        Ok(Tenant {
+            tenant_id: tenant_id.to_owned(),
+            name: name.to_owned(),
+            created_at: now,
+        })
     }
 
     async fn tenant(&self, id_or_name: &str) -> Result<Option<Tenant>> {
@@ -70,9 +81,11 @@ impl Directory for SqliteStore {
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id")
-            .fetch_all(&self.write)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT tenant_id, name, created_at FROM tenants ORDER BY created_at, tenant_id",
+        )
+        .fetch_all(&self.write)
+        .await?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -90,10 +103,12 @@ impl Directory for SqliteStore {
     }
 
     async fn app(&self, app_id: &AppId) -> Result<Option<App>> {
-        let row = sqlx::query("SELECT app_id, tenant_id, name, settings, created_at FROM apps WHERE app_id = ?")
-            .bind(app_id.as_str())
-            .fetch_optional(&self.write)
-            .await?;
+        let row = sqlx::query(
+            "SELECT app_id, tenant_id, name, settings, created_at FROM apps WHERE app_id = ?",
+        )
+        .bind(app_id.as_str())
+        .fetch_optional(&self.write)
+        .await?;
         row.as_ref().map(app_from_row).transpose()
     }
 
@@ -134,10 +149,12 @@ impl Directory for SqliteStore {
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<AppKey>> {
-        let row = sqlx::query("SELECT key_id, app_id, secret, created_at, revoked_at FROM app_keys WHERE key_id = ?")
-            .bind(key_id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT key_id, app_id, secret, created_at, revoked_at FROM app_keys WHERE key_id = ?",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.read)
+        .await?;
         row.as_ref().map(key_from_row).transpose()
     }
 
@@ -152,11 +169,13 @@ impl Directory for SqliteStore {
     }
 
     async fn revoke_key(&self, key_id: &str, at: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE app_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL")
-            .bind(at)
-            .bind(key_id)
-            .execute(&self.write)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE app_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(key_id)
+        .execute(&self.write)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -174,10 +193,12 @@ impl Directory for SqliteStore {
     }
 
     async fn tokens_revoked_before(&self, app: &AppId, user: &UserId) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT revoked_before FROM user_tokens WHERE app_id = ? AND user_id = ?")
-            .bind(app.as_str())
-            .bind(user.as_str())
-            .fetch_optional(&self.read)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT revoked_before FROM user_tokens WHERE app_id = ? AND user_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.read)
+        .await?)
     }
 }

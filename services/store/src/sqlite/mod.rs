@@ -17,8 +17,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::memory::MemoryRouteTable;
@@ -44,7 +47,11 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { durability: Durability::Process, max_batch: 512, read_connections: 4 }
+        Self {
+            durability: Durability::Process,
+            max_batch: 512,
+            read_connections: 4,
+        }
     }
 }
 
@@ -71,7 +78,10 @@ impl SqliteStore {
             .foreign_keys(true);
         // One connection writes messages; a second serves the other (rare)
         // writes; reads have their own pool.
-        let write = SqlitePoolOptions::new().max_connections(2).connect_with(connect.clone()).await?;
+        let write = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(connect.clone())
+            .await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&write)
             .await
@@ -82,7 +92,11 @@ impl SqliteStore {
             .await?;
         let conn = write.acquire().await?.detach();
         let appends = writer::spawn(conn, options.max_batch.max(1));
-        Ok(Self { read, write, appends })
+        Ok(Self {
+            read,
+            write,
+            appends,
+        })
     }
 
     /// All the stores of an embedded node: this database plus an in-memory
@@ -114,7 +128,11 @@ fn message_from_row(row: &SqliteRow) -> Result<StoredMessage> {
         msg_id: row.try_get("msg_id")?,
         from: UserId::parse(&sender).map_err(|_| corrupt("sender"))?,
         to: Peer::parse(&to_kind, &to_id).map_err(|_| corrupt("recipient"))?,
-        body: if recalled { confab_model::RECALLED_BODY.to_owned() } else { row.try_get("body")? },
+        body: if recalled {
+            confab_model::RECALLED_BODY.to_owned()
+        } else {
+            row.try_get("body")?
+        },
         ts: row.try_get("ts")?,
         client_msg_id: row.try_get("client_msg_id")?,
         recalled,
@@ -129,7 +147,8 @@ impl MessageStore for SqliteStore {
             .send(writer::Job { msg, reply: tx })
             .await
             .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?
     }
 
     async fn history(
@@ -154,7 +173,9 @@ impl MessageStore for SqliteStore {
     }
 
     async fn get(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<Option<StoredMessage>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.msg_id = ? AND m.conv_id = ?");
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.msg_id = ? AND m.conv_id = ?"
+        );
         let row = sqlx::query(&sql)
             .bind(app.as_str())
             .bind(msg_id)
@@ -181,15 +202,22 @@ impl MessageStore for SqliteStore {
 #[async_trait]
 impl InboxStore for SqliteStore {
     async fn head(&self, app: &AppId, user: &UserId) -> Result<u64> {
-        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(inbox_seq) FROM inbox WHERE app_id = ? AND user_id = ?")
-            .bind(app.as_str())
-            .bind(user.as_str())
-            .fetch_one(&self.read)
-            .await?;
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(inbox_seq) FROM inbox WHERE app_id = ? AND user_id = ?")
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .fetch_one(&self.read)
+                .await?;
         Ok(head.unwrap_or(0) as u64)
     }
 
-    async fn since(&self, app: &AppId, user: &UserId, since: u64, limit: u32) -> Result<Vec<InboxEntry>> {
+    async fn since(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<InboxEntry>> {
         let sql = format!(
             "SELECT i.inbox_seq, {MESSAGE_COLUMNS} FROM inbox i \
              JOIN messages m ON m.app_id = i.app_id AND m.conv_id = i.conv_id AND m.seq = i.seq \
@@ -204,7 +232,10 @@ impl InboxStore for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                Ok(InboxEntry { inbox_seq: row.try_get::<i64, _>("inbox_seq")? as u64, message: message_from_row(row)? })
+                Ok(InboxEntry {
+                    inbox_seq: row.try_get::<i64, _>("inbox_seq")? as u64,
+                    message: message_from_row(row)?,
+                })
             })
             .collect()
     }

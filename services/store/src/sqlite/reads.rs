@@ -4,12 +4,18 @@ use async_trait::async_trait;
 use confab_model::{AppId, ConvId, UserId};
 use sqlx::Row;
 
-use super::{message_from_row, SqliteStore, MESSAGE_COLUMNS};
+use super::{MESSAGE_COLUMNS, SqliteStore, message_from_row};
 use crate::{ConversationSummary, ReadStateStore, Result, StoreError};
 
 #[async_trait]
 impl ReadStateStore for SqliteStore {
-    async fn mark_read(&self, app: &AppId, user: &UserId, conv: &ConvId, seq: u64) -> Result<Option<(u64, bool)>> {
+    async fn mark_read(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        conv: &ConvId,
+        seq: u64,
+    ) -> Result<Option<(u64, bool)>> {
         let seq = seq.min(i64::MAX as u64) as i64;
         let moved = sqlx::query(
             "UPDATE user_conversations SET read_seq = MIN(?, last_seq) \
@@ -58,10 +64,15 @@ impl ReadStateStore for SqliteStore {
             let conv: String = row.try_get("uc_conv")?;
             let has_last: bool = row.try_get("has_last")?;
             list.push(ConversationSummary {
-                conv_id: ConvId::parse(&conv).map_err(|_| StoreError::Corrupt(format!("conversation id {conv:?}")))?,
+                conv_id: ConvId::parse(&conv)
+                    .map_err(|_| StoreError::Corrupt(format!("conversation id {conv:?}")))?,
                 last_seq: row.try_get::<i64, _>("last_seq")? as u64,
                 read_seq: row.try_get::<i64, _>("read_seq")? as u64,
-                last_message: if has_last { Some(message_from_row(row)?) } else { None },
+                last_message: if has_last {
+                    Some(message_from_row(row)?)
+                } else {
+                    None
+                },
             });
         }
         let total: Option<i64> = sqlx::query_scalar(

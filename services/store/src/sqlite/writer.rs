@@ -56,7 +56,10 @@ enum Planned {
     Existing(StoredMessage),
     /// Same key as an earlier job in this batch: answer as that job.
     SameAs(usize),
-    New { message: StoredMessage, inbox: Vec<(UserId, u64)> },
+    New {
+        message: StoredMessage,
+        inbox: Vec<(UserId, u64)>,
+    },
 }
 
 impl Writer {
@@ -66,7 +69,8 @@ impl Writer {
             let started = std::time::Instant::now();
             let size = batch.len();
             let jobs: Vec<Job> = std::mem::take(&mut batch);
-            let (msgs, replies): (Vec<NewMessage>, Vec<_>) = jobs.into_iter().map(|j| (j.msg, j.reply)).unzip();
+            let (msgs, replies): (Vec<NewMessage>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.msg, j.reply)).unzip();
             match self.commit_batch(&msgs).await {
                 Ok(results) => {
                     for (reply, result) in replies.into_iter().zip(results) {
@@ -80,7 +84,8 @@ impl Writer {
                     }
                 }
             }
-            metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("confab_store_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
             metrics::histogram!("confab_store_commit_batch_messages").record(size as f64);
         }
     }
@@ -95,7 +100,11 @@ impl Writer {
 
         for (i, m) in msgs.iter().enumerate() {
             let key = (m.app_id.as_str(), m.from.as_str(), m.client_msg_id.as_str());
-            if let Some(found) = existing.get(&(m.app_id.as_str().to_owned(), m.from.as_str().to_owned(), m.client_msg_id.clone())) {
+            if let Some(found) = existing.get(&(
+                m.app_id.as_str().to_owned(),
+                m.from.as_str().to_owned(),
+                m.client_msg_id.clone(),
+            )) {
                 plans.push(Planned::Existing(found.clone()));
                 continue;
             }
@@ -148,11 +157,21 @@ impl Writer {
         let mut results: Vec<Appended> = Vec::with_capacity(plans.len());
         for plan in plans {
             let appended = match plan {
-                Planned::Existing(message) => Appended { message, duplicate: true, inbox: vec![] },
-                Planned::SameAs(first) => {
-                    Appended { message: results[first].message.clone(), duplicate: true, inbox: vec![] }
-                }
-                Planned::New { message, inbox } => Appended { message, duplicate: false, inbox },
+                Planned::Existing(message) => Appended {
+                    message,
+                    duplicate: true,
+                    inbox: vec![],
+                },
+                Planned::SameAs(first) => Appended {
+                    message: results[first].message.clone(),
+                    duplicate: true,
+                    inbox: vec![],
+                },
+                Planned::New { message, inbox } => Appended {
+                    message,
+                    duplicate: false,
+                    inbox,
+                },
             };
             results.push(appended);
         }
@@ -160,7 +179,10 @@ impl Writer {
     }
 
     /// Messages already stored under the batch's (app, sender, client_msg_id).
-    async fn find_existing(&mut self, msgs: &[NewMessage]) -> Result<HashMap<(String, String, String), StoredMessage>> {
+    async fn find_existing(
+        &mut self,
+        msgs: &[NewMessage],
+    ) -> Result<HashMap<(String, String, String), StoredMessage>> {
         let mut found = HashMap::new();
         for chunk in msgs.chunks(MAX_PARAMS / 3) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
@@ -182,7 +204,14 @@ impl Writer {
             for row in qb.build().fetch_all(&mut self.conn).await? {
                 let message = message_from_row(&row)?;
                 let app: String = row.try_get("app_id")?;
-                found.insert((app, message.from.as_str().to_owned(), message.client_msg_id.clone()), message);
+                found.insert(
+                    (
+                        app,
+                        message.from.as_str().to_owned(),
+                        message.client_msg_id.clone(),
+                    ),
+                    message,
+                );
             }
         }
         Ok(found)
@@ -193,11 +222,12 @@ impl Writer {
         if let Some(v) = self.conv_seq.get(&key) {
             return Ok(*v);
         }
-        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM messages WHERE app_id = ? AND conv_id = ?")
-            .bind(app.as_str())
-            .bind(conv.as_str())
-            .fetch_one(&mut self.conn)
-            .await?;
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM messages WHERE app_id = ? AND conv_id = ?")
+                .bind(app.as_str())
+                .bind(conv.as_str())
+                .fetch_one(&mut self.conn)
+                .await?;
         let head = head.unwrap_or(0) as u64;
         self.conv_seq.put(key, head);
         Ok(head)
@@ -208,11 +238,12 @@ impl Writer {
         if let Some(v) = self.inbox_seq.get(&key) {
             return Ok(*v);
         }
-        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(inbox_seq) FROM inbox WHERE app_id = ? AND user_id = ?")
-            .bind(app.as_str())
-            .bind(user.as_str())
-            .fetch_one(&mut self.conn)
-            .await?;
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(inbox_seq) FROM inbox WHERE app_id = ? AND user_id = ?")
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .fetch_one(&mut self.conn)
+                .await?;
         let head = head.unwrap_or(0) as u64;
         self.inbox_seq.put(key, head);
         Ok(head)
@@ -280,9 +311,14 @@ impl Writer {
             .collect();
 
         for chunk in deliveries.chunks(MAX_PARAMS / 5) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) ");
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) ");
             qb.push_values(chunk, |mut b, d| {
-                b.push_bind(d.app).push_bind(d.user).push_bind(d.inbox_seq).push_bind(d.conv).push_bind(d.seq);
+                b.push_bind(d.app)
+                    .push_bind(d.user)
+                    .push_bind(d.inbox_seq)
+                    .push_bind(d.conv)
+                    .push_bind(d.seq);
             });
             qb.build().execute(&mut *tx).await?;
         }
@@ -291,7 +327,9 @@ impl Writer {
         // user; an upsert statement may not touch a row twice, so fold first.
         let mut conv_rows: HashMap<(&str, &str, &str), (i64, i64, i64)> = HashMap::new();
         for d in &deliveries {
-            let e = conv_rows.entry((d.app, d.user, d.conv)).or_insert((0, 0, 0));
+            let e = conv_rows
+                .entry((d.app, d.user, d.conv))
+                .or_insert((0, 0, 0));
             e.0 = e.0.max(d.seq);
             e.1 = e.1.max(d.read);
             e.2 = e.2.max(d.ts);
@@ -302,7 +340,12 @@ impl Writer {
                 "INSERT INTO user_conversations (app_id, user_id, conv_id, last_seq, read_seq, updated_at) ",
             );
             qb.push_values(chunk, |mut b, ((app, user, conv), (last, read, ts))| {
-                b.push_bind(*app).push_bind(*user).push_bind(*conv).push_bind(*last).push_bind(*read).push_bind(*ts);
+                b.push_bind(*app)
+                    .push_bind(*user)
+                    .push_bind(*conv)
+                    .push_bind(*last)
+                    .push_bind(*read)
+                    .push_bind(*ts);
             });
             qb.push(
                 " ON CONFLICT (app_id, user_id, conv_id) DO UPDATE SET \

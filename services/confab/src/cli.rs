@@ -1,0 +1,502 @@
+//! Command-line interface: `serve`, `admin …`, `token mint`, `bench …`.
+//! Every command that prints data accepts `--json`. In embedded mode the
+//! admin commands work directly on the data directory, also while the server
+//! runs (SQLite in WAL mode lets both in).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use confab_logic::admin;
+use confab_model::{AppId, AppSettings, KickPolicy, UserId};
+use confab_store::Stores;
+use serde_json::json;
+
+use crate::settings::{LogFormat, ServeSettings};
+use crate::startup;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "Confab: multi-tenant instant messaging"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process (embedded: SQLite, no other server).
+    Serve(ServeSettings),
+    /// Manage tenants, apps and keys.
+    Admin(AdminArgs),
+    /// User tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Load generator.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataDir {
+    /// Embedded data directory.
+    #[arg(
+        long,
+        env = "CONFAB_DATA_DIR",
+        default_value = "./confab-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub data: DataDir,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app (prints its id, first key id and secret, once).
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "app")]
+        name: String,
+    },
+    /// List apps, of one tenant or all.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Change an app's settings.
+    Set {
+        #[arg(long)]
+        app: String,
+        /// one_per_platform, one_in_all or unlimited.
+        #[arg(long)]
+        kick_policy: Option<String>,
+        #[arg(long)]
+        recall_window_secs: Option<i64>,
+        #[arg(long)]
+        max_body_bytes: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a key to an app (prints the secret once).
+    Create {
+        #[arg(long)]
+        app: String,
+    },
+    /// Rotate: add a new key; revoke the old one once clients use the new one.
+    Rotate {
+        #[arg(long)]
+        app: String,
+    },
+    /// Revoke a key: tokens it signed stop working.
+    Revoke {
+        #[arg(long)]
+        key: String,
+    },
+    /// List an app's keys (never the secrets).
+    List {
+        #[arg(long)]
+        app: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a user token with the app's newest key.
+    Mint {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds (at most 30 days).
+        #[arg(long, default_value_t = 86_400)]
+        ttl: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub data: DataDir,
+    /// Scenario: p2p (user pairs sending 1:1 messages).
+    #[arg(default_value = "p2p")]
+    pub scenario: String,
+    /// Server HTTP address (WebSocket and /metrics).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: String,
+    /// App to use; default: the first app in the data directory.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Number of sender→receiver pairs (2 connections each).
+    #[arg(long, default_value_t = 100)]
+    pub pairs: usize,
+    /// Messages per second offered in total; 0 = as fast as acknowledged.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Seconds of sending after all logins.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Messages each sender may have unacknowledged at once (saturation runs).
+    #[arg(long, default_value_t = 1)]
+    pub window: usize,
+    /// Local source addresses to spread connections over (127.0.0.x).
+    #[arg(long, default_value_t = 1)]
+    pub source_ips: u8,
+    /// Write the JSON result here too.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(settings) => serve(settings).await,
+        Command::Admin(args) => admin_command(args).await,
+        Command::Token {
+            command:
+                TokenCommand::Mint {
+                    data,
+                    app,
+                    user,
+                    ttl,
+                },
+        } => {
+            let stores = open(&data).await?;
+            let app = parse_app(&app)?;
+            let user = UserId::parse(&user).context("--user")?;
+            let token = admin::mint_token(stores.directory.as_ref(), &app, &user, ttl).await?;
+            if data.json {
+                println!(
+                    "{}",
+                    json!({ "app_id": app.as_str(), "user_id": user.as_str(), "token": token, "ttl": ttl })
+                );
+            } else {
+                println!("{token}");
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench(args).await,
+    }
+}
+
+async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    init_tracing(settings.log_format);
+    let app = startup::build(settings).await?;
+    if let Some(first) = &app.first_run {
+        println!(
+            "\nConfab first start: a `default` tenant and app were created. The secret is shown only this once.\n\
+             \n  app id:      {}\n  key id:      {}\n  secret key:  {}\n\
+             \n  WebSocket:   ws://{}/v1/connect  (subprotocol confab.v1.json or confab.v1.proto)\
+             \n  TCP:         {}  (4-byte length + protobuf Frame)\
+             \n  metrics:     http://{}/metrics\n\
+             \nMint a user token:  confab token mint --app {} --user alice\n",
+            first.app_id,
+            first.key_id,
+            first.secret,
+            app.http_addr,
+            app.tcp_addr,
+            app.http_addr,
+            first.app_id
+        );
+    }
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn open(data: &DataDir) -> anyhow::Result<Stores> {
+    let settings = ServeSettings::for_tests(data.data_dir.clone());
+    startup::open_stores(&settings).await
+}
+
+fn parse_app(s: &str) -> anyhow::Result<AppId> {
+    AppId::parse(s).map_err(|e| anyhow::anyhow!("--app: {e}"))
+}
+
+fn print(json_out: bool, value: serde_json::Value, text: String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
+    let stores = open(&args.data).await?;
+    let dir = stores.directory.as_ref();
+    let j = args.data.json;
+    match args.command {
+        AdminCommand::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let t = admin::create_tenant(dir, &name).await?;
+            print(
+                j,
+                json!({"tenant_id": t.tenant_id, "name": t.name}),
+                format!("tenant {} ({})", t.tenant_id, t.name),
+            );
+        }
+        AdminCommand::Tenant {
+            command: TenantCommand::List,
+        } => {
+            let list = dir.tenants().await?;
+            let v: Vec<_> = list
+                .iter()
+                .map(|t| json!({"tenant_id": t.tenant_id, "name": t.name}))
+                .collect();
+            let text = list
+                .iter()
+                .map(|t| format!("{}\t{}", t.tenant_id, t.name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(j, json!(v), text);
+        }
+        AdminCommand::App {
+            command: AppCommand::Create { tenant, name },
+        } => {
+            let a = admin::create_app(dir, &tenant, &name, AppSettings::default()).await?;
+            let text = format!(
+                "app id:     {}\nkey id:     {}\nsecret key: {}  (shown once)",
+                a.app_id, a.key_id, a.secret
+            );
+            print(j, serde_json::to_value(&a)?, text);
+        }
+        AdminCommand::App {
+            command: AppCommand::List { tenant },
+        } => {
+            let tenant_id = match tenant {
+                Some(t) => Some(
+                    dir.tenant(&t)
+                        .await?
+                        .with_context(|| format!("no tenant {t:?}"))?
+                        .tenant_id,
+                ),
+                None => None,
+            };
+            let list = dir.apps(tenant_id.as_deref()).await?;
+            let v: Vec<_> = list
+                .iter()
+                .map(|a| json!({"app_id": a.app_id.as_str(), "tenant_id": a.tenant_id, "name": a.name, "settings": a.settings}))
+                .collect();
+            let text = list
+                .iter()
+                .map(|a| format!("{}\t{}\t{}", a.app_id, a.tenant_id, a.name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(j, json!(v), text);
+        }
+        AdminCommand::App {
+            command:
+                AppCommand::Set {
+                    app,
+                    kick_policy,
+                    recall_window_secs,
+                    max_body_bytes,
+                },
+        } => {
+            let app_id = parse_app(&app)?;
+            let mut settings = dir
+                .app(&app_id)
+                .await?
+                .with_context(|| format!("no app {app}"))?
+                .settings;
+            if let Some(p) = kick_policy {
+                settings.kick_policy = KickPolicy::parse(&p).with_context(|| {
+                    format!("kick policy {p:?}: use one_per_platform, one_in_all or unlimited")
+                })?;
+            }
+            if let Some(s) = recall_window_secs {
+                anyhow::ensure!(s >= 0, "recall window must not be negative");
+                settings.recall_window_ms = s * 1000;
+            }
+            if let Some(b) = max_body_bytes {
+                anyhow::ensure!(
+                    (16..=1024 * 1024).contains(&b),
+                    "max body bytes must be 16 to 1048576"
+                );
+                settings.max_body_bytes = b;
+            }
+            dir.update_settings(&app_id, &settings).await?;
+            print(
+                j,
+                json!({"app_id": app_id.as_str(), "settings": settings}),
+                format!("{app_id}: {settings:?}"),
+            );
+        }
+        AdminCommand::Key {
+            command: KeyCommand::Create { app } | KeyCommand::Rotate { app },
+        } => {
+            let k = admin::create_key(dir, &parse_app(&app)?).await?;
+            let text = format!(
+                "key id:     {}\nsecret key: {}  (shown once)",
+                k.key_id, k.secret
+            );
+            print(j, serde_json::to_value(&k)?, text);
+        }
+        AdminCommand::Key {
+            command: KeyCommand::Revoke { key },
+        } => {
+            admin::revoke_key(dir, &key).await?;
+            print(
+                j,
+                json!({"key_id": key, "revoked": true}),
+                format!("revoked {key}"),
+            );
+        }
+        AdminCommand::Key {
+            command: KeyCommand::List { app },
+        } => {
+            let keys = dir.keys(&parse_app(&app)?).await?;
+            let v: Vec<_> = keys
+                .iter()
+                .map(|k| json!({"key_id": k.key_id, "created_at": k.created_at, "revoked_at": k.revoked_at}))
+                .collect();
+            let text = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}\t{}",
+                        k.key_id,
+                        if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(j, json!(v), text);
+        }
+    }
+    Ok(())
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let stores = open(&args.data).await?;
+    let dir = stores.directory.clone();
+    let app_id = match &args.app {
+        Some(a) => parse_app(a)?,
+        None => {
+            dir.apps(None)
+                .await?
+                .into_iter()
+                .next()
+                .context("no app in the data directory")?
+                .app_id
+        }
+    };
+    let key = dir
+        .keys(&app_id)
+        .await?
+        .into_iter()
+        .filter(|k| k.revoked_at.is_none())
+        .max_by_key(|k| k.created_at)
+        .context("the app has no active key")?;
+    let mint: confab_bench::Mint = Arc::new(move |user: &str| {
+        let user = UserId::parse(user).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(confab_logic::auth::mint(&key, &user, 3600)?)
+    });
+    let options = confab_bench::P2pOptions {
+        http: args.http.clone(),
+        pairs: args.pairs,
+        rate: args.rate,
+        duration: std::time::Duration::from_secs(args.duration),
+        window: args.window.max(1),
+        source_ips: args.source_ips.max(1),
+        run_id: format!("{:x}", confab_model::now_ms()),
+    };
+    anyhow::ensure!(
+        args.scenario == "p2p",
+        "unknown scenario {:?}; available: p2p",
+        args.scenario
+    );
+    let result = confab_bench::p2p(options, mint).await?;
+    let value = serde_json::to_value(&result)?;
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+    }
+    if args.data.json {
+        println!("{value}");
+    } else {
+        println!("{}", result.human());
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The Confab binary's library: typed settings, the embedded server
+//! ([`startup::build`]), observability endpoints and the CLI commands. `main.rs`
+//! only parses arguments and calls in here, so that tests build the very same
+//! server in-process.
+
+pub mod cli;
+pub mod observability;
+pub mod settings;
+pub mod startup;

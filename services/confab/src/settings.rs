@@ -1,0 +1,127 @@
+//! Typed settings for `confab serve`: flags, else `CONFAB_*` environment
+//! variables, else defaults (clap applies the layers). Validated at start and
+//! logged at debug level (no secrets live here).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use confab_gateway::GatewayConfig;
+use confab_store::sqlite::Durability;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// Survives a crash of the process (kill -9). Default.
+    Normal,
+    /// Also survives an OS crash or power loss (fsync on every commit).
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Embedded data directory (SQLite database and state).
+    #[arg(long, env = "CONFAB_DATA_DIR", default_value = "./confab-data")]
+    pub data_dir: PathBuf,
+    /// REST, console, WebSocket (/v1/connect) and metrics.
+    #[arg(long, env = "CONFAB_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Raw TCP gateway (length-prefixed protobuf frames).
+    #[arg(long, env = "CONFAB_TCP_ADDR", default_value = "127.0.0.1:8081")]
+    pub tcp_addr: SocketAddr,
+    /// How hard a commit tries to reach the disk.
+    #[arg(long, env = "CONFAB_SQLITE_SYNC", value_enum, default_value = "normal")]
+    pub sqlite_sync: SyncMode,
+    /// Largest frame answered with an error rather than a close, in bytes.
+    #[arg(long, env = "CONFAB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Seconds without any frame before a connection is closed.
+    #[arg(long, env = "CONFAB_IDLE_TIMEOUT_SECS", default_value_t = 90)]
+    pub idle_timeout_secs: u64,
+    /// Seconds a new connection has to log in.
+    #[arg(long, env = "CONFAB_LOGIN_TIMEOUT_SECS", default_value_t = 10)]
+    pub login_timeout_secs: u64,
+    /// Frames queued per connection before it counts as a slow reader.
+    #[arg(long, env = "CONFAB_SEND_QUEUE", default_value_t = 1024)]
+    pub send_queue: usize,
+    /// Sustained frames per second per connection.
+    #[arg(long, env = "CONFAB_FRAMES_PER_SEC", default_value_t = 200)]
+    pub frames_per_sec: u32,
+    /// Burst of frames per connection above the sustained rate.
+    #[arg(long, env = "CONFAB_FRAMES_BURST", default_value_t = 1000)]
+    pub frames_burst: u32,
+    /// Seconds to drain connections on shutdown.
+    #[arg(long, env = "CONFAB_DRAIN_SECS", default_value_t = 5)]
+    pub drain_secs: u64,
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+impl ServeSettings {
+    /// Settings for tests: ephemeral ports and the given data directory.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            http_addr: "127.0.0.1:0".parse().expect("literal address"),
+            tcp_addr: "127.0.0.1:0".parse().expect("literal address"),
+            sqlite_sync: SyncMode::Normal,
+            max_frame_bytes: 64 * 1024,
+            idle_timeout_secs: 90,
+            login_timeout_secs: 10,
+            send_queue: 1024,
+            frames_per_sec: 200,
+            frames_burst: 1000,
+            drain_secs: 2,
+            log_format: LogFormat::Pretty,
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.max_frame_bytes >= 1024,
+            "max frame size must be at least 1024 bytes"
+        );
+        anyhow::ensure!(
+            self.send_queue >= 8,
+            "send queue must hold at least 8 frames"
+        );
+        anyhow::ensure!(
+            self.frames_per_sec >= 1 && self.frames_burst >= 1,
+            "frame rate and burst must be positive"
+        );
+        anyhow::ensure!(
+            self.idle_timeout_secs >= 1 && self.login_timeout_secs >= 1,
+            "timeouts must be positive"
+        );
+        Ok(())
+    }
+
+    pub fn gateway(&self) -> GatewayConfig {
+        GatewayConfig {
+            login_timeout: Duration::from_secs(self.login_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_frame_bytes: self.max_frame_bytes,
+            send_queue: self.send_queue,
+            frames_per_sec: self.frames_per_sec,
+            frames_burst: self.frames_burst,
+            ..GatewayConfig::default()
+        }
+    }
+
+    pub fn durability(&self) -> Durability {
+        match self.sqlite_sync {
+            SyncMode::Normal => Durability::Process,
+            SyncMode::Full => Durability::Full,
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("confab.db")
+    }
+}

@@ -1,0 +1,351 @@
+//! One connection's session, whatever the transport: the login deadline, then
+//! a read loop that checks each frame (size, encoding, rate), hands it to the
+//! logic layer and queues the reply. Replies and pushes share one bounded
+//! queue drained by the writer task (see `sink.rs`), so a client sees them in
+//! the order they were produced.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use confab_logic::{Session, error_reply};
+use confab_proto::ops::{self, code};
+use confab_proto::{Encoding, Frame};
+use confab_store::Route;
+use futures_util::{Stream, StreamExt};
+use governor::{Quota, RateLimiter};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::Gateway;
+use crate::hub::{Outbound, SessionHandle};
+use crate::sink::{WireSink, write_loop};
+
+/// What the transport read from the socket.
+pub(crate) enum Incoming {
+    /// A frame's payload; `binary` is false for WebSocket text frames.
+    Frame {
+        payload: Bytes,
+        binary: bool,
+    },
+    /// The transport rejected the frame as larger than its hard limit.
+    TooLarge,
+    /// Transport-level traffic (WebSocket ping/pong) that counts as activity.
+    Activity,
+    Closed,
+}
+
+pub(crate) async fn run<R>(
+    gw: Arc<Gateway>,
+    reader: R,
+    sink: WireSink,
+    encoding: Encoding,
+    transport: &'static str,
+) where
+    R: Stream<Item = Incoming> + Unpin + Send,
+{
+    let span = tracing::info_span!(
+        "conn",
+        transport,
+        app = tracing::field::Empty,
+        user = tracing::field::Empty,
+        session = tracing::field::Empty
+    );
+    let cancel = CancellationToken::new();
+    let (tx, rx) = mpsc::channel(gw.config.send_queue);
+    let conn_id = gw.hub.open(tx.clone(), cancel.clone());
+    metrics::gauge!("confab_gateway_connections", "transport" => transport).increment(1.0);
+    let writer = tokio::spawn(
+        write_loop(sink, rx, encoding, cancel.clone(), transport).instrument(span.clone()),
+    );
+    let mut conn = Conn {
+        gw: gw.clone(),
+        tx,
+        cancel: cancel.clone(),
+        encoding,
+        transport,
+        session: None,
+    };
+    conn.serve(reader).instrument(span).await;
+    if let Some(s) = conn.session.take() {
+        gw.hub.unregister(&s.app_id, &s.user_id, &s.session_id);
+        let _ = gw
+            .logic
+            .stores()
+            .routes
+            .unregister(&s.app_id, &s.user_id, &s.device_id, &s.session_id)
+            .await;
+    }
+    // Let the writer finish what is queued (a final error or close frame).
+    drop(conn);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    cancel.cancel();
+    gw.hub.close(conn_id);
+    metrics::gauge!("confab_gateway_connections", "transport" => transport).decrement(1.0);
+}
+
+struct Conn {
+    gw: Arc<Gateway>,
+    tx: mpsc::Sender<Outbound>,
+    cancel: CancellationToken,
+    encoding: Encoding,
+    transport: &'static str,
+    session: Option<Session>,
+}
+
+enum Step {
+    Continue,
+    Close,
+}
+
+impl Conn {
+    /// Queues a frame for this connection. A full queue means the client is
+    /// not reading: disconnect rather than buffer.
+    fn queue(&self, out: Outbound) {
+        if self.tx.try_send(out).is_err() {
+            metrics::counter!("confab_gateway_slow_consumer_disconnects_total").increment(1);
+            self.cancel.cancel();
+        }
+    }
+
+    fn reply(&self, frame: Frame) {
+        self.queue(Outbound::Frame(Arc::new(frame)));
+    }
+
+    fn close_with(&self, frame: Option<Frame>, reason: &'static str) {
+        self.queue(Outbound::Close(frame.map(Arc::new), reason));
+    }
+
+    async fn serve<R: Stream<Item = Incoming> + Unpin>(&mut self, mut reader: R) {
+        let cfg = self.gw.config.clone();
+        // Login phase.
+        let first = tokio::select! {
+            r = tokio::time::timeout(cfg.login_timeout, next_frame(&mut reader)) => r,
+            _ = self.cancel.cancelled() => return,
+        };
+        let payload = match first {
+            Err(_) => {
+                metrics::counter!("confab_gateway_logins_total", "result" => "timeout")
+                    .increment(1);
+                self.close_with(None, "login timeout");
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(p)) => p,
+        };
+        if !self.login(payload).await {
+            return;
+        }
+
+        let rate =
+            Quota::per_second(NonZeroU32::new(cfg.frames_per_sec).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(cfg.frames_burst).unwrap_or(NonZeroU32::MIN));
+        let limiter = RateLimiter::direct(rate);
+        let mut refused_in_a_row = 0u32;
+        loop {
+            let next = tokio::select! {
+                r = tokio::time::timeout(cfg.idle_timeout, reader.next()) => r,
+                _ = self.cancel.cancelled() => return,
+            };
+            let incoming = match next {
+                Err(_) => {
+                    self.close_with(None, "idle timeout");
+                    return;
+                }
+                Ok(None) | Ok(Some(Incoming::Closed)) => return,
+                Ok(Some(Incoming::Activity)) => continue,
+                Ok(Some(Incoming::TooLarge)) => {
+                    self.close_with(
+                        Some(error_reply(
+                            None,
+                            code::FRAME_TOO_LARGE,
+                            "frame exceeds the hard size limit",
+                        )),
+                        "frame too large",
+                    );
+                    return;
+                }
+                Ok(Some(Incoming::Frame { payload, binary })) => (payload, binary),
+            };
+            metrics::counter!("confab_gateway_frames_in_total", "transport" => self.transport)
+                .increment(1);
+            if limiter.check().is_err() {
+                refused_in_a_row += 1;
+                metrics::counter!("confab_gateway_rate_limited_total").increment(1);
+                if refused_in_a_row >= cfg.flood_close_after {
+                    self.close_with(
+                        Some(error_reply(
+                            None,
+                            code::RATE_LIMITED,
+                            "too many frames; closing",
+                        )),
+                        "flood",
+                    );
+                    return;
+                }
+                let rid = confab_proto::decode(self.encoding, &incoming.0)
+                    .ok()
+                    .and_then(|f| f.rid);
+                self.reply(error_reply(
+                    rid,
+                    code::RATE_LIMITED,
+                    "too many frames per second on this connection",
+                ));
+                continue;
+            }
+            refused_in_a_row = 0;
+            match self.handle(incoming.0, incoming.1).await {
+                Step::Continue => {}
+                Step::Close => return,
+            }
+        }
+    }
+
+    /// Checks a frame's envelope: size, encoding, decoding.
+    fn parse(&self, payload: &[u8], binary: bool) -> Result<Frame, Frame> {
+        if payload.len() > self.gw.config.max_frame_bytes {
+            return Err(error_reply(
+                None,
+                code::FRAME_TOO_LARGE,
+                format!(
+                    "frame is {} bytes; the limit is {}",
+                    payload.len(),
+                    self.gw.config.max_frame_bytes
+                ),
+            ));
+        }
+        let expected_binary = self.encoding == Encoding::Proto;
+        if binary != expected_binary {
+            let msg = if binary {
+                "binary frame on a JSON session (subprotocol confab.v1.json): send text frames"
+            } else {
+                "text frame on a protobuf session (subprotocol confab.v1.proto): send binary frames"
+            };
+            return Err(error_reply(None, code::BAD_FRAME, msg));
+        }
+        confab_proto::decode(self.encoding, payload)
+            .map_err(|e| error_reply(e.rid, code::BAD_FRAME, e.message))
+    }
+
+    async fn login(&mut self, (payload, binary): (Bytes, bool)) -> bool {
+        let frame = match self.parse(&payload, binary) {
+            Ok(f) => f,
+            Err(err) => {
+                metrics::counter!("confab_gateway_logins_total", "result" => "bad_frame")
+                    .increment(1);
+                self.close_with(Some(err), "bad login frame");
+                return false;
+            }
+        };
+        let session_id = ulid::Ulid::new().to_string();
+        match self.gw.logic.login(&frame, session_id).await {
+            Err(e) => {
+                metrics::counter!("confab_gateway_logins_total", "result" => e.code).increment(1);
+                tracing::info!(code = e.code, reason = %e.message, "login refused");
+                self.close_with(
+                    Some(error_reply(frame.rid, e.code, e.message)),
+                    "login refused",
+                );
+                false
+            }
+            Ok(ok) => {
+                let s = ok.session;
+                let span = tracing::Span::current();
+                span.record("app", s.app_id.as_str());
+                span.record("user", s.user_id.as_str());
+                span.record("session", s.session_id.as_str());
+                let handle = SessionHandle {
+                    session_id: Arc::from(s.session_id.as_str()),
+                    device_id: Arc::from(s.device_id.as_str()),
+                    platform: s.platform,
+                    tx: self.tx.clone(),
+                    cancel: self.cancel.clone(),
+                };
+                // Reply first: pushes registered below come after it.
+                self.reply(ok.reply);
+                self.gw
+                    .hub
+                    .register(&s.app_id, &s.user_id, handle, s.settings.kick_policy);
+                let route = Route {
+                    device_id: s.device_id.clone(),
+                    session_id: s.session_id.clone(),
+                    node: self.gw.node.clone(),
+                    platform: s.platform.as_str().to_owned(),
+                };
+                if let Err(e) = self
+                    .gw
+                    .logic
+                    .stores()
+                    .routes
+                    .register(&s.app_id, &s.user_id, route)
+                    .await
+                {
+                    tracing::warn!(error = %e, "route table update failed");
+                }
+                metrics::counter!("confab_gateway_logins_total", "result" => "ok").increment(1);
+                self.session = Some(s);
+                true
+            }
+        }
+    }
+
+    async fn handle(&mut self, payload: Bytes, binary: bool) -> Step {
+        let frame = match self.parse(&payload, binary) {
+            Ok(f) => f,
+            Err(err) => {
+                self.reply(err);
+                return Step::Continue;
+            }
+        };
+        let Some(session) = self.session.as_ref() else {
+            return Step::Close;
+        };
+        match frame.op.as_str() {
+            ops::PING => {
+                let reply = Frame {
+                    op: ops::REPLY.into(),
+                    rid: frame.rid,
+                    ok: Some(true),
+                    server_time: Some(confab_model::now_ms()),
+                    ..Default::default()
+                };
+                self.reply(reply);
+                Step::Continue
+            }
+            ops::LOGOUT => {
+                let reply = Frame {
+                    op: ops::REPLY.into(),
+                    rid: frame.rid,
+                    ok: Some(true),
+                    ..Default::default()
+                };
+                self.close_with(Some(reply), "logout");
+                Step::Close
+            }
+            _ => {
+                if self.gw.is_shutting_down() {
+                    self.reply(error_reply(
+                        frame.rid,
+                        code::UNAVAILABLE,
+                        "server is shutting down; reconnect",
+                    ));
+                    return Step::Continue;
+                }
+                let reply = self.gw.logic.handle(session, frame).await;
+                self.reply(reply);
+                Step::Continue
+            }
+        }
+    }
+}
+
+async fn next_frame<R: Stream<Item = Incoming> + Unpin>(reader: &mut R) -> Option<(Bytes, bool)> {
+    loop {
+        match reader.next().await? {
+            Incoming::Frame { payload, binary } => return Some((payload, binary)),
+            Incoming::Activity => continue,
+            Incoming::TooLarge | Incoming::Closed => return None,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The sessions of this node: who is online on which connection. Implements
+//! [`Delivery`] for the logic layer: a frame for a user is offered to each of
+//! the user's connections without waiting; a connection whose queue is full
+//! is a slow reader and is disconnected (it will sync on reconnect), so that
+//! one stuck phone never holds memory or slows anyone else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use confab_logic::Delivery;
+use confab_model::{AppId, KickPolicy, Platform, UserId};
+use confab_proto::{Frame, ops};
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What a connection's writer task is asked to do.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Frame(Arc<Frame>),
+    /// Send the frame (if any), then close with the reason.
+    Close(Option<Arc<Frame>>, &'static str),
+}
+
+/// A handle on one logged-in connection.
+#[derive(Clone)]
+pub(crate) struct SessionHandle {
+    pub session_id: Arc<str>,
+    pub device_id: Arc<str>,
+    pub platform: Platform,
+    pub tx: mpsc::Sender<Outbound>,
+    pub cancel: CancellationToken,
+}
+
+impl SessionHandle {
+    /// Queues a frame, or disconnects the session if its queue is full.
+    fn offer(&self, out: Outbound) -> bool {
+        match self.tx.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("confab_gateway_slow_consumer_disconnects_total").increment(1);
+                tracing::warn!(session = %self.session_id, "send queue full: disconnecting slow reader");
+                self.cancel.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    sessions: DashMap<(AppId, UserId), Vec<SessionHandle>>,
+    /// Every open connection, logged in or not.
+    connections: AtomicUsize,
+    /// Every connection's cancel token, for shutdown.
+    all: DashMap<usize, (mpsc::Sender<Outbound>, CancellationToken)>,
+    next_id: AtomicUsize,
+}
+
+impl Hub {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    /// Number of users with at least one session here.
+    pub fn online_users(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub(crate) fn open(&self, tx: mpsc::Sender<Outbound>, cancel: CancellationToken) -> usize {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.all.insert(id, (tx, cancel));
+        id
+    }
+
+    pub(crate) fn close(&self, id: usize) {
+        self.all.remove(&id);
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Registers a logged-in session and kicks the ones the app's policy says
+    /// it replaces. A reconnect of the same device always replaces the old one.
+    pub(crate) fn register(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        handle: SessionHandle,
+        policy: KickPolicy,
+    ) {
+        let mut kicked = Vec::new();
+        {
+            let mut entry = self
+                .sessions
+                .entry((app.clone(), user.clone()))
+                .or_default();
+            entry.retain(|old| {
+                let reason = if *old.device_id == *handle.device_id {
+                    Some("the same device logged in again")
+                } else {
+                    match policy {
+                        KickPolicy::OnePerPlatform if old.platform == handle.platform => {
+                            Some("logged in on another device of the same platform")
+                        }
+                        KickPolicy::OneInAll => Some("logged in on another device"),
+                        _ => None,
+                    }
+                };
+                match reason {
+                    Some(r) => {
+                        kicked.push((old.clone(), r));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            entry.push(handle);
+        }
+        for (old, reason) in kicked {
+            metrics::counter!("confab_gateway_kicks_total").increment(1);
+            let frame = Frame {
+                op: ops::KICKED.into(),
+                reason: reason.into(),
+                ..Default::default()
+            };
+            if !old.offer(Outbound::Close(Some(Arc::new(frame)), "kicked")) {
+                old.cancel.cancel();
+            }
+        }
+    }
+
+    pub(crate) fn unregister(&self, app: &AppId, user: &UserId, session_id: &str) {
+        let key = (app.clone(), user.clone());
+        self.sessions.remove_if_mut(&key, |_, list| {
+            list.retain(|h| &*h.session_id != session_id);
+            list.is_empty()
+        });
+    }
+
+    /// Sends `goaway` to every connection and closes it; returns how many.
+    pub(crate) fn goaway_all(&self, retry_after_ms: u32) -> usize {
+        let frame = Arc::new(Frame {
+            op: ops::GOAWAY.into(),
+            reason: "server_shutdown".into(),
+            retry_after_ms: Some(retry_after_ms),
+            ..Default::default()
+        });
+        let mut n = 0;
+        for entry in self.all.iter() {
+            let (tx, cancel) = entry.value();
+            if tx
+                .try_send(Outbound::Close(Some(frame.clone()), "server shutting down"))
+                .is_err()
+            {
+                cancel.cancel();
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Cancels every connection still open.
+    pub(crate) fn close_all(&self) {
+        for entry in self.all.iter() {
+            entry.value().1.cancel();
+        }
+    }
+}
+
+impl Delivery for Hub {
+    fn deliver(&self, app: &AppId, user: &UserId, frame: Arc<Frame>, except_session: Option<&str>) {
+        let Some(list) = self.sessions.get(&(app.clone(), user.clone())) else {
+            return;
+        };
+        for h in list.iter() {
+            if except_session.is_some_and(|s| s == &*h.session_id) {
+                continue;
+            }
+            h.offer(Outbound::Frame(frame.clone()));
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The access layer. Holds long connections (WebSocket at `/v1/connect`, raw
+//! TCP with length-prefixed protobuf), turns bytes into frames, and runs each
+//! connection's session: login within a deadline, heartbeats and idle close,
+//! per-connection rate limits, a bounded send queue (a slow reader is
+//! disconnected, memory never grows), same-platform kick, and a graceful
+//! shutdown that tells clients to reconnect.
+//!
+//! What a frame *means* is the logic layer's job ([`confab_logic::Logic`]);
+//! this crate must not know about messages beyond moving them.
+
+mod config;
+mod connection;
+mod hub;
+mod sink;
+mod tcp;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_logic::Logic;
+use tokio_util::sync::CancellationToken;
+
+pub use config::GatewayConfig;
+pub use hub::Hub;
+
+/// A gateway node: shared by every connection it holds.
+pub struct Gateway {
+    logic: Arc<Logic>,
+    hub: Arc<Hub>,
+    config: GatewayConfig,
+    /// Cancelled when the node starts shutting down.
+    shutdown: CancellationToken,
+    node: String,
+}
+
+impl Gateway {
+    pub fn new(logic: Arc<Logic>, hub: Arc<Hub>, config: GatewayConfig, node: String) -> Arc<Self> {
+        Arc::new(Self {
+            logic,
+            hub,
+            config,
+            shutdown: CancellationToken::new(),
+            node,
+        })
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The axum routes of the gateway (`/v1/connect`).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        ws::router(self.clone())
+    }
+
+    /// Accepts TCP connections until shutdown.
+    pub async fn serve_tcp(self: Arc<Self>, listener: tokio::net::TcpListener) {
+        tcp::serve(self, listener).await
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Stops taking connections, tells every client to reconnect (`goaway`),
+    /// and waits up to `drain` for connections to close.
+    pub async fn shutdown(&self, drain: Duration) {
+        self.shutdown.cancel();
+        let told = self.hub.goaway_all(self.config.goaway_retry_ms);
+        tracing::info!(connections = told, "gateway draining");
+        let deadline = tokio::time::Instant::now() + drain;
+        while self.hub.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.hub.close_all();
+    }
+}

@@ -1,0 +1,133 @@
+//! The write half of a connection and its writer task. Frames queued for the
+//! connection are encoded and written in batches: everything queued is fed
+//! to the socket's buffer and flushed once, so that a burst of frames for one
+//! device costs one write syscall instead of one per frame.
+
+use std::io;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use confab_proto::{Encoding, ops};
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Outbound;
+
+/// Most frames written per flush.
+const BATCH: usize = 64;
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(crate) enum WireSink {
+    Ws(SplitSink<WebSocket, WsMessage>),
+    Tcp(FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>),
+}
+
+impl WireSink {
+    async fn feed(&mut self, encoding: Encoding, bytes: Bytes) -> io::Result<()> {
+        match self {
+            WireSink::Ws(s) => {
+                let msg = match encoding {
+                    Encoding::Json => {
+                        WsMessage::Text(Utf8Bytes::try_from(bytes).map_err(io::Error::other)?)
+                    }
+                    Encoding::Proto => WsMessage::Binary(bytes),
+                };
+                s.feed(msg).await.map_err(io::Error::other)
+            }
+            WireSink::Tcp(s) => s.feed(bytes).await,
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            WireSink::Ws(s) => s.flush().await.map_err(io::Error::other),
+            WireSink::Tcp(s) => SinkExt::<Bytes>::flush(s).await,
+        }
+    }
+
+    async fn close(&mut self, reason: &'static str) {
+        match self {
+            WireSink::Ws(s) => {
+                let frame = CloseFrame {
+                    code: 1000,
+                    reason: Utf8Bytes::from_static(reason),
+                };
+                let _ = s.send(WsMessage::Close(Some(frame))).await;
+                let _ = s.close().await;
+            }
+            WireSink::Tcp(s) => {
+                let _ = SinkExt::<Bytes>::close(s).await;
+            }
+        }
+    }
+}
+
+/// Runs until the queue closes, a `Close` is written, the socket fails, or
+/// `cancel` fires (slow reader, kick, shutdown, reader gone).
+pub(crate) async fn write_loop(
+    mut sink: WireSink,
+    mut rx: mpsc::Receiver<Outbound>,
+    encoding: Encoding,
+    cancel: CancellationToken,
+    transport: &'static str,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => n,
+            _ = cancel.cancelled() => break,
+        };
+        if n == 0 {
+            break;
+        }
+        let mut close_reason = None;
+        let write = async {
+            for out in batch.drain(..) {
+                let frame = match out {
+                    Outbound::Frame(f) => f,
+                    Outbound::Close(f, reason) => {
+                        close_reason = Some(reason);
+                        match f {
+                            Some(f) => f,
+                            None => break,
+                        }
+                    }
+                };
+                if frame.op == ops::MESSAGE
+                    && let Some(ts) = frame.ts
+                {
+                    let latency_ms = (confab_model::now_ms() - ts).max(0) as f64;
+                    metrics::histogram!("confab_gateway_delivery_latency_seconds")
+                        .record(latency_ms / 1000.0);
+                }
+                sink.feed(encoding, confab_proto::encode(encoding, &frame))
+                    .await?;
+                metrics::counter!("confab_gateway_frames_out_total", "transport" => transport)
+                    .increment(1);
+                if close_reason.is_some() {
+                    break;
+                }
+            }
+            sink.flush().await
+        };
+        let written = tokio::select! {
+            r = write => r,
+            _ = cancel.cancelled() => break,
+        };
+        batch.clear();
+        if written.is_err() {
+            break;
+        }
+        if let Some(reason) = close_reason {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close(reason)).await;
+            break;
+        }
+    }
+    // Whatever ended the writer ends the connection.
+    cancel.cancel();
+}

@@ -1,0 +1,56 @@
+//! TCP transport: each frame is a 4-byte big-endian length and one protobuf
+//! `Frame` (tokio-util's `LengthDelimitedCodec` does the framing).
+
+use std::sync::Arc;
+
+use confab_proto::Encoding;
+use futures_util::StreamExt;
+use tokio::net::TcpListener;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+
+use crate::Gateway;
+use crate::connection::{self, Incoming};
+use crate::sink::WireSink;
+
+pub(crate) async fn serve(gw: Arc<Gateway>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = gw.shutdown.cancelled() => return,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let (read, write) = stream.into_split();
+            let codec = || {
+                LengthDelimitedCodec::builder()
+                    .big_endian()
+                    .length_field_length(4)
+                    .max_frame_length(gw.config.max_frame_bytes)
+                    .new_codec()
+            };
+            let reader = FramedRead::with_capacity(read, codec(), 512)
+                .map(|r| match r {
+                    Ok(b) => Incoming::Frame {
+                        payload: b.freeze(),
+                        binary: true,
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Incoming::TooLarge,
+                    Err(_) => Incoming::Closed,
+                })
+                .take_while(|i| std::future::ready(!matches!(i, Incoming::Closed)))
+                .boxed();
+            let sink = WireSink::Tcp(FramedWrite::new(write, codec()));
+            connection::run(gw, reader, sink, Encoding::Proto, "tcp").await;
+        });
+    }
+}

@@ -1,0 +1,446 @@
+//! One function per request op. Each parses its frame into domain types
+//! first, then acts; errors carry stable codes.
+
+use std::sync::Arc;
+
+use confab_model::{
+    Body, BodyError, ConvId, InboxEntry, Peer, PeerKind, Platform, StoredMessage, UserId,
+};
+use confab_proto::ops::{self, code};
+use confab_proto::{Frame, Message, Peer as WirePeer};
+use confab_store::NewMessage;
+
+use crate::error::{LogicError, Result};
+use crate::{LoggedIn, Logic, Session};
+
+const MAX_CLIENT_MSG_ID: usize = 128;
+const MAX_DEVICE_ID: usize = 128;
+const SYNC_DEFAULT: u32 = 100;
+const SYNC_MAX: u32 = 500;
+const HISTORY_DEFAULT: u32 = 20;
+const HISTORY_MAX: u32 = 100;
+const CONVERSATIONS_DEFAULT: u32 = 100;
+const CONVERSATIONS_MAX: u32 = 500;
+
+pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> Result<LoggedIn> {
+    if frame.op != ops::LOGIN {
+        return Err(LogicError::new(
+            code::NOT_LOGGED_IN,
+            "the first frame must be login",
+        ));
+    }
+    let device_id = frame.device_id.trim();
+    if device_id.is_empty()
+        || device_id.len() > MAX_DEVICE_ID
+        || device_id.chars().any(char::is_control)
+    {
+        return Err(LogicError::bad_request(
+            "device_id must be 1 to 128 printable characters",
+        ));
+    }
+    let platform = Platform::parse(&frame.platform).map_err(|_| {
+        LogicError::bad_request("platform must be one of ios, android, web, desktop, other")
+    })?;
+    let verified = logic.tokens.verify(&frame.token).await?;
+    let settings = logic.app_settings(&verified.app_id).await?;
+    let inbox_seq = logic
+        .stores
+        .inbox
+        .head(&verified.app_id, &verified.user_id)
+        .await?;
+    let reply = Frame {
+        op: ops::REPLY.into(),
+        rid: frame.rid,
+        ok: Some(true),
+        user_id: verified.user_id.as_str().to_owned(),
+        session_id: session_id.clone(),
+        server_time: Some(confab_model::now_ms()),
+        inbox_seq: Some(inbox_seq),
+        ..Default::default()
+    };
+    Ok(LoggedIn {
+        session: Session {
+            app_id: verified.app_id,
+            user_id: verified.user_id,
+            device_id: device_id.to_owned(),
+            platform,
+            session_id,
+            settings,
+        },
+        reply,
+    })
+}
+
+pub(crate) async fn dispatch(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    match frame.op.as_str() {
+        ops::PING => Ok(Frame {
+            server_time: Some(confab_model::now_ms()),
+            ..Default::default()
+        }),
+        ops::SEND => send(logic, s, frame).await,
+        ops::ACK => Ok(Frame::default()),
+        ops::SYNC => sync(logic, s, frame).await,
+        ops::HISTORY => history(logic, s, frame).await,
+        ops::READ => read(logic, s, frame).await,
+        ops::CONVERSATIONS => conversations(logic, s, frame).await,
+        ops::RECALL => recall(logic, s, frame).await,
+        ops::TYPING => typing(logic, s, frame),
+        ops::LOGIN => Err(LogicError::new(
+            code::ALREADY_LOGGED_IN,
+            "this connection is already logged in",
+        )),
+        "" => Err(LogicError::bad_request("frame has no op")),
+        other => Err(LogicError::new(
+            code::UNKNOWN_OP,
+            format!("unknown op {:?}", truncate(other, 32)),
+        )),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn parse_peer(to: Option<&WirePeer>) -> Result<Peer> {
+    let to = to
+        .ok_or_else(|| LogicError::bad_request("to is required: {\"kind\":\"user\",\"id\":...}"))?;
+    Peer::parse(&to.kind, &to.id).map_err(|e| LogicError::bad_request(format!("to: {e}")))
+}
+
+fn parse_conv(conv_id: &str) -> Result<ConvId> {
+    if conv_id.is_empty() {
+        return Err(LogicError::bad_request("conv_id is required"));
+    }
+    ConvId::parse(conv_id).map_err(|_| LogicError::not_found("no such conversation"))
+}
+
+/// Whether `s`'s user may read and act in `conv`. Groups and rooms arrive
+/// with their own issue; until then only single chats exist.
+fn authorize_conv(s: &Session, conv: &ConvId) -> Result<()> {
+    if conv.p2p_includes(&s.user_id) {
+        Ok(())
+    } else {
+        // Same answer as for a conversation that does not exist: never reveal
+        // another user's conversations.
+        Err(LogicError::not_found("no such conversation"))
+    }
+}
+
+pub(crate) fn wire_peer(p: &Peer) -> WirePeer {
+    WirePeer {
+        kind: p.kind.as_str().to_owned(),
+        id: p.id.to_string(),
+    }
+}
+
+pub(crate) fn wire_message(m: &StoredMessage, inbox_seq: Option<u64>) -> Message {
+    Message {
+        inbox_seq,
+        conv_id: m.conv_id.as_str().to_owned(),
+        seq: m.seq,
+        msg_id: m.msg_id.clone(),
+        from: m.from.as_str().to_owned(),
+        to: Some(wire_peer(&m.to)),
+        body: m.body.clone(),
+        ts: m.ts,
+        client_msg_id: m.client_msg_id.clone(),
+        recalled: m.recalled,
+    }
+}
+
+/// The `message` push a recipient gets.
+fn message_push(m: &StoredMessage, inbox_seq: u64) -> Frame {
+    Frame {
+        op: ops::MESSAGE.into(),
+        inbox_seq: Some(inbox_seq),
+        conv_id: m.conv_id.as_str().to_owned(),
+        seq: Some(m.seq),
+        msg_id: m.msg_id.clone(),
+        from: m.from.as_str().to_owned(),
+        to: Some(wire_peer(&m.to)),
+        body: m.body.clone(),
+        ts: Some(m.ts),
+        client_msg_id: m.client_msg_id.clone(),
+        recalled: m.recalled.then_some(true),
+        ..Default::default()
+    }
+}
+
+async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let started = std::time::Instant::now();
+    let to = parse_peer(frame.to.as_ref())?;
+    if to.kind != PeerKind::User {
+        return Err(LogicError::new(
+            "unsupported",
+            format!("sending to a {} is not available yet", to.kind.as_str()),
+        ));
+    }
+    let body = Body::parse(&frame.body, s.settings.max_body_bytes).map_err(|e| match e {
+        BodyError::TooLarge { .. } => LogicError::new(code::QUOTA_EXCEEDED, e.to_string()),
+        other => LogicError::bad_request(other.to_string()),
+    })?;
+    if frame.client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return Err(LogicError::bad_request(
+            "client_msg_id is longer than 128 bytes",
+        ));
+    }
+    let client_msg_id = if frame.client_msg_id.is_empty() {
+        ulid::Ulid::new().to_string()
+    } else {
+        frame.client_msg_id
+    };
+    let recipient =
+        UserId::parse(&to.id).map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
+    let mut recipients = vec![s.user_id.clone()];
+    if recipient != s.user_id {
+        recipients.push(recipient);
+    }
+    let appended = logic
+        .stores
+        .messages
+        .append(NewMessage {
+            app_id: s.app_id.clone(),
+            conv_id: ConvId::for_message(&s.user_id, &to),
+            msg_id: ulid::Ulid::new().to_string(),
+            from: s.user_id.clone(),
+            to,
+            // The client's own JSON text, already validated: stored and
+            // forwarded as sent.
+            body: frame.body,
+            ts: confab_model::now_ms(),
+            client_msg_id,
+            recipients,
+        })
+        .await?;
+    metrics::histogram!("confab_logic_store_seconds").record(started.elapsed().as_secs_f64());
+    let m = &appended.message;
+    if appended.duplicate {
+        metrics::counter!("confab_logic_messages_deduplicated_total").increment(1);
+    } else {
+        metrics::counter!("confab_logic_messages_sent_total", "kind" => body_kind_label(&body.kind)).increment(1);
+        for (user, inbox_seq) in &appended.inbox {
+            let push = Arc::new(message_push(m, *inbox_seq));
+            let except = (*user == s.user_id).then_some(s.session_id.as_str());
+            logic.delivery.deliver(&s.app_id, user, push, except);
+        }
+    }
+    let own_inbox_seq = appended
+        .inbox
+        .iter()
+        .find(|(u, _)| *u == s.user_id)
+        .map(|(_, seq)| *seq);
+    Ok(Frame {
+        msg_id: m.msg_id.clone(),
+        conv_id: m.conv_id.as_str().to_owned(),
+        seq: Some(m.seq),
+        ts: Some(m.ts),
+        inbox_seq: own_inbox_seq,
+        client_msg_id: m.client_msg_id.clone(),
+        masked: Some(false),
+        ..Default::default()
+    })
+}
+
+fn body_kind_label(kind: &str) -> &'static str {
+    confab_model::body_type_label(kind)
+}
+
+fn clamp_limit(limit: Option<u32>, default: u32, max: u32) -> u32 {
+    limit.filter(|l| *l > 0).unwrap_or(default).min(max)
+}
+
+async fn sync(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let since = frame.since.unwrap_or(0);
+    let limit = clamp_limit(frame.limit, SYNC_DEFAULT, SYNC_MAX);
+    let mut entries: Vec<InboxEntry> = logic
+        .stores
+        .inbox
+        .since(&s.app_id, &s.user_id, since, limit + 1)
+        .await?;
+    let has_more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
+    metrics::counter!("confab_logic_sync_messages_total").increment(entries.len() as u64);
+    Ok(Frame {
+        messages: entries
+            .iter()
+            .map(|e| wire_message(&e.message, Some(e.inbox_seq)))
+            .collect(),
+        has_more: Some(has_more),
+        ..Default::default()
+    })
+}
+
+async fn history(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let conv = parse_conv(&frame.conv_id)?;
+    authorize_conv(s, &conv)?;
+    let limit = clamp_limit(frame.limit, HISTORY_DEFAULT, HISTORY_MAX);
+    let mut messages = logic
+        .stores
+        .messages
+        .history(&s.app_id, &conv, frame.before_seq, limit + 1)
+        .await?;
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    Ok(Frame {
+        conv_id: conv.as_str().to_owned(),
+        messages: messages.iter().map(|m| wire_message(m, None)).collect(),
+        has_more: Some(has_more),
+        ..Default::default()
+    })
+}
+
+async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let conv = parse_conv(&frame.conv_id)?;
+    authorize_conv(s, &conv)?;
+    let seq = frame
+        .seq
+        .ok_or_else(|| LogicError::bad_request("seq is required"))?;
+    let (cursor, moved) = logic
+        .stores
+        .reads
+        .mark_read(&s.app_id, &s.user_id, &conv, seq)
+        .await?
+        .ok_or_else(|| LogicError::not_found("no such conversation"))?;
+    if moved {
+        let read_push = Frame {
+            op: ops::READ.into(),
+            conv_id: conv.as_str().to_owned(),
+            seq: Some(cursor),
+            ..Default::default()
+        };
+        logic.delivery.deliver(
+            &s.app_id,
+            &s.user_id,
+            Arc::new(read_push),
+            Some(&s.session_id),
+        );
+        if let Some(peer) = conv.peer_for(&s.user_id)
+            && let Ok(peer) = UserId::parse(&peer.id)
+            && peer != s.user_id
+        {
+            let receipt = Frame {
+                op: ops::RECEIPT.into(),
+                conv_id: conv.as_str().to_owned(),
+                seq: Some(cursor),
+                user_id: s.user_id.as_str().to_owned(),
+                ..Default::default()
+            };
+            logic
+                .delivery
+                .deliver(&s.app_id, &peer, Arc::new(receipt), None);
+        }
+    }
+    Ok(Frame {
+        conv_id: conv.as_str().to_owned(),
+        seq: Some(cursor),
+        ..Default::default()
+    })
+}
+
+async fn conversations(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let limit = clamp_limit(frame.limit, CONVERSATIONS_DEFAULT, CONVERSATIONS_MAX);
+    let (list, total) = logic
+        .stores
+        .reads
+        .conversations(&s.app_id, &s.user_id, limit)
+        .await?;
+    Ok(Frame {
+        conversations: list
+            .iter()
+            .map(|c| confab_proto::Conversation {
+                conv_id: c.conv_id.as_str().to_owned(),
+                peer: c.conv_id.peer_for(&s.user_id).as_ref().map(wire_peer),
+                last_message: c.last_message.as_ref().map(|m| wire_message(m, None)),
+                unread: c.unread(),
+                read_seq: c.read_seq,
+                last_seq: c.last_seq,
+            })
+            .collect(),
+        total_unread: Some(total),
+        ..Default::default()
+    })
+}
+
+async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let conv = parse_conv(&frame.conv_id)?;
+    authorize_conv(s, &conv)?;
+    if frame.msg_id.is_empty() {
+        return Err(LogicError::bad_request("msg_id is required"));
+    }
+    let m = logic
+        .stores
+        .messages
+        .get(&s.app_id, &conv, &frame.msg_id)
+        .await?
+        .ok_or_else(|| LogicError::not_found("no such message"))?;
+    if m.from != s.user_id {
+        return Err(LogicError::forbidden(
+            "only the sender may recall a message",
+        ));
+    }
+    if !m.recalled {
+        let age = confab_model::now_ms() - m.ts;
+        if age > s.settings.recall_window_ms {
+            return Err(LogicError::new(
+                code::RECALL_WINDOW_PASSED,
+                format!(
+                    "messages can be recalled for {} s after sending",
+                    s.settings.recall_window_ms / 1000
+                ),
+            ));
+        }
+        logic
+            .stores
+            .messages
+            .recall(&s.app_id, &conv, &m.msg_id)
+            .await?;
+        let push = Arc::new(Frame {
+            op: ops::RECALLED.into(),
+            conv_id: conv.as_str().to_owned(),
+            msg_id: m.msg_id.clone(),
+            seq: Some(m.seq),
+            ..Default::default()
+        });
+        if let Some((a, b)) = conv.p2p_members() {
+            for user in [a, b] {
+                if let Ok(user) = UserId::parse(user) {
+                    let except = (user == s.user_id).then_some(s.session_id.as_str());
+                    logic
+                        .delivery
+                        .deliver(&s.app_id, &user, push.clone(), except);
+                }
+            }
+        }
+    }
+    Ok(Frame {
+        conv_id: conv.as_str().to_owned(),
+        msg_id: m.msg_id,
+        recalled: Some(true),
+        ..Default::default()
+    })
+}
+
+fn typing(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let to = parse_peer(frame.to.as_ref())?;
+    if to.kind != PeerKind::User {
+        return Err(LogicError::new(
+            "unsupported",
+            "typing is only available in single chat for now",
+        ));
+    }
+    let peer = UserId::parse(&to.id).map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
+    let push = Frame {
+        op: ops::TYPING.into(),
+        from: s.user_id.as_str().to_owned(),
+        to: Some(wire_peer(&to)),
+        conv_id: ConvId::p2p(&s.user_id, &peer).as_str().to_owned(),
+        ..Default::default()
+    };
+    logic
+        .delivery
+        .deliver(&s.app_id, &peer, Arc::new(push), None);
+    Ok(Frame::default())
+}

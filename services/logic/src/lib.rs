@@ -1,0 +1,158 @@
+//! The logic layer: what each request means.
+//!
+//! The gateway parses frames and owns sockets; it calls [`Logic::login`] for
+//! the first frame of a connection and [`Logic::handle`] for every later one,
+//! and implements [`Delivery`] so that logic can push frames to online devices.
+//! Logic owns the send pipeline (validate → dedupe → `seq` → store durably →
+//! inbox → reply → deliver), sync, history, read state, conversations, recall
+//! and typing. It never touches a socket and never blocks on a slow device.
+
+pub mod admin;
+pub mod auth;
+mod error;
+mod handlers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use confab_model::{AppId, AppSettings, Platform, UserId};
+use confab_proto::Frame;
+use confab_store::Stores;
+
+pub use error::{LogicError, Result};
+
+/// How logic reaches online devices. Implemented by the gateway (in-process
+/// in embedded mode). Must not block: a device that cannot take a frame now is
+/// the gateway's problem (it disconnects slow readers).
+pub trait Delivery: Send + Sync + 'static {
+    /// Hands `frame` to every online session of `user`, except `except_session`.
+    fn deliver(&self, app: &AppId, user: &UserId, frame: Arc<Frame>, except_session: Option<&str>);
+}
+
+/// One logged-in connection, as logic sees it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub app_id: AppId,
+    pub user_id: UserId,
+    pub device_id: String,
+    pub platform: Platform,
+    pub session_id: String,
+    pub settings: AppSettings,
+}
+
+/// The successful result of a login.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub session: Session,
+    pub reply: Frame,
+}
+
+const SETTINGS_CACHE_TTL: Duration = Duration::from_secs(5);
+
+pub struct Logic {
+    stores: Stores,
+    tokens: auth::TokenVerifier,
+    delivery: Arc<dyn Delivery>,
+    settings: RwLock<HashMap<AppId, (Instant, AppSettings)>>,
+}
+
+impl Logic {
+    pub fn new(stores: Stores, delivery: Arc<dyn Delivery>) -> Self {
+        Self {
+            tokens: auth::TokenVerifier::new(stores.directory.clone()),
+            stores,
+            delivery,
+            settings: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// An app's settings, cached briefly (changes apply within seconds).
+    pub async fn app_settings(&self, app: &AppId) -> Result<AppSettings> {
+        if let Some((at, s)) = self
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(app)
+            && at.elapsed() < SETTINGS_CACHE_TTL
+        {
+            return Ok(s.clone());
+        }
+        let found = self
+            .stores
+            .directory
+            .app(app)
+            .await?
+            .ok_or_else(|| LogicError::unauthorized(format!("app {app} does not exist")))?;
+        self.settings
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(app.clone(), (Instant::now(), found.settings.clone()));
+        Ok(found.settings)
+    }
+
+    /// Checks a `login` frame. The caller registers the session and sends the
+    /// reply; on error it replies `unauthorized` and closes.
+    pub async fn login(&self, frame: &Frame, session_id: String) -> Result<LoggedIn> {
+        handlers::login(self, frame, session_id).await
+    }
+
+    /// Handles one request of a logged-in session and returns its reply
+    /// (`ok:true` with results, or `ok:false` with an error).
+    pub async fn handle(&self, session: &Session, frame: Frame) -> Frame {
+        let rid = frame.rid;
+        let op = frame.op.clone();
+        let result = handlers::dispatch(self, session, frame).await;
+        match result {
+            Ok(mut reply) => {
+                reply.op = confab_proto::ops::REPLY.into();
+                reply.rid = rid;
+                reply.ok = Some(true);
+                reply
+            }
+            Err(e) => {
+                metrics::counter!("confab_logic_errors_total", "op" => op_label(&op), "code" => e.code).increment(1);
+                error_reply(rid, e.code, e.message)
+            }
+        }
+    }
+}
+
+/// An `ok:false` reply.
+pub fn error_reply(rid: Option<u64>, code: &str, message: impl Into<String>) -> Frame {
+    Frame {
+        op: confab_proto::ops::REPLY.into(),
+        rid,
+        ok: Some(false),
+        error: Some(confab_proto::WireError {
+            code: code.to_owned(),
+            message: message.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A bounded label for metrics: known ops by name, anything else as "unknown".
+pub fn op_label(op: &str) -> &'static str {
+    use confab_proto::ops::*;
+    [
+        LOGIN,
+        PING,
+        LOGOUT,
+        SEND,
+        ACK,
+        SYNC,
+        HISTORY,
+        READ,
+        CONVERSATIONS,
+        RECALL,
+        TYPING,
+    ]
+    .into_iter()
+    .find(|k| *k == op)
+    .unwrap_or("unknown")
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: a real Confab server (built in-process on ephemeral
+//! ports, or the real binary where a process must die) driven over real
+//! sockets with the Rust client. Each test reads as one behaviour of
+//! protocol.md.
+
+mod bad_input;
+mod cli;
+mod durability;
+mod helpers;
+mod login;
+mod messaging;
+mod session;
