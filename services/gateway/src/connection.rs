@@ -203,9 +203,9 @@ impl Conn {
     }
 
     /// Checks a frame's envelope: size, encoding, decoding.
-    fn parse(&self, payload: &[u8], binary: bool) -> Result<Frame, Frame> {
+    fn parse(&self, payload: &[u8], binary: bool) -> Result<Frame, Box<Frame>> {
         if payload.len() > self.gw.config.max_frame_bytes {
-            return Err(error_reply(
+            return Err(Box::new(error_reply(
                 None,
                 code::FRAME_TOO_LARGE,
                 format!(
@@ -213,7 +213,7 @@ impl Conn {
                     payload.len(),
                     self.gw.config.max_frame_bytes
                 ),
-            ));
+            )));
         }
         let expected_binary = self.encoding == Encoding::Proto;
         if binary != expected_binary {
@@ -222,10 +222,10 @@ impl Conn {
             } else {
                 "text frame on a protobuf session (subprotocol confab.v1.proto): send binary frames"
             };
-            return Err(error_reply(None, code::BAD_FRAME, msg));
+            return Err(Box::new(error_reply(None, code::BAD_FRAME, msg)));
         }
         confab_proto::decode(self.encoding, payload)
-            .map_err(|e| error_reply(e.rid, code::BAD_FRAME, e.message))
+            .map_err(|e| Box::new(error_reply(e.rid, code::BAD_FRAME, e.message)))
     }
 
     async fn login(&mut self, (payload, binary): (Bytes, bool)) -> bool {
@@ -234,7 +234,7 @@ impl Conn {
             Err(err) => {
                 metrics::counter!("confab_gateway_logins_total", "result" => "bad_frame")
                     .increment(1);
-                self.close_with(Some(err), "bad login frame");
+                self.close_with(Some(*err), "bad login frame");
                 return false;
             }
         };
@@ -294,7 +294,9 @@ impl Conn {
         let frame = match self.parse(&payload, binary) {
             Ok(f) => f,
             Err(err) => {
-                self.reply(err);
+                let code = err.error.as_ref().map(|e| e.code.as_str()).unwrap_or_default();
+                metrics::counter!("confab_gateway_frame_errors_total", "code" => envelope_code_label(code)).increment(1);
+                self.reply(*err);
                 return Step::Continue;
             }
         };
@@ -347,5 +349,14 @@ async fn next_frame<R: Stream<Item = Incoming> + Unpin>(reader: &mut R) -> Optio
             Incoming::Activity => continue,
             Incoming::TooLarge | Incoming::Closed => return None,
         }
+    }
+}
+
+/// Bounded metrics label for the envelope errors this module produces.
+fn envelope_code_label(code: &str) -> &'static str {
+    match code {
+        code::FRAME_TOO_LARGE => code::FRAME_TOO_LARGE,
+        code::BAD_FRAME => code::BAD_FRAME,
+        _ => "other",
     }
 }

@@ -1,8 +1,6 @@
 //! Message bodies: a JSON object with at least `type`. Validated once when a
 //! message is sent; stored and forwarded as the client's JSON text.
 
-use serde_json::{Map, Value};
-
 pub const BODY_TYPES: &[&str] = &[
     "text", "image", "file", "audio", "video", "location", "custom",
 ];
@@ -21,51 +19,74 @@ pub enum BodyError {
     TooLarge { size: usize, limit: usize },
 }
 
-/// A validated body.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated body: its type and, for text, the text (what moderation and
+/// push previews need). The JSON itself is stored and forwarded as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
     pub kind: String,
-    pub fields: Map<String, Value>,
+    pub text: Option<String>,
+}
+
+/// Only the fields Confab looks at; any others are the tenant's and are kept
+/// untouched in the stored JSON. Deserialising into this struct skips the
+/// rest without building a map (this runs once per message sent).
+#[derive(serde::Deserialize)]
+struct BodyHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<TextField<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum TextField<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Other(serde::de::IgnoredAny),
 }
 
 impl Body {
     /// Parses the JSON text of a body, enforcing the size limit first so that a
     /// huge body is never parsed.
     pub fn parse(text: &str, max_bytes: usize) -> Result<Self, BodyError> {
-        if text.trim().is_empty() {
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() {
             return Err(BodyError::Missing);
         }
         if text.len() > max_bytes {
-            return Err(BodyError::TooLarge {
-                size: text.len(),
-                limit: max_bytes,
-            });
+            return Err(BodyError::TooLarge { size: text.len(), limit: max_bytes });
         }
-        let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
+        // serde would also accept a JSON array for a struct: insist on an object.
+        if !trimmed.starts_with('{') {
             return Err(BodyError::NotAnObject);
-        };
-        let kind = match fields.get("type").and_then(Value::as_str) {
+        }
+        let head: BodyHead = serde_json::from_str(text).map_err(|_| BodyError::NotAnObject)?;
+        let kind = match head.kind.as_deref() {
             Some(t) if BODY_TYPES.contains(&t) => t.to_owned(),
             _ => return Err(BodyError::BadType),
         };
-        if kind == "text"
-            && !fields
-                .get("text")
-                .and_then(Value::as_str)
-                .is_some_and(|t| !t.is_empty())
-        {
+        let text = match head.text {
+            Some(TextField::Text(t)) => Some(t.into_owned()),
+            _ => None,
+        };
+        if kind == "text" && text.as_deref().unwrap_or_default().is_empty() {
             return Err(BodyError::MissingText);
         }
-        Ok(Self { kind, fields })
+        Ok(Self { kind, text })
     }
 
     pub fn text(&self) -> Option<&str> {
-        self.fields.get("text").and_then(Value::as_str)
+        self.text.as_deref()
     }
+}
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.fields).unwrap_or_default()
-    }
+/// The body type as a bounded metrics label.
+pub fn body_type_label(kind: &str) -> &'static str {
+    BODY_TYPES
+        .iter()
+        .find(|t| **t == kind)
+        .copied()
+        .unwrap_or("other")
 }
 
 #[cfg(test)]
@@ -97,14 +118,8 @@ mod tests {
             Err(BodyError::TooLarge { .. })
         ));
         assert!(Body::parse(r#"{"type":"image","url":"u"}"#, 100).is_ok());
+        assert_eq!(Body::parse(r#"["type","text"]"#, 100), Err(BodyError::NotAnObject));
+        assert_eq!(Body::parse(r#"{"type":"text","text":7}"#, 100), Err(BodyError::MissingText));
+        assert_eq!(Body::parse(r#"{"type":"text","text":"a\"b","x":{"y":[1]}}"#, 100).unwrap().text(), Some("a\"b"));
     }
-}
-
-/// The body type as a bounded metrics label.
-pub fn body_type_label(kind: &str) -> &'static str {
-    BODY_TYPES
-        .iter()
-        .find(|t| **t == kind)
-        .copied()
-        .unwrap_or("other")
 }

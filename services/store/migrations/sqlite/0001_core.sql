@@ -71,4 +71,5 @@ CREATE TABLE user_conversations (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (app_id, user_id, conv_id)
 ) WITHOUT ROWID;
-CREATE INDEX user_conversations_recent ON user_conversations (app_id, user_id, updated_at);
+-- No index on updated_at: listing sorts one user's rows (a primary-key range),
+-- and an index moved on every message cost the writer a page per recipient.

@@ -75,7 +75,17 @@ impl SqliteStore {
                 Durability::Full => SqliteSynchronous::Full,
             })
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A bigger page cache and memory-mapped reads: the hot pages of
+            // the inbox and message indexes stay in memory instead of being
+            // copied in by a read() per page.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory")
+            // Checkpoints run on their own task (see `checkpointer`), not inside
+            // the message writer's commits, where they took a quarter of its time.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", "67108864");
         // One connection writes messages; a second serves the other (rare)
         // writes; reads have their own pool.
         let write = SqlitePoolOptions::new()
@@ -92,6 +102,7 @@ impl SqliteStore {
             .await?;
         let conn = write.acquire().await?.detach();
         let appends = writer::spawn(conn, options.max_batch.max(1));
+        tokio::spawn(checkpointer(write.clone()));
         Ok(Self {
             read,
             write,
@@ -109,6 +120,25 @@ impl SqliteStore {
             reads: me.clone(),
             directory: me,
             routes: Arc::new(MemoryRouteTable::new()),
+        }
+    }
+}
+
+/// Copies committed WAL frames back into the database file every second, on
+/// a connection of its own, so that the WAL stays small without ever holding
+/// up the writer (a PASSIVE checkpoint never blocks writers or readers).
+/// Stops when the store is dropped.
+async fn checkpointer(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            Ok(_) => metrics::histogram!("confab_store_checkpoint_seconds").record(started.elapsed().as_secs_f64()),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }

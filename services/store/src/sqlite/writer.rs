@@ -30,8 +30,21 @@ pub(super) struct Job {
 const QUEUE: usize = 16 * 1024;
 /// Counters kept in memory; older ones are reloaded from the database.
 const COUNTER_CACHE: usize = 1 << 20;
-/// SQLite's limit on bound parameters per statement is 32 766.
-const MAX_PARAMS: usize = 30_000;
+/// Multi-row statements are built in a few fixed sizes only, so that sqlx's
+/// prepared-statement cache serves them (planning a new statement text per
+/// batch cost more than executing it). 64 rows × 11 columns stays far below
+/// SQLite's 32 766 bound parameters.
+const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// Splits `items` into chunks whose lengths are all in [`CHUNK_SIZES`].
+fn fixed_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES.into_iter().find(|s| *s <= items.len())?;
+        let (head, tail) = items.split_at(size);
+        items = tail;
+        Some(head)
+    })
+}
 
 pub(super) fn spawn(conn: SqliteConnection, max_batch: usize) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -40,7 +53,20 @@ pub(super) fn spawn(conn: SqliteConnection, max_batch: usize) -> mpsc::Sender<Jo
         conv_seq: LruCache::new(NonZeroUsize::new(COUNTER_CACHE).unwrap_or(NonZeroUsize::MIN)),
         inbox_seq: LruCache::new(NonZeroUsize::new(COUNTER_CACHE).unwrap_or(NonZeroUsize::MIN)),
     };
-    tokio::spawn(writer.run(rx, max_batch));
+    // The writer awaits SQLite (on sqlx's worker thread) about ten times per
+    // batch. On the shared runtime each wake-up waited behind thousands of
+    // connection tasks, and that queueing, not SQLite, bounded throughput; a
+    // thread with its own small runtime keeps the round trips short.
+    let spawned = std::thread::Builder::new().name("confab-writer".into()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(writer.run(rx, max_batch)),
+            Err(e) => tracing::error!(error = %e, "cannot start the message writer runtime"),
+        }
+    });
+    if let Err(e) = spawned {
+        // The receiver is gone with the closure: appends fail as unavailable.
+        tracing::error!(error = %e, "cannot start the message writer thread");
+    }
     tx
 }
 
@@ -48,6 +74,23 @@ struct Writer {
     conn: SqliteConnection,
     conv_seq: LruCache<(AppId, ConvId), u64>,
     inbox_seq: LruCache<(AppId, UserId), u64>,
+}
+
+/// A message to insert: the request, the stored form, its inbox entries.
+type NewRow<'a> = (&'a NewMessage, &'a StoredMessage, &'a Vec<(UserId, u64)>);
+
+/// Stored messages by (app, sender, client_msg_id).
+type Existing = HashMap<(String, String, String), StoredMessage>;
+
+/// A batch's plan and the counters it advances (applied only after commit).
+type Plan = (Vec<Planned>, HashMap<(AppId, ConvId), u64>, HashMap<(AppId, UserId), u64>);
+
+#[derive(Debug, PartialEq, Eq)]
+enum WriteOutcome {
+    Committed,
+    /// A message's (app, sender, client_msg_id) is already stored; nothing
+    /// was written.
+    Duplicate,
 }
 
 /// What one job of a batch resolved to before the commit.
@@ -91,7 +134,26 @@ impl Writer {
     }
 
     async fn commit_batch(&mut self, msgs: &[NewMessage]) -> Result<Vec<Appended>> {
+        // Optimistic first: retries with a known client_msg_id are rare, so the
+        // unique index on (app, sender, client_msg_id) does the dedupe inside
+        // the insert. If it finds a repeat, the transaction is rolled back
+        // (no seq is consumed) and the batch is planned again with the stored
+        // originals looked up.
+        let plans = self.plan(msgs, &HashMap::new()).await?;
+        if self.write(msgs, &plans.0).await? == WriteOutcome::Committed {
+            return Ok(self.finish(plans));
+        }
+        metrics::counter!("confab_store_dedupe_replans_total").increment(1);
         let existing = self.find_existing(msgs).await?;
+        let plans = self.plan(msgs, &existing).await?;
+        match self.write(msgs, &plans.0).await? {
+            WriteOutcome::Committed => Ok(self.finish(plans)),
+            WriteOutcome::Duplicate => Err(StoreError::Unavailable("a duplicate appeared while replanning".into())),
+        }
+    }
+
+    /// Decides what each job becomes: seq and inbox_seq for new messages.
+    async fn plan(&mut self, msgs: &[NewMessage], existing: &Existing) -> Result<Plan> {
         let mut plans = Vec::with_capacity(msgs.len());
         // Counters advanced by this batch; applied to the caches after commit.
         let mut conv_next: HashMap<(AppId, ConvId), u64> = HashMap::new();
@@ -145,8 +207,11 @@ impl Writer {
             plans.push(Planned::New { message, inbox });
         }
 
-        self.write(msgs, &plans).await?;
+        Ok((plans, conv_next, inbox_next))
+    }
 
+    /// Applies a committed plan: advances the counters, builds the answers.
+    fn finish(&mut self, (plans, conv_next, inbox_next): Plan) -> Vec<Appended> {
         for (k, v) in conv_next {
             self.conv_seq.put(k, v);
         }
@@ -175,7 +240,7 @@ impl Writer {
             };
             results.push(appended);
         }
-        Ok(results)
+        results
     }
 
     /// Messages already stored under the batch's (app, sender, client_msg_id).
@@ -184,7 +249,7 @@ impl Writer {
         msgs: &[NewMessage],
     ) -> Result<HashMap<(String, String, String), StoredMessage>> {
         let mut found = HashMap::new();
-        for chunk in msgs.chunks(MAX_PARAMS / 3) {
+        for chunk in fixed_chunks(msgs) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
                 "SELECT m.app_id, {} FROM messages m WHERE ",
                 super::MESSAGE_COLUMNS
@@ -249,8 +314,8 @@ impl Writer {
         Ok(head)
     }
 
-    async fn write(&mut self, msgs: &[NewMessage], plans: &[Planned]) -> Result<()> {
-        let new: Vec<(&NewMessage, &StoredMessage, &Vec<(UserId, u64)>)> = msgs
+    async fn write(&mut self, msgs: &[NewMessage], plans: &[Planned]) -> Result<WriteOutcome> {
+        let new: Vec<NewRow> = msgs
             .iter()
             .zip(plans)
             .filter_map(|(m, p)| match p {
@@ -259,11 +324,12 @@ impl Writer {
             })
             .collect();
         if new.is_empty() {
-            return Ok(());
+            return Ok(WriteOutcome::Committed);
         }
+        let phase = std::time::Instant::now();
         let mut tx = self.conn.begin().await?;
 
-        for chunk in new.chunks(MAX_PARAMS / 11) {
+        for chunk in fixed_chunks(&new) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, to_kind, to_id, client_msg_id, body, ts, recalled) ",
             );
@@ -280,7 +346,12 @@ impl Writer {
                     .push_bind(s.ts)
                     .push_bind(false);
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.push(" ON CONFLICT (app_id, sender, client_msg_id) DO NOTHING RETURNING seq");
+            let inserted = qb.build().fetch_all(&mut *tx).await?.len();
+            if inserted != chunk.len() {
+                tx.rollback().await?;
+                return Ok(WriteOutcome::Duplicate);
+            }
         }
 
         // One row per (recipient, message), for both the inbox and the
@@ -310,7 +381,7 @@ impl Writer {
             })
             .collect();
 
-        for chunk in deliveries.chunks(MAX_PARAMS / 5) {
+        for chunk in fixed_chunks(&deliveries) {
             let mut qb: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) ");
             qb.push_values(chunk, |mut b, d| {
@@ -335,7 +406,7 @@ impl Writer {
             e.2 = e.2.max(d.ts);
         }
         let conv_rows: Vec<_> = conv_rows.into_iter().collect();
-        for chunk in conv_rows.chunks(MAX_PARAMS / 6) {
+        for chunk in fixed_chunks(&conv_rows) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO user_conversations (app_id, user_id, conv_id, last_seq, read_seq, updated_at) ",
             );
@@ -356,7 +427,25 @@ impl Writer {
             qb.build().execute(&mut *tx).await?;
         }
 
+        metrics::histogram!("confab_store_phase_seconds", "phase" => "insert").record(phase.elapsed().as_secs_f64());
+        let phase = std::time::Instant::now();
         tx.commit().await?;
-        Ok(())
+        metrics::histogram!("confab_store_phase_seconds", "phase" => "commit").record(phase.elapsed().as_secs_f64());
+        Ok(WriteOutcome::Committed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_chunks;
+
+    #[test]
+    fn fixed_chunks_cover_everything_in_known_sizes() {
+        for n in 0..300 {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = fixed_chunks(&items).collect();
+            assert!(chunks.iter().all(|c| [64, 16, 4, 1].contains(&c.len())));
+            assert_eq!(chunks.concat(), items);
+        }
     }
 }
