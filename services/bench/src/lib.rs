@@ -252,17 +252,30 @@ pub async fn p2p(options: P2pOptions, mint: Mint) -> anyhow::Result<P2pResult> {
             stop_sending.clone(),
         );
         let window = options.window;
+        let (pair_index, pairs) = (pair - 1, options.pairs);
         senders.push(tokio::spawn(async move {
             let sender = Arc::new(sender);
             let mut h = histogram();
             let interval =
                 (per_sender_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / per_sender_rate));
-            let mut next_at = tokio::time::Instant::now();
+            // Stagger the senders over one interval: an offered rate means
+            // evenly spread sends, not every sender firing at the same instant.
+            let offset = interval
+                .map(|iv| iv.mul_f64(pair_index as f64 / pairs as f64))
+                .unwrap_or_default();
+            let mut next_at = tokio::time::Instant::now() + offset;
             let mut in_flight = tokio::task::JoinSet::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 if let Some(iv) = interval {
-                    tokio::time::sleep_until(next_at).await;
+                    // Sleep in short steps so that a slow sender still stops on time.
+                    while tokio::time::Instant::now() < next_at && !stop.load(Ordering::Relaxed) {
+                        let step = next_at.saturating_duration_since(tokio::time::Instant::now());
+                        tokio::time::sleep(step.min(Duration::from_millis(100))).await;
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     next_at += iv;
                 }
                 while in_flight.len() >= window {

@@ -36,7 +36,7 @@ impl Default for GatewayConfig {
             frames_burst: 1000,
             flood_close_after: 1000,
             goaway_retry_ms: 1000,
-            ws_read_buffer: 4 * 1024,
+            ws_read_buffer: 1024,
         }
     }
 }

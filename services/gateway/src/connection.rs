@@ -294,7 +294,11 @@ impl Conn {
         let frame = match self.parse(&payload, binary) {
             Ok(f) => f,
             Err(err) => {
-                let code = err.error.as_ref().map(|e| e.code.as_str()).unwrap_or_default();
+                let code = err
+                    .error
+                    .as_ref()
+                    .map(|e| e.code.as_str())
+                    .unwrap_or_default();
                 metrics::counter!("confab_gateway_frame_errors_total", "code" => envelope_code_label(code)).increment(1);
                 self.reply(*err);
                 return Step::Continue;

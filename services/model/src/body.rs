@@ -54,7 +54,10 @@ impl Body {
             return Err(BodyError::Missing);
         }
         if text.len() > max_bytes {
-            return Err(BodyError::TooLarge { size: text.len(), limit: max_bytes });
+            return Err(BodyError::TooLarge {
+                size: text.len(),
+                limit: max_bytes,
+            });
         }
         // serde would also accept a JSON array for a struct: insist on an object.
         if !trimmed.starts_with('{') {
@@ -118,8 +121,19 @@ mod tests {
             Err(BodyError::TooLarge { .. })
         ));
         assert!(Body::parse(r#"{"type":"image","url":"u"}"#, 100).is_ok());
-        assert_eq!(Body::parse(r#"["type","text"]"#, 100), Err(BodyError::NotAnObject));
-        assert_eq!(Body::parse(r#"{"type":"text","text":7}"#, 100), Err(BodyError::MissingText));
-        assert_eq!(Body::parse(r#"{"type":"text","text":"a\"b","x":{"y":[1]}}"#, 100).unwrap().text(), Some("a\"b"));
+        assert_eq!(
+            Body::parse(r#"["type","text"]"#, 100),
+            Err(BodyError::NotAnObject)
+        );
+        assert_eq!(
+            Body::parse(r#"{"type":"text","text":7}"#, 100),
+            Err(BodyError::MissingText)
+        );
+        assert_eq!(
+            Body::parse(r#"{"type":"text","text":"a\"b","x":{"y":[1]}}"#, 100)
+                .unwrap()
+                .text(),
+            Some("a\"b")
+        );
     }
 }

@@ -12,7 +12,10 @@ fn message_push() -> Frame {
         seq: Some(4242),
         msg_id: "01KAZ3Q8B1R6W7Y0C5E9N2M4TX".into(),
         from: "alice".into(),
-        to: Some(Peer { kind: "user".into(), id: "bob".into() }),
+        to: Some(Peer {
+            kind: "user".into(),
+            id: "bob".into(),
+        }),
         body: r#"{"type":"text","text":"see you at the station at seven, platform 4"}"#.into(),
         ts: Some(1_764_066_000_000),
         client_msg_id: "c-000123".into(),
@@ -28,11 +31,21 @@ fn codec(c: &mut Criterion) {
     let push = message_push();
     let json = encode(Encoding::Json, &push);
     let proto = encode(Encoding::Proto, &push);
-    c.bench_function("encode message push / json", |b| b.iter(|| encode(Encoding::Json, black_box(&push))));
-    c.bench_function("encode message push / protobuf", |b| b.iter(|| encode(Encoding::Proto, black_box(&push))));
-    c.bench_function("decode message push / json", |b| b.iter(|| decode(Encoding::Json, black_box(&json))));
-    c.bench_function("decode message push / protobuf", |b| b.iter(|| decode(Encoding::Proto, black_box(&proto))));
-    c.bench_function("decode send request / json", |b| b.iter(|| decode(Encoding::Json, black_box(send_request()))));
+    c.bench_function("encode message push / json", |b| {
+        b.iter(|| encode(Encoding::Json, black_box(&push)))
+    });
+    c.bench_function("encode message push / protobuf", |b| {
+        b.iter(|| encode(Encoding::Proto, black_box(&push)))
+    });
+    c.bench_function("decode message push / json", |b| {
+        b.iter(|| decode(Encoding::Json, black_box(&json)))
+    });
+    c.bench_function("decode message push / protobuf", |b| {
+        b.iter(|| decode(Encoding::Proto, black_box(&proto)))
+    });
+    c.bench_function("decode send request / json", |b| {
+        b.iter(|| decode(Encoding::Json, black_box(send_request())))
+    });
 }
 
 criterion_group!(benches, codec);

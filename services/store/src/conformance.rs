@@ -412,7 +412,10 @@ pub async fn directory_keeps_tenants_apps_and_keys(s: Stores) {
     };
     d.create_app(&app).await.expect("app");
     assert_eq!(d.app(&app.app_id).await.expect("get"), Some(app.clone()));
-    let settings = AppSettings { recall_window_ms: 5, ..AppSettings::default() };
+    let settings = AppSettings {
+        recall_window_ms: 5,
+        ..AppSettings::default()
+    };
     d.update_settings(&app.app_id, &settings)
         .await
         .expect("update");

@@ -129,15 +129,19 @@ impl SqliteStore {
 /// up the writer (a PASSIVE checkpoint never blocks writers or readers).
 /// Stops when the store is dropped.
 async fn checkpointer(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
         let started = std::time::Instant::now();
-        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            Ok(_) => metrics::histogram!("confab_store_checkpoint_seconds").record(started.elapsed().as_secs_f64()),
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => metrics::histogram!("confab_store_checkpoint_seconds")
+                .record(started.elapsed().as_secs_f64()),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }

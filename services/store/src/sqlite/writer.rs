@@ -57,12 +57,17 @@ pub(super) fn spawn(conn: SqliteConnection, max_batch: usize) -> mpsc::Sender<Jo
     // batch. On the shared runtime each wake-up waited behind thousands of
     // connection tasks, and that queueing, not SQLite, bounded throughput; a
     // thread with its own small runtime keeps the round trips short.
-    let spawned = std::thread::Builder::new().name("confab-writer".into()).spawn(move || {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt.block_on(writer.run(rx, max_batch)),
-            Err(e) => tracing::error!(error = %e, "cannot start the message writer runtime"),
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("confab-writer".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(writer.run(rx, max_batch)),
+                Err(e) => tracing::error!(error = %e, "cannot start the message writer runtime"),
+            }
+        });
     if let Err(e) = spawned {
         // The receiver is gone with the closure: appends fail as unavailable.
         tracing::error!(error = %e, "cannot start the message writer thread");
@@ -83,7 +88,11 @@ type NewRow<'a> = (&'a NewMessage, &'a StoredMessage, &'a Vec<(UserId, u64)>);
 type Existing = HashMap<(String, String, String), StoredMessage>;
 
 /// A batch's plan and the counters it advances (applied only after commit).
-type Plan = (Vec<Planned>, HashMap<(AppId, ConvId), u64>, HashMap<(AppId, UserId), u64>);
+type Plan = (
+    Vec<Planned>,
+    HashMap<(AppId, ConvId), u64>,
+    HashMap<(AppId, UserId), u64>,
+);
 
 #[derive(Debug, PartialEq, Eq)]
 enum WriteOutcome {
@@ -148,7 +157,9 @@ impl Writer {
         let plans = self.plan(msgs, &existing).await?;
         match self.write(msgs, &plans.0).await? {
             WriteOutcome::Committed => Ok(self.finish(plans)),
-            WriteOutcome::Duplicate => Err(StoreError::Unavailable("a duplicate appeared while replanning".into())),
+            WriteOutcome::Duplicate => Err(StoreError::Unavailable(
+                "a duplicate appeared while replanning".into(),
+            )),
         }
     }
 
@@ -427,10 +438,12 @@ impl Writer {
             qb.build().execute(&mut *tx).await?;
         }
 
-        metrics::histogram!("confab_store_phase_seconds", "phase" => "insert").record(phase.elapsed().as_secs_f64());
+        metrics::histogram!("confab_store_phase_seconds", "phase" => "insert")
+            .record(phase.elapsed().as_secs_f64());
         let phase = std::time::Instant::now();
         tx.commit().await?;
-        metrics::histogram!("confab_store_phase_seconds", "phase" => "commit").record(phase.elapsed().as_secs_f64());
+        metrics::histogram!("confab_store_phase_seconds", "phase" => "commit")
+            .record(phase.elapsed().as_secs_f64());
         Ok(WriteOutcome::Committed)
     }
 }
