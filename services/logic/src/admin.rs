@@ -35,9 +35,10 @@ pub async fn create_tenant(dir: &dyn Directory, name: &str) -> Result<Tenant> {
     dir.create_tenant(&auth::new_id("t"), name)
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                LogicError::new("conflict", format!("a tenant named {name:?} exists"))
-            }
+            StoreError::Conflict(_) => LogicError::new(
+                confab_proto::ops::code::CONFLICT,
+                format!("a tenant named {name:?} exists"),
+            ),
             other => other.into(),
         })
 }

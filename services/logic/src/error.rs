@@ -36,7 +36,9 @@ impl From<StoreError> for LogicError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
-            StoreError::Conflict(what) => Self::new("conflict", format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                Self::new(code::CONFLICT, format!("{what} already exists"))
+            }
             // Internal detail stays in the logs, not in the client's reply.
             other => {
                 tracing::error!(error = %other, "storage error");

@@ -174,7 +174,7 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let to = parse_peer(frame.to.as_ref())?;
     if to.kind != PeerKind::User {
         return Err(LogicError::new(
-            "unsupported",
+            code::UNSUPPORTED,
             format!("sending to a {} is not available yet", to.kind.as_str()),
         ));
     }
@@ -427,7 +427,7 @@ fn typing(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let to = parse_peer(frame.to.as_ref())?;
     if to.kind != PeerKind::User {
         return Err(LogicError::new(
-            "unsupported",
+            code::UNSUPPORTED,
             "typing is only available in single chat for now",
         ));
     }

@@ -40,4 +40,8 @@ pub mod code {
     pub const RATE_LIMITED: &str = "rate_limited";
     pub const UNAVAILABLE: &str = "unavailable";
     pub const INTERNAL: &str = "internal";
+    /// The op or destination exists in the protocol but is not available on
+    /// this server yet (e.g. groups before they ship).
+    pub const UNSUPPORTED: &str = "unsupported";
+    pub const CONFLICT: &str = "conflict";
 }
