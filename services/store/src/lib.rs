@@ -14,6 +14,8 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod postgres;
+pub mod redis_store;
 pub mod sqlite;
 
 use std::sync::Arc;

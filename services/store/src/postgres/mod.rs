@@ -1,0 +1,213 @@
+//! The distributed roaming store on PostgreSQL.
+//!
+//! Appends are group-committed: a writer task takes every queued append and
+//! writes them in one transaction with one `UNNEST` statement per table.
+//! Sequence numbers come from counter rows (`conversations`, `inbox_heads`)
+//! advanced with `INSERT … ON CONFLICT DO UPDATE … RETURNING` in sorted key
+//! order, so several logic nodes can append concurrently without deadlocks,
+//! gaps or repeats: a counter row stays locked until its batch commits, so
+//! readers never see `inbox_seq` 6 committed before 5.
+
+mod directory;
+mod reads;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::memory::MemoryRouteTable;
+use crate::{Appended, InboxStore, MessageStore, NewMessage, Result, StoreError, Stores};
+
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub max_connections: u32,
+    /// Most messages committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            max_batch: 512,
+        }
+    }
+}
+
+/// The PostgreSQL database: implements every durable store trait.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    appends: mpsc::Sender<writer::Job>,
+}
+
+impl PgStore {
+    /// Connects and runs migrations.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrating PostgreSQL: {e}")))?;
+        let appends = writer::spawn(pool.clone(), options.max_batch.max(1));
+        Ok(Self { pool, appends })
+    }
+
+    /// The stores of a node with PostgreSQL alone (in-memory route table).
+    pub fn into_stores(self) -> Stores {
+        let me = Arc::new(self);
+        Stores {
+            messages: me.clone(),
+            inbox: me.clone(),
+            reads: me.clone(),
+            directory: me,
+            routes: Arc::new(MemoryRouteTable::new()),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str = "m.conv_id, m.seq, m.msg_id, m.sender, m.to_kind, m.to_id, m.client_msg_id, m.body, m.ts, m.recalled";
+
+pub(crate) fn message_from_row(row: &PgRow) -> Result<StoredMessage> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("message row has a bad {what}"));
+    let conv_id: String = row.try_get("conv_id")?;
+    let sender: String = row.try_get("sender")?;
+    let to_kind: String = row.try_get("to_kind")?;
+    let to_id: String = row.try_get("to_id")?;
+    let recalled: bool = row.try_get("recalled")?;
+    Ok(StoredMessage {
+        conv_id: ConvId::parse(&conv_id).map_err(|_| corrupt("conv_id"))?,
+        seq: row.try_get::<i64, _>("seq")? as u64,
+        msg_id: row.try_get("msg_id")?,
+        from: UserId::parse(&sender).map_err(|_| corrupt("sender"))?,
+        to: Peer::parse(&to_kind, &to_id).map_err(|_| corrupt("recipient"))?,
+        body: if recalled {
+            confab_model::RECALLED_BODY.to_owned()
+        } else {
+            row.try_get("body")?
+        },
+        ts: row.try_get("ts")?,
+        client_msg_id: row.try_get("client_msg_id")?,
+        recalled,
+    })
+}
+
+fn clamp(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn append(&self, msg: NewMessage) -> Result<Appended> {
+        let (tx, rx) = oneshot::channel();
+        self.appends
+            .send(writer::Job { msg, reply: tx })
+            .await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?
+    }
+
+    async fn history(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.conv_id = $2 AND m.seq < $3 \
+             ORDER BY m.seq DESC LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(conv.as_str())
+            .bind(before_seq.map(clamp).unwrap_or(i64::MAX))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn get(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<Option<StoredMessage>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.msg_id = $2 AND m.conv_id = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(msg_id)
+            .bind(conv.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE messages SET recalled = TRUE, body = $1 WHERE app_id = $2 AND msg_id = $3 AND conv_id = $4",
+        )
+        .bind(confab_model::RECALLED_BODY)
+        .bind(app.as_str())
+        .bind(msg_id)
+        .bind(conv.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl InboxStore for PgStore {
+    async fn head(&self, app: &AppId, user: &UserId) -> Result<u64> {
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT head FROM inbox_heads WHERE app_id = $1 AND user_id = $2")
+                .bind(app.as_str())
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(head.unwrap_or(0) as u64)
+    }
+
+    async fn since(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<InboxEntry>> {
+        let sql = format!(
+            "SELECT i.inbox_seq, {MESSAGE_COLUMNS} FROM inbox i \
+             JOIN messages m ON m.app_id = i.app_id AND m.conv_id = i.conv_id AND m.seq = i.seq \
+             WHERE i.app_id = $1 AND i.user_id = $2 AND i.inbox_seq > $3 ORDER BY i.inbox_seq LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(clamp(since))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(InboxEntry {
+                    inbox_seq: row.try_get::<i64, _>("inbox_seq")? as u64,
+                    message: message_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+}

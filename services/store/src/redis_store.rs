@@ -1,0 +1,374 @@
+//! Redis backends: the route table and the inbox ring (the fast sync store).
+//!
+//! Keys carry the app and user in a hash tag, `confab:{<app>:<user>}:…`, so
+//! that every key of one user lives in one Redis Cluster slot.
+//!
+//! The ring keeps each user's most recent inbox entries (a sorted set scored
+//! by `inbox_seq`, capped at `capacity`). It is a cache in front of the
+//! roaming store, never the only copy: entries are pushed after the durable
+//! commit, and a sync is served from the ring only when the ring holds the
+//! exact run `since+1, since+2, …`; anything else (fallen off, Redis
+//! restarted, a push lost while Redis was down, concurrent pushes not landed
+//! yet) is served from the roaming store, with the same response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use redis::aio::ConnectionManager;
+use serde_json::json;
+
+use crate::{
+    Appended, InboxStore, MessageStore, NewMessage, Result, Route, RouteTable, StoreError,
+};
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn user_key(app: &AppId, user: &UserId, what: &str) -> String {
+    format!("confab:{{{}:{}}}:{what}", app.as_str(), user.as_str())
+}
+
+/// Longest wait for Redis on the message path: past it the ring is skipped
+/// (sends) or bypassed (syncs), so a Redis outage costs at most this much.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Connects (the connection reconnects by itself after Redis restarts).
+pub async fn connect(url: &str) -> Result<ConnectionManager> {
+    let client = redis::Client::open(url).map_err(unavailable)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(REDIS_TIMEOUT)
+        .set_response_timeout(REDIS_TIMEOUT);
+    client
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(unavailable)
+}
+
+/// Runs a Redis operation with [`REDIS_TIMEOUT`].
+async fn bounded<T>(op: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(REDIS_TIMEOUT, op)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("redis: timed out".into())))
+}
+
+/// The route table in Redis: a hash per user, device → `session\tnode\tplatform`,
+/// expiring unless refreshed (a node that dies takes its routes with it).
+#[derive(Clone)]
+pub struct RedisRouteTable {
+    conn: ConnectionManager,
+    ttl_secs: u64,
+}
+
+impl RedisRouteTable {
+    pub fn new(conn: ConnectionManager, ttl_secs: u64) -> Self {
+        Self { conn, ttl_secs }
+    }
+}
+
+const UNREGISTER_SCRIPT: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\t' then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0";
+
+#[async_trait]
+impl RouteTable for RedisRouteTable {
+    async fn register(&self, app: &AppId, user: &UserId, route: Route) -> Result<()> {
+        let key = user_key(app, user, "routes");
+        let value = format!("{}\t{}\t{}", route.session_id, route.node, route.platform);
+        let mut conn = self.conn.clone();
+        redis::pipe()
+            .atomic()
+            .hset(&key, &route.device_id, value)
+            .ignore()
+            .expire(&key, self.ttl_secs as i64)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn unregister(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        device_id: &str,
+        session_id: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::Script::new(UNREGISTER_SCRIPT)
+            .key(user_key(app, user, "routes"))
+            .arg(device_id)
+            .arg(session_id)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>> {
+        let mut conn = self.conn.clone();
+        let map: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(user_key(app, user, "routes"))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut routes: Vec<Route> = map
+            .into_iter()
+            .filter_map(|(device_id, v)| {
+                let mut parts = v.splitn(3, '\t');
+                Some(Route {
+                    device_id,
+                    session_id: parts.next()?.to_owned(),
+                    node: parts.next()?.to_owned(),
+                    platform: parts.next()?.to_owned(),
+                })
+            })
+            .collect();
+        routes.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        Ok(routes)
+    }
+}
+
+/// The inbox ring.
+#[derive(Clone)]
+pub struct RedisRing {
+    conn: ConnectionManager,
+    capacity: usize,
+}
+
+impl RedisRing {
+    pub fn new(conn: ConnectionManager, capacity: usize) -> Self {
+        Self {
+            conn,
+            capacity: capacity.max(1),
+        }
+    }
+
+    async fn push(&self, app: &AppId, appended: &Appended) -> Result<()> {
+        let mut pipe = redis::pipe();
+        let member = encode(&appended.message);
+        for (user, inbox_seq) in &appended.inbox {
+            let key = user_key(app, user, "inbox");
+            let entry = format!("{inbox_seq}\n{member}");
+            pipe.zadd(&key, entry, *inbox_seq as f64).ignore();
+            pipe.cmd("ZREMRANGEBYRANK")
+                .arg(&key)
+                .arg(0)
+                .arg(-(self.capacity as i64) - 1)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+    }
+
+    /// The run of entries after `since`, if the ring can serve it exactly.
+    async fn range(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        since: u64,
+        limit: u32,
+    ) -> Result<Option<Vec<InboxEntry>>> {
+        let key = user_key(app, user, "inbox");
+        let mut conn = self.conn.clone();
+        let (entries, newest): (Vec<String>, Vec<(String, f64)>) = redis::pipe()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&key)
+            .arg(format!("({since}"))
+            .arg("+inf")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .cmd("ZRANGE")
+            .arg(&key)
+            .arg(-1)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if entries.is_empty() {
+            // Nothing newer in a non-empty ring: the device is up to date.
+            return Ok(match newest.first() {
+                Some((_, score)) if *score as u64 <= since => Some(vec![]),
+                _ => None,
+            });
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, raw) in entries.iter().enumerate() {
+            let Some(entry) = decode(raw) else {
+                return Ok(None);
+            };
+            if entry.inbox_seq != since + 1 + i as u64 {
+                return Ok(None);
+            }
+            out.push(entry);
+        }
+        Ok(Some(out))
+    }
+
+    /// Drops users' rings (after a recall changed a message they may hold).
+    async fn invalidate(&self, app: &AppId, users: &[UserId]) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for u in users {
+            pipe.del(user_key(app, u, "inbox")).ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+    }
+}
+
+fn encode(m: &StoredMessage) -> String {
+    json!({
+        "conv_id": m.conv_id.as_str(),
+        "seq": m.seq,
+        "msg_id": m.msg_id,
+        "from": m.from.as_str(),
+        "to_kind": m.to.kind.as_str(),
+        "to_id": &*m.to.id,
+        "body": m.body,
+        "ts": m.ts,
+        "client_msg_id": m.client_msg_id,
+        "recalled": m.recalled,
+    })
+    .to_string()
+}
+
+fn decode(raw: &str) -> Option<InboxEntry> {
+    let (seq, json) = raw.split_once('\n')?;
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    Some(InboxEntry {
+        inbox_seq: seq.parse().ok()?,
+        message: StoredMessage {
+            conv_id: ConvId::parse(v["conv_id"].as_str()?).ok()?,
+            seq: v["seq"].as_u64()?,
+            msg_id: v["msg_id"].as_str()?.to_owned(),
+            from: UserId::parse(v["from"].as_str()?).ok()?,
+            to: Peer::parse(v["to_kind"].as_str()?, v["to_id"].as_str()?).ok()?,
+            body: v["body"].as_str()?.to_owned(),
+            ts: v["ts"].as_i64()?,
+            client_msg_id: v["client_msg_id"].as_str()?.to_owned(),
+            recalled: v["recalled"].as_bool()?,
+        },
+    })
+}
+
+/// A message store that also pushes each new message to its recipients'
+/// rings. Redis being down never fails a send: the ring is only a cache.
+pub struct RingedMessages {
+    pub inner: Arc<dyn MessageStore>,
+    pub ring: RedisRing,
+}
+
+#[async_trait]
+impl MessageStore for RingedMessages {
+    async fn append(&self, msg: NewMessage) -> Result<Appended> {
+        let app = msg.app_id.clone();
+        let appended = self.inner.append(msg).await?;
+        if !appended.duplicate
+            && let Err(e) = bounded(self.ring.push(&app, &appended)).await
+        {
+            metrics::counter!("confab_store_ring_push_failures_total").increment(1);
+            tracing::warn!(error = %e, "inbox ring push failed; sync falls back to the roaming store");
+        }
+        Ok(appended)
+    }
+
+    async fn history(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        self.inner.history(app, conv, before, limit).await
+    }
+
+    async fn get(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<Option<StoredMessage>> {
+        self.inner.get(app, conv, msg_id).await
+    }
+
+    async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
+        let done = self.inner.recall(app, conv, msg_id).await?;
+        if done {
+            let users: Vec<UserId> = conv
+                .p2p_members()
+                .map(|(a, b)| {
+                    [a, b]
+                        .into_iter()
+                        .filter_map(|u| UserId::parse(u).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            // A stale ring would show recalled content: fail loudly.
+            bounded(self.ring.invalidate(app, &users)).await?;
+        }
+        Ok(done)
+    }
+}
+
+/// Sync from the ring when it can serve the run exactly, else from the
+/// roaming store.
+pub struct RingedInbox {
+    pub inner: Arc<dyn InboxStore>,
+    pub ring: RedisRing,
+}
+
+#[async_trait]
+impl InboxStore for RingedInbox {
+    async fn head(&self, app: &AppId, user: &UserId) -> Result<u64> {
+        self.inner.head(app, user).await
+    }
+
+    async fn since(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<InboxEntry>> {
+        match bounded(self.ring.range(app, user, since, limit)).await {
+            Ok(Some(entries)) => {
+                metrics::counter!("confab_store_sync_served_total", "from" => "ring").increment(1);
+                Ok(entries)
+            }
+            Ok(None) | Err(_) => {
+                metrics::counter!("confab_store_sync_served_total", "from" => "fallback")
+                    .increment(1);
+                self.inner.since(app, user, since, limit).await
+            }
+        }
+    }
+}
+
+/// The stores of a distributed node: PostgreSQL for everything durable,
+/// Redis for the inbox ring in front of it and for the route table.
+pub async fn distributed(
+    pg: crate::postgres::PgStore,
+    redis_url: &str,
+    ring_capacity: usize,
+    route_ttl_secs: u64,
+) -> Result<crate::Stores> {
+    let conn = connect(redis_url).await?;
+    let ring = RedisRing::new(conn.clone(), ring_capacity);
+    let pg = Arc::new(pg);
+    Ok(crate::Stores {
+        messages: Arc::new(RingedMessages {
+            inner: pg.clone(),
+            ring: ring.clone(),
+        }),
+        inbox: Arc::new(RingedInbox {
+            inner: pg.clone(),
+            ring,
+        }),
+        reads: pg.clone(),
+        directory: pg,
+        routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
+    })
+}

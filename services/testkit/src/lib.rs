@@ -1,0 +1,287 @@
+//! Real servers for tests.
+//!
+//! [`postgres`] gives each test its own fresh database on a PostgreSQL cluster
+//! that this test process started (once) with `initdb` + `pg_ctl` in a temp
+//! directory on a free port — or on the server `CONFAB_TEST_PG_URL` names (a
+//! superuser URL; the test creates and uses only databases it made).
+//! [`redis`] starts a `redis-server` per call (free port, no persistence) or
+//! uses `CONFAB_TEST_REDIS_URL` (then each caller gets its own logical DB
+//! number, and the caller must only touch keys it made).
+//!
+//! Servers this process starts are stopped by a watchdog when the process
+//! exits, even if it is killed, so test runs leave nothing behind. If the
+//! binaries are missing, these functions panic with what to install: CI must
+//! fail, never skip.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn find_binary(name: &str) -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect())
+        .unwrap_or_default();
+    if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = dirs
+            .filter_map(|d| d.ok())
+            .map(|d| d.path().join("bin").join(name))
+            .collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
+    }
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("`{name}` not found: install PostgreSQL and Redis (Debian: apt-get install postgresql redis-server), or set CONFAB_TEST_PG_URL / CONFAB_TEST_REDIS_URL")
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe extern "C" {
+        fn geteuid() -> u32;
+    }
+    unsafe { geteuid() == 0 }
+}
+
+/// Runs a PostgreSQL binary, as the `postgres` user when we are root
+/// (PostgreSQL refuses to run as root).
+fn pg_command(bin: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+/// Starts a detached watchdog that runs `cleanup` (a shell command) once this
+/// process has exited.
+fn watchdog(cleanup: &str) {
+    let script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 0.5; done; {cleanup}",
+        std::process::id()
+    );
+    // setsid: its own session, so that killing this process's group (a test
+    // runner timing out) does not take the watchdog with it.
+    let _ = Command::new("setsid")
+        .args(["sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct PgCluster {
+    /// Superuser URL without a database name.
+    base_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn start_cluster() -> PgCluster {
+    if let Ok(url) = std::env::var("CONFAB_TEST_PG_URL") {
+        // The URL names a database (`postgres://user@host:port/db`); tests
+        // create their own databases next to it.
+        let base = url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or(url);
+        return PgCluster {
+            base_url: base,
+            _dir: None,
+        };
+    }
+    let initdb = find_binary("initdb");
+    let pg_ctl = find_binary("pg_ctl");
+    let dir = tempfile::Builder::new()
+        .prefix("confab-pg-")
+        .tempdir()
+        .expect("temp dir");
+    let data = dir.path().join("data");
+    let sock = dir.path().to_path_buf();
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        assert!(
+            ok.is_ok_and(|s| s.success()),
+            "chown of the PostgreSQL temp dir failed"
+        );
+    }
+    let out = pg_command(&initdb)
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "confab",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        ])
+        .output()
+        .expect("run initdb");
+    assert!(
+        out.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB",
+        sock.display()
+    );
+    let out = pg_command(&pg_ctl)
+        .arg("-D")
+        .arg(&data)
+        .args(["-o", &opts, "-l"])
+        .arg(dir.path().join("log"))
+        .args(["-w", "start"])
+        .output()
+        .expect("run pg_ctl");
+    assert!(
+        out.status.success(),
+        "pg_ctl start failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runas = if is_root() {
+        "runuser -u postgres -- "
+    } else {
+        ""
+    };
+    watchdog(&format!(
+        "{runas}{} -D {} -m immediate stop; rm -rf {}",
+        pg_ctl.display(),
+        data.display(),
+        dir.path().display()
+    ));
+    wait_for_port(port, "PostgreSQL");
+    PgCluster {
+        base_url: format!("postgres://confab@127.0.0.1:{port}"),
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh, empty database for one test; returns its URL.
+pub async fn postgres() -> String {
+    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+    let base = CLUSTER.get_or_init(start_cluster).base_url.clone();
+    let name = format!(
+        "confab_test_{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let mut admin = connect_admin(&base).await;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{base}/{name}")
+}
+
+async fn connect_admin(base: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match sqlx::PgConnection::connect(&format!("{base}/postgres")).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => {
+                panic!("cannot connect to PostgreSQL at {base}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A Redis server for one test. Dropping it stops a server we started.
+pub struct RedisServer {
+    pub url: String,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Kills the server (SIGKILL) — for fault tests; [`RedisServer::restart`] brings it back.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a new empty server on the same port (after [`RedisServer::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(spawn_redis(self.port));
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_redis(port: u16) -> Child {
+    let bin = find_binary("redis-server");
+    let child = Command::new(bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server");
+    watchdog(&format!("kill -9 {} 2>/dev/null", child.id()));
+    wait_for_port(port, "redis-server");
+    child
+}
+
+/// A Redis server for one test.
+pub fn redis() -> RedisServer {
+    if let Ok(url) = std::env::var("CONFAB_TEST_REDIS_URL") {
+        static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let db = NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 16;
+        // The URL names a server without a database number: `redis://host:port`.
+        return RedisServer {
+            url: format!("{}/{db}", url.trim_end_matches('/')),
+            port: 0,
+            child: None,
+        };
+    }
+    let port = free_port();
+    let child = spawn_redis(port);
+    RedisServer {
+        url: format!("redis://127.0.0.1:{port}/"),
+        port,
+        child: Some(child),
+    }
+}
