@@ -18,7 +18,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for field in JSON_BODIES {
         config.field_attribute(field, "#[serde(with = \"crate::json::body\")]");
     }
-    config.compile_protos(&["proto/confab/v1/frame.proto"], &["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_with_config(
+            config,
+            &[
+                "proto/confab/v1/frame.proto",
+                "proto/confab/v1/cluster.proto",
+            ],
+            &["proto"],
+        )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -19,6 +19,23 @@ pub struct TestServer {
     pub key_id: String,
     pub secret: String,
     pub dir: tempfile::TempDir,
+    /// The Redis server of a distributed test server.
+    pub redis: Option<confab_testkit::RedisServer>,
+}
+
+/// Which backend the suite runs on: `CONFAB_E2E_STORE=distributed` runs
+/// every end-to-end test on PostgreSQL + Redis (throwaway servers).
+pub fn distributed_suite() -> bool {
+    std::env::var("CONFAB_E2E_STORE").is_ok_and(|v| v == "distributed")
+}
+
+/// Settings for a node of a distributed cell on the given servers.
+pub fn distributed_settings(dir: &std::path::Path, pg_url: &str, redis_url: &str) -> ServeSettings {
+    let mut settings = ServeSettings::for_tests(dir.to_path_buf());
+    settings.store = confab::settings::StoreKind::Distributed;
+    settings.pg_url = Some(pg_url.to_owned());
+    settings.redis_url = Some(redis_url.to_owned());
+    settings
 }
 
 impl TestServer {
@@ -28,7 +45,16 @@ impl TestServer {
 
     pub async fn start_with(tweak: impl FnOnce(&mut ServeSettings)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = ServeSettings::for_tests(dir.path().to_path_buf());
+        let (mut settings, redis) = if distributed_suite() {
+            let pg = confab_testkit::postgres().await;
+            let redis = confab_testkit::redis();
+            (
+                distributed_settings(dir.path(), &pg, &redis.url),
+                Some(redis),
+            )
+        } else {
+            (ServeSettings::for_tests(dir.path().to_path_buf()), None)
+        };
         tweak(&mut settings);
         let app = startup::build(settings)
             .await
@@ -44,6 +70,7 @@ impl TestServer {
             secret: first.secret,
             app,
             dir,
+            redis,
         }
     }
 

@@ -91,7 +91,9 @@ async fn shutdown_tells_clients_to_reconnect() {
     let server = TestServer::start().await;
     let mut json = server.user("alice").await;
     let mut tcp = server.login(Transport::Tcp, "bob", "b", "ios").await;
-    let TestServer { app, dir, .. } = server;
+    let TestServer {
+        app, dir, redis, ..
+    } = server;
     let stopping = tokio::spawn(app.shutdown());
     for c in [&mut json, &mut tcp] {
         let goaway = c
@@ -102,5 +104,5 @@ async fn shutdown_tells_clients_to_reconnect() {
         assert!(c.wait_closed(WAIT).await.is_some());
     }
     stopping.await.expect("join").expect("clean shutdown");
-    drop(dir);
+    drop((dir, redis));
 }

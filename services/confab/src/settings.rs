@@ -18,6 +18,17 @@ pub enum SyncMode {
     Full,
 }
 
+/// Where a node keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Embedded: SQLite in the data directory; one node.
+    Sqlite,
+    /// Distributed: PostgreSQL (roaming store, directory) and Redis (inbox
+    /// ring, route table), shared by every node of the cell; nodes deliver
+    /// to each other over gRPC.
+    Distributed,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -61,6 +72,24 @@ pub struct ServeSettings {
     pub drain_secs: u64,
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
+    /// sqlite (embedded) or distributed (PostgreSQL + Redis + gRPC between nodes).
+    #[arg(long, env = "CONFAB_STORE", value_enum, default_value = "sqlite")]
+    pub store: StoreKind,
+    /// PostgreSQL URL (distributed).
+    #[arg(long, env = "CONFAB_PG_URL")]
+    pub pg_url: Option<String>,
+    /// Redis URL (distributed).
+    #[arg(long, env = "CONFAB_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Inbox entries kept per user in the Redis ring (distributed).
+    #[arg(long, env = "CONFAB_RING_CAPACITY", default_value_t = 1000)]
+    pub ring_capacity: usize,
+    /// Node-to-node gRPC listener (distributed).
+    #[arg(long, env = "CONFAB_GRPC_ADDR", default_value = "127.0.0.1:8082")]
+    pub grpc_addr: SocketAddr,
+    /// Address other nodes use to reach this one; default: the bound gRPC address.
+    #[arg(long, env = "CONFAB_ADVERTISE_ADDR")]
+    pub advertise_addr: Option<String>,
 }
 
 impl ServeSettings {
@@ -79,6 +108,12 @@ impl ServeSettings {
             frames_burst: 1000,
             drain_secs: 2,
             log_format: LogFormat::Pretty,
+            store: StoreKind::Sqlite,
+            pg_url: None,
+            redis_url: None,
+            ring_capacity: 1000,
+            grpc_addr: "127.0.0.1:0".parse().expect("literal address"),
+            advertise_addr: None,
         }
     }
 

@@ -12,11 +12,15 @@ use confab_gateway::{Gateway, Hub};
 use confab_logic::Logic;
 use confab_logic::admin::{self, CreatedApp};
 use confab_store::Stores;
+use confab_store::postgres::{PgOptions, PgStore};
 use confab_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::observability;
-use crate::settings::ServeSettings;
+use crate::settings::{ServeSettings, StoreKind};
+
+/// Routes of a node that dies without unregistering expire after this long.
+const ROUTE_TTL_SECS: u64 = 24 * 3600;
 
 /// A built server, listening, not yet serving.
 pub struct App {
@@ -28,10 +32,34 @@ pub struct App {
     gateway: Arc<Gateway>,
     http: TcpListener,
     tcp: TcpListener,
+    /// Node-to-node delivery (distributed mode only).
+    grpc: Option<TcpListener>,
     drain: Duration,
 }
 
 pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
+    if settings.store == StoreKind::Distributed {
+        let pg_url = settings
+            .pg_url
+            .as_deref()
+            .context("CONFAB_PG_URL is required")?;
+        let redis_url = settings
+            .redis_url
+            .as_deref()
+            .context("CONFAB_REDIS_URL is required")?;
+        let pg = PgStore::connect(pg_url, PgOptions::default())
+            .await
+            .context("connecting to PostgreSQL")?;
+        let stores = confab_store::redis_store::distributed(
+            pg,
+            redis_url,
+            settings.ring_capacity,
+            ROUTE_TTL_SECS,
+        )
+        .await
+        .context("connecting to Redis")?;
+        return Ok(stores);
+    }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
     let options = SqliteOptions {
@@ -54,8 +82,28 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         .context("creating the default app")?;
 
     let hub = Hub::new();
-    let logic = Arc::new(Logic::new(stores.clone(), hub.clone()));
-    let node = format!("embedded-{}", std::process::id());
+    let (logic, node, grpc) = if settings.store == StoreKind::Distributed {
+        let grpc = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
+        let node = settings
+            .advertise_addr
+            .clone()
+            .unwrap_or(grpc.local_addr()?.to_string());
+        let delivery =
+            confab_cluster::ClusterDelivery::new(hub.clone(), stores.routes.clone(), node.clone());
+        (
+            Arc::new(Logic::new(stores.clone(), delivery)),
+            node,
+            Some(grpc),
+        )
+    } else {
+        (
+            Arc::new(Logic::new(stores.clone(), hub.clone())),
+            format!("embedded-{}", std::process::id()),
+            None,
+        )
+    };
     let gateway = Gateway::new(logic, hub, settings.gateway(), node);
 
     let http = TcpListener::bind(settings.http_addr)
@@ -72,6 +120,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         gateway,
         http,
         tcp,
+        grpc,
         drain: Duration::from_secs(settings.drain_secs),
     })
 }
@@ -97,11 +146,30 @@ impl App {
                 })
                 .await
         });
+        let (stop_grpc_tx, stop_grpc_rx) = tokio::sync::oneshot::channel::<()>();
+        let grpc_task = self.grpc.map(|listener| {
+            let service = confab_cluster::NodeDeliveryService::server(self.gateway.hub().clone());
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener),
+                        async {
+                            let _ = stop_grpc_rx.await;
+                        },
+                    )
+                    .await
+            })
+        });
         tracing::info!(http = %self.http_addr, tcp = %self.tcp_addr, "confab serving");
         shutdown.await;
         tracing::info!("shutting down");
         self.gateway.shutdown(self.drain).await;
         let _ = stop_http_tx.send(());
+        let _ = stop_grpc_tx.send(());
+        if let Some(t) = grpc_task {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
         tcp_task.abort();
         match tokio::time::timeout(Duration::from_secs(5), http_task).await {
             Ok(Ok(r)) => r.context("HTTP server")?,

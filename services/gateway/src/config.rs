@@ -17,7 +17,8 @@ pub struct GatewayConfig {
     /// Sustained frames per second one connection may send, and the burst.
     pub frames_per_sec: u32,
     pub frames_burst: u32,
-    /// After this many refused frames in a row the connection is closed.
+    /// After this many refused frames without a calm second between them the
+    /// connection is closed.
     pub flood_close_after: u32,
     /// Told to clients in `goaway`.
     pub goaway_retry_ms: u32,

@@ -142,7 +142,11 @@ impl Conn {
             Quota::per_second(NonZeroU32::new(cfg.frames_per_sec).unwrap_or(NonZeroU32::MIN))
                 .allow_burst(NonZeroU32::new(cfg.frames_burst).unwrap_or(NonZeroU32::MIN));
         let limiter = RateLimiter::direct(rate);
-        let mut refused_in_a_row = 0u32;
+        // Refusals since the last calm second: a client that keeps exceeding
+        // its rate (even if some frames get through as tokens refill) is a
+        // flood and is closed; one that stops for a second starts afresh.
+        let mut refused_recently = 0u32;
+        let mut last_refusal = std::time::Instant::now();
         loop {
             let next = tokio::select! {
                 r = tokio::time::timeout(cfg.idle_timeout, reader.next()) => r,
@@ -171,9 +175,13 @@ impl Conn {
             metrics::counter!("confab_gateway_frames_in_total", "transport" => self.transport)
                 .increment(1);
             if limiter.check().is_err() {
-                refused_in_a_row += 1;
+                if last_refusal.elapsed() > std::time::Duration::from_secs(1) {
+                    refused_recently = 0;
+                }
+                last_refusal = std::time::Instant::now();
+                refused_recently += 1;
                 metrics::counter!("confab_gateway_rate_limited_total").increment(1);
-                if refused_in_a_row >= cfg.flood_close_after {
+                if refused_recently >= cfg.flood_close_after {
                     self.close_with(
                         Some(error_reply(
                             None,
@@ -194,7 +202,6 @@ impl Conn {
                 ));
                 continue;
             }
-            refused_in_a_row = 0;
             match self.handle(incoming.0, incoming.1).await {
                 Step::Continue => {}
                 Step::Close => return,
@@ -267,6 +274,16 @@ impl Conn {
                 self.gw
                     .hub
                     .register(&s.app_id, &s.user_id, handle, s.settings.kick_policy);
+                self.gw.logic.delivery().kick_elsewhere(
+                    &s.app_id,
+                    &s.user_id,
+                    &confab_logic::NewSession {
+                        session_id: &s.session_id,
+                        device_id: &s.device_id,
+                        platform: s.platform,
+                        policy: s.settings.kick_policy,
+                    },
+                );
                 let route = Route {
                     device_id: s.device_id.clone(),
                     session_id: s.session_id.clone(),

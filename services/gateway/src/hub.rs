@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use confab_logic::Delivery;
 use confab_model::{AppId, KickPolicy, Platform, UserId};
+
 use confab_proto::{Frame, ops};
 use dashmap::DashMap;
 use tokio::sync::mpsc;
@@ -99,18 +100,14 @@ impl Hub {
                 .sessions
                 .entry((app.clone(), user.clone()))
                 .or_default();
+            let new = confab_logic::NewSession {
+                session_id: &handle.session_id,
+                device_id: &handle.device_id,
+                platform: handle.platform,
+                policy,
+            };
             entry.retain(|old| {
-                let reason = if *old.device_id == *handle.device_id {
-                    Some("the same device logged in again")
-                } else {
-                    match policy {
-                        KickPolicy::OnePerPlatform if old.platform == handle.platform => {
-                            Some("logged in on another device of the same platform")
-                        }
-                        KickPolicy::OneInAll => Some("logged in on another device"),
-                        _ => None,
-                    }
-                };
+                let reason = new.replaces(&old.device_id, old.platform.as_str());
                 match reason {
                     Some(r) => {
                         kicked.push((old.clone(), r));
@@ -130,6 +127,24 @@ impl Hub {
             };
             if !old.offer(Outbound::Close(Some(Arc::new(frame)), "kicked")) {
                 old.cancel.cancel();
+            }
+        }
+    }
+
+    /// Sends `frame` to one session and closes it (a kick from another node).
+    pub fn kick_session(&self, app: &AppId, user: &UserId, session_id: &str, frame: Arc<Frame>) {
+        let mut kicked = None;
+        self.sessions
+            .remove_if_mut(&(app.clone(), user.clone()), |_, list| {
+                if let Some(pos) = list.iter().position(|h| &*h.session_id == session_id) {
+                    kicked = Some(list.remove(pos));
+                }
+                list.is_empty()
+            });
+        if let Some(h) = kicked {
+            metrics::counter!("confab_gateway_kicks_total").increment(1);
+            if !h.offer(Outbound::Close(Some(frame), "kicked")) {
+                h.cancel.cancel();
             }
         }
     }

@@ -28,6 +28,38 @@ pub use error::{LogicError, Result};
 pub trait Delivery: Send + Sync + 'static {
     /// Hands `frame` to every online session of `user`, except `except_session`.
     fn deliver(&self, app: &AppId, user: &UserId, frame: Arc<Frame>, except_session: Option<&str>);
+
+    /// A session logged in here: kick the user's sessions on *other* nodes
+    /// that the app's kick policy says it replaces. Sessions on this node are
+    /// the gateway's own business; a single node has nothing to do.
+    fn kick_elsewhere(&self, _app: &AppId, _user: &UserId, _new: &NewSession<'_>) {}
+}
+
+/// What a kick decision needs to know about a new session.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSession<'a> {
+    pub session_id: &'a str,
+    pub device_id: &'a str,
+    pub platform: Platform,
+    pub policy: confab_model::KickPolicy,
+}
+
+impl NewSession<'_> {
+    /// Why an existing session of the same user on (device, platform) must go,
+    /// if it must.
+    pub fn replaces(&self, device_id: &str, platform: &str) -> Option<&'static str> {
+        use confab_model::KickPolicy;
+        if device_id == self.device_id {
+            return Some("the same device logged in again");
+        }
+        match self.policy {
+            KickPolicy::OnePerPlatform if platform == self.platform.as_str() => {
+                Some("logged in on another device of the same platform")
+            }
+            KickPolicy::OneInAll => Some("logged in on another device"),
+            _ => None,
+        }
+    }
 }
 
 /// One logged-in connection, as logic sees it.
@@ -69,6 +101,10 @@ impl Logic {
 
     pub fn stores(&self) -> &Stores {
         &self.stores
+    }
+
+    pub fn delivery(&self) -> &Arc<dyn Delivery> {
+        &self.delivery
     }
 
     /// An app's settings, cached briefly (changes apply within seconds).

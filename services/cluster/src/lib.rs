@@ -1,0 +1,243 @@
+//! Cross-node delivery inside a cell.
+//!
+//! [`ClusterDelivery`] is the logic layer's [`Delivery`] on a node that shares
+//! its stores with other nodes. A frame for a user goes at once to the user's
+//! sessions on this node (the local hub), and, through a bounded queue, to the
+//! nodes where the route table says the user's other devices are connected:
+//! one gRPC `Deliver` call per node per batch. [`NodeDeliveryService`] is the
+//! receiving end. Kicks across nodes use the same path.
+//!
+//! Delivery stays at-least-once end to end without this path being reliable:
+//! a frame lost here (node gone, queue full) is still in the recipient's inbox
+//! and reaches the device by `sync` on its next gap or reconnect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_gateway::Hub;
+use confab_logic::{Delivery, NewSession};
+use confab_model::{AppId, UserId};
+use confab_proto::Frame;
+use confab_proto::v1::node_delivery_client::NodeDeliveryClient;
+use confab_proto::v1::node_delivery_server::{NodeDelivery, NodeDeliveryServer};
+use confab_proto::v1::{DeliverAck, DeliverBatch, Delivery as WireDelivery};
+use confab_store::RouteTable;
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+/// Queued cross-node work; beyond it frames are dropped (and synced later).
+const QUEUE: usize = 64 * 1024;
+const BATCH: usize = 512;
+const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+
+enum Work {
+    Deliver {
+        app: AppId,
+        user: UserId,
+        frame: Arc<Frame>,
+        except: Option<String>,
+    },
+    KickElsewhere {
+        app: AppId,
+        user: UserId,
+        keep_session: String,
+        device: String,
+        platform: confab_model::Platform,
+        policy: confab_model::KickPolicy,
+    },
+}
+
+pub struct ClusterDelivery {
+    hub: Arc<Hub>,
+    queue: mpsc::Sender<Work>,
+}
+
+impl ClusterDelivery {
+    /// `node` is this node's advertised gRPC address, as written in routes.
+    pub fn new(hub: Arc<Hub>, routes: Arc<dyn RouteTable>, node: String) -> Arc<Self> {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(forward(rx, routes, node));
+        Arc::new(Self { hub, queue })
+    }
+
+    fn enqueue(&self, work: Work) {
+        if self.queue.try_send(work).is_err() {
+            metrics::counter!("confab_cluster_dropped_total").increment(1);
+        }
+    }
+}
+
+impl Delivery for ClusterDelivery {
+    fn deliver(&self, app: &AppId, user: &UserId, frame: Arc<Frame>, except_session: Option<&str>) {
+        self.hub.deliver(app, user, frame.clone(), except_session);
+        self.enqueue(Work::Deliver {
+            app: app.clone(),
+            user: user.clone(),
+            frame,
+            except: except_session.map(str::to_owned),
+        });
+    }
+
+    fn kick_elsewhere(&self, app: &AppId, user: &UserId, new: &NewSession<'_>) {
+        self.enqueue(Work::KickElsewhere {
+            app: app.clone(),
+            user: user.clone(),
+            keep_session: new.session_id.to_owned(),
+            device: new.device_id.to_owned(),
+            platform: new.platform,
+            policy: new.policy,
+        });
+    }
+}
+
+/// Resolves routes and sends batches to the other nodes, in queue order.
+async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: String) {
+    let mut clients: HashMap<String, NodeDeliveryClient<Channel>> = HashMap::new();
+    let mut work = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut work, BATCH).await > 0 {
+        let mut per_node: HashMap<String, Vec<WireDelivery>> = HashMap::new();
+        for w in work.drain(..) {
+            match w {
+                Work::Deliver {
+                    app,
+                    user,
+                    frame,
+                    except,
+                } => {
+                    let Ok(found) = routes.routes(&app, &user).await else {
+                        metrics::counter!("confab_cluster_route_errors_total").increment(1);
+                        continue;
+                    };
+                    let mut nodes: Vec<String> = found
+                        .into_iter()
+                        .map(|r| r.node)
+                        .filter(|n| *n != me)
+                        .collect();
+                    nodes.sort();
+                    nodes.dedup();
+                    for node in nodes {
+                        per_node.entry(node).or_default().push(WireDelivery {
+                            app_id: app.to_string(),
+                            user_id: user.to_string(),
+                            except_session: except.clone().unwrap_or_default(),
+                            only_session: String::new(),
+                            close: false,
+                            frame: Some((*frame).clone()),
+                        });
+                    }
+                }
+                Work::KickElsewhere {
+                    app,
+                    user,
+                    keep_session,
+                    device,
+                    platform,
+                    policy,
+                } => {
+                    let Ok(found) = routes.routes(&app, &user).await else {
+                        continue;
+                    };
+                    let new = NewSession {
+                        session_id: &keep_session,
+                        device_id: &device,
+                        platform,
+                        policy,
+                    };
+                    for r in found
+                        .into_iter()
+                        .filter(|r| r.node != me && r.session_id != keep_session)
+                    {
+                        if let Some(reason) = new.replaces(&r.device_id, &r.platform) {
+                            per_node
+                                .entry(r.node.clone())
+                                .or_default()
+                                .push(WireDelivery {
+                                    app_id: app.to_string(),
+                                    user_id: user.to_string(),
+                                    except_session: String::new(),
+                                    only_session: r.session_id.clone(),
+                                    close: true,
+                                    frame: Some(Frame {
+                                        op: confab_proto::ops::KICKED.into(),
+                                        reason: reason.into(),
+                                        ..Default::default()
+                                    }),
+                                });
+                        }
+                    }
+                }
+            }
+        }
+        for (node, items) in per_node {
+            let n = items.len() as u64;
+            let client = match clients.get(&node) {
+                Some(c) => c.clone(),
+                None => match Endpoint::from_shared(format!("http://{node}")) {
+                    Ok(e) => {
+                        let c = NodeDeliveryClient::new(
+                            e.connect_timeout(RPC_TIMEOUT)
+                                .timeout(RPC_TIMEOUT)
+                                .connect_lazy(),
+                        );
+                        clients.insert(node.clone(), c.clone());
+                        c
+                    }
+                    Err(e) => {
+                        tracing::warn!(node, error = %e, "bad node address in the route table");
+                        continue;
+                    }
+                },
+            };
+            let mut client = client;
+            match client.deliver(DeliverBatch { items }).await {
+                Ok(_) => metrics::counter!("confab_cluster_delivered_total").increment(n),
+                Err(e) => {
+                    // The node may be gone; its devices will reconnect and sync.
+                    metrics::counter!("confab_cluster_failed_total").increment(n);
+                    tracing::debug!(node, error = %e, "cross-node delivery failed");
+                    clients.remove(&node);
+                }
+            }
+        }
+    }
+}
+
+/// The receiving end: hands frames from other nodes to local sessions.
+pub struct NodeDeliveryService {
+    hub: Arc<Hub>,
+}
+
+impl NodeDeliveryService {
+    pub fn server(hub: Arc<Hub>) -> NodeDeliveryServer<Self> {
+        NodeDeliveryServer::new(Self { hub })
+    }
+}
+
+#[tonic::async_trait]
+impl NodeDelivery for NodeDeliveryService {
+    async fn deliver(
+        &self,
+        request: tonic::Request<DeliverBatch>,
+    ) -> Result<tonic::Response<DeliverAck>, tonic::Status> {
+        for item in request.into_inner().items {
+            let (Ok(app), Ok(user), Some(frame)) = (
+                AppId::parse(&item.app_id),
+                UserId::parse(&item.user_id),
+                item.frame,
+            ) else {
+                continue;
+            };
+            let frame = Arc::new(frame);
+            if item.close && !item.only_session.is_empty() {
+                self.hub
+                    .kick_session(&app, &user, &item.only_session, frame);
+            } else {
+                let except =
+                    (!item.except_session.is_empty()).then_some(item.except_session.as_str());
+                self.hub.deliver(&app, &user, frame, except);
+            }
+        }
+        Ok(tonic::Response::new(DeliverAck {}))
+    }
+}
