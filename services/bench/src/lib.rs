@@ -402,3 +402,88 @@ mod futures_util_free {
         out
     }
 }
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub http: String,
+    /// Messages the recipient misses while offline.
+    pub messages: usize,
+    /// Connections sending them.
+    pub senders: usize,
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncResult {
+    pub scenario: &'static str,
+    pub messages: usize,
+    pub fill_seconds: f64,
+    pub catch_up_seconds: f64,
+    pub pages: usize,
+    pub synced: usize,
+    pub gap_free: bool,
+}
+
+impl SyncResult {
+    pub fn human(&self) -> String {
+        format!(
+            "sync: {} missed messages caught up in {:.3} s ({} pages of up to 500; gap-free: {}); filling took {:.2} s",
+            self.synced, self.catch_up_seconds, self.pages, self.gap_free, self.fill_seconds
+        )
+    }
+}
+
+/// `sync`: a recipient misses `messages` while offline, then logs in and
+/// catches up with `sync` pages of 500; reports the catch-up time.
+pub async fn sync(options: SyncOptions, mint: Mint) -> anyhow::Result<SyncResult> {
+    let addr: SocketAddr = tokio::net::lookup_host(&options.http)
+        .await?
+        .next()
+        .with_context(|| format!("resolving {}", options.http))?;
+    let recipient = format!("b{}sync", options.run_id);
+    let fill_started = Instant::now();
+    let per_sender = options.messages.div_ceil(options.senders.max(1));
+    let mut tasks = Vec::new();
+    for s in 0..options.senders.max(1) {
+        let (mint, recipient) = (mint.clone(), recipient.clone());
+        let user = format!("b{}s{s}", options.run_id);
+        let count = per_sender.min(options.messages.saturating_sub(s * per_sender));
+        tasks.push(tokio::spawn(async move {
+            let c = connect_login(addr, None, user, mint).await?;
+            for i in 0..count {
+                c.send_text(&recipient, &format!("c{i}"), &format!("m{i}"))
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in join_all(tasks).await {
+        t.context("sender task")??;
+    }
+    let fill_seconds = fill_started.elapsed().as_secs_f64();
+    let client = connect_login(addr, None, recipient, mint).await?;
+    let started = Instant::now();
+    let (mut since, mut pages, mut synced, mut gap_free) = (0u64, 0usize, 0usize, true);
+    loop {
+        let page = client.sync(since, 500).await?;
+        pages += 1;
+        for m in &page.messages {
+            let seq = m.inbox_seq.unwrap_or(0);
+            gap_free &= seq == since + 1;
+            since = seq;
+            synced += 1;
+        }
+        if page.has_more != Some(true) {
+            break;
+        }
+    }
+    Ok(SyncResult {
+        scenario: "sync",
+        messages: options.messages,
+        fill_seconds,
+        catch_up_seconds: started.elapsed().as_secs_f64(),
+        pages,
+        synced,
+        gap_free,
+    })
+}

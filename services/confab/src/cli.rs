@@ -13,7 +13,7 @@ use confab_model::{AppId, AppSettings, KickPolicy, UserId};
 use confab_store::Stores;
 use serde_json::json;
 
-use crate::settings::{LogFormat, ServeSettings};
+use crate::settings::{LogFormat, ServeSettings, StoreKind};
 use crate::startup;
 
 #[derive(Debug, Parser)]
@@ -165,7 +165,8 @@ pub enum TokenCommand {
 pub struct BenchArgs {
     #[command(flatten)]
     pub data: DataDir,
-    /// Scenario: p2p (user pairs sending 1:1 messages).
+    /// Scenario: p2p (user pairs sending 1:1 messages) or sync (catch up
+    /// after missing --messages while offline).
     #[arg(default_value = "p2p")]
     pub scenario: String,
     /// Server HTTP address (WebSocket and /metrics).
@@ -189,6 +190,9 @@ pub struct BenchArgs {
     /// Local source addresses to spread connections over (127.0.0.x).
     #[arg(long, default_value_t = 1)]
     pub source_ips: u8,
+    /// Messages missed while offline (sync scenario).
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: usize,
     /// Write the JSON result here too.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -281,8 +285,17 @@ async fn shutdown_signal() {
     }
 }
 
+/// The stores the CLI works on: the data directory, or with
+/// `CONFAB_STORE=distributed` the cell's PostgreSQL and Redis
+/// (`CONFAB_PG_URL`, `CONFAB_REDIS_URL`).
 async fn open(data: &DataDir) -> anyhow::Result<Stores> {
-    let settings = ServeSettings::for_tests(data.data_dir.clone());
+    let mut settings = ServeSettings::for_tests(data.data_dir.clone());
+    if std::env::var("CONFAB_STORE").is_ok_and(|s| s == "distributed") {
+        settings.store = StoreKind::Distributed;
+        settings.pg_url = std::env::var("CONFAB_PG_URL").ok();
+        settings.redis_url = std::env::var("CONFAB_REDIS_URL").ok();
+        settings.validate()?;
+    }
     startup::open_stores(&settings).await
 }
 
@@ -474,6 +487,25 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let user = UserId::parse(user).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(confab_logic::auth::mint(&key, &user, 3600)?)
     });
+    if args.scenario == "sync" {
+        let options = confab_bench::SyncOptions {
+            http: args.http.clone(),
+            messages: args.messages,
+            senders: args.pairs.clamp(1, 100),
+            run_id: format!("{:x}", confab_model::now_ms()),
+        };
+        let result = confab_bench::sync(options, mint).await?;
+        let value = serde_json::to_value(&result)?;
+        if let Some(path) = &args.out {
+            std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+        }
+        if args.data.json {
+            println!("{value}");
+        } else {
+            println!("{}", result.human());
+        }
+        return Ok(());
+    }
     let options = confab_bench::P2pOptions {
         http: args.http.clone(),
         pairs: args.pairs,
@@ -485,7 +517,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         args.scenario == "p2p",
-        "unknown scenario {:?}; available: p2p",
+        "unknown scenario {:?}; available: p2p, sync",
         args.scenario
     );
     let result = confab_bench::p2p(options, mint).await?;
