@@ -74,6 +74,14 @@ impl TestServer {
         }
     }
 
+    /// The server's stores (it runs logic in-process).
+    pub fn stores(&self) -> &confab_store::Stores {
+        self.app
+            .stores
+            .as_ref()
+            .expect("an all-in-one server has stores")
+    }
+
     pub fn addr(&self, transport: Transport) -> SocketAddr {
         match transport {
             Transport::Tcp => self.app.tcp_addr,

@@ -98,7 +98,7 @@ async fn every_bad_token_is_refused_and_the_connection_closed() {
 #[tokio::test]
 async fn a_token_of_another_app_cannot_log_in_as_this_app() {
     let server = TestServer::start().await;
-    let dir = server.app.stores.directory.as_ref();
+    let dir = server.stores().directory.as_ref();
     let other = confab_logic::admin::create_app(dir, "default", "other", Default::default())
         .await
         .expect("second app");
@@ -158,7 +158,7 @@ async fn a_token_of_another_app_cannot_log_in_as_this_app() {
 #[tokio::test]
 async fn revoked_key_and_revoked_user_tokens_stop_working() {
     let server = TestServer::start().await;
-    let dir = server.app.stores.directory.clone();
+    let dir = server.stores().directory.clone();
     let app_id = confab_model::AppId::parse(&server.app_id).expect("app id");
     let user = confab_model::UserId::parse("alice").expect("user");
     let token = server.token("alice");

@@ -355,7 +355,7 @@ async fn recall_works_inside_the_window_and_is_refused_after_it() {
     );
 
     // Outside the window.
-    let dir = server.app.stores.directory.clone();
+    let dir = server.stores().directory.clone();
     let app_id = confab_model::AppId::parse(&server.app_id).expect("app id");
     let mut settings = dir
         .app(&app_id)

@@ -35,7 +35,7 @@ async fn a_new_login_on_the_same_platform_kicks_the_older_one_with_a_reason() {
 #[tokio::test]
 async fn kick_policy_one_in_all_kicks_every_other_device() {
     let server = TestServer::start().await;
-    let dir = server.app.stores.directory.clone();
+    let dir = server.stores().directory.clone();
     let app_id = confab_model::AppId::parse(&server.app_id).expect("app id");
     let mut settings = dir
         .app(&app_id)

@@ -11,6 +11,10 @@
 //! a frame lost here (node gone, queue full) is still in the recipient's inbox
 //! and reaches the device by `sync` on its next gap or reconnect.
 
+mod logic_rpc;
+
+pub use logic_rpc::{LogicServer, RemoteLogic};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

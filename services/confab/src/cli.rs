@@ -31,6 +31,10 @@ pub struct Cli {
 pub enum Command {
     /// Run everything in one process (embedded: SQLite, no other server).
     Serve(ServeSettings),
+    /// Run a gateway node: connections only; logic over gRPC (CONFAB_LOGIC_ADDRS).
+    Gateway(ServeSettings),
+    /// Run a logic node: the logic layer over gRPC on PostgreSQL + Redis.
+    Logic(ServeSettings),
     /// Manage tenants, apps and keys.
     Admin(AdminArgs),
     /// User tokens.
@@ -213,6 +217,24 @@ pub fn init_tracing(format: LogFormat) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(settings) => serve(settings).await,
+        Command::Gateway(settings) => {
+            init_tracing(settings.log_format);
+            startup::build_gateway(settings)
+                .await?
+                .run_until(shutdown_signal())
+                .await
+        }
+        Command::Logic(settings) => {
+            init_tracing(settings.log_format);
+            let node = startup::build_logic(settings).await?;
+            if let Some(first) = &node.first_run {
+                println!(
+                    "\nConfab first start: a `default` tenant and app were created. The secret is shown only this once.\n\n  app id:      {}\n  key id:      {}\n  secret key:  {}\n",
+                    first.app_id, first.key_id, first.secret
+                );
+            }
+            node.run_until(shutdown_signal()).await
+        }
         Command::Admin(args) => admin_command(args).await,
         Command::Token {
             command:

@@ -88,3 +88,25 @@ async fn render(State(s): State<ObsState>) -> impl IntoResponse {
         s.handle.render(),
     )
 }
+
+/// `/healthz`, `/readyz` and `/metrics` for a process without a gateway (a
+/// logic node).
+pub fn basic_router() -> Router {
+    let handle = metrics_handle();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ready" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    metrics_process::Collector::default().collect();
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        handle.render(),
+                    )
+                }
+            }),
+        )
+}

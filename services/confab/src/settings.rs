@@ -90,6 +90,9 @@ pub struct ServeSettings {
     /// Address other nodes use to reach this one; default: the bound gRPC address.
     #[arg(long, env = "CONFAB_ADVERTISE_ADDR")]
     pub advertise_addr: Option<String>,
+    /// Logic nodes a gateway sends requests to (`confab gateway`), comma-separated.
+    #[arg(long, env = "CONFAB_LOGIC_ADDRS", value_delimiter = ',')]
+    pub logic_addrs: Vec<String>,
 }
 
 impl ServeSettings {
@@ -114,6 +117,7 @@ impl ServeSettings {
             ring_capacity: 1000,
             grpc_addr: "127.0.0.1:0".parse().expect("literal address"),
             advertise_addr: None,
+            logic_addrs: Vec::new(),
         }
     }
 

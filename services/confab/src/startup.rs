@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use confab_gateway::{Gateway, Hub};
-use confab_logic::Logic;
 use confab_logic::admin::{self, CreatedApp};
+use confab_logic::{Delivery, Logic};
 use confab_store::Stores;
 use confab_store::postgres::{PgOptions, PgStore};
 use confab_store::sqlite::{SqliteOptions, SqliteStore};
@@ -28,7 +28,8 @@ pub struct App {
     pub tcp_addr: SocketAddr,
     /// Set on the very first start only: the default app and its secret.
     pub first_run: Option<CreatedApp>,
-    pub stores: Stores,
+    /// The stores, when this process runs logic (not on a gateway-only node).
+    pub stores: Option<Stores>,
     gateway: Arc<Gateway>,
     http: TcpListener,
     tcp: TcpListener,
@@ -82,7 +83,9 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         .context("creating the default app")?;
 
     let hub = Hub::new();
-    let (logic, node, grpc) = if settings.store == StoreKind::Distributed {
+    let (logic, kicks, node, grpc): (Arc<Logic>, Arc<dyn Delivery>, String, _) = if settings.store
+        == StoreKind::Distributed
+    {
         let grpc = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
@@ -93,18 +96,28 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         let delivery =
             confab_cluster::ClusterDelivery::new(hub.clone(), stores.routes.clone(), node.clone());
         (
-            Arc::new(Logic::new(stores.clone(), delivery)),
+            Arc::new(Logic::new(stores.clone(), delivery.clone())),
+            delivery,
             node,
             Some(grpc),
         )
     } else {
+        let node = format!("embedded-{}", std::process::id());
         (
             Arc::new(Logic::new(stores.clone(), hub.clone())),
-            format!("embedded-{}", std::process::id()),
+            hub.clone(),
+            node,
             None,
         )
     };
-    let gateway = Gateway::new(logic, hub, settings.gateway(), node);
+    let gateway = Gateway::new(
+        logic.clone(),
+        hub,
+        stores.routes.clone(),
+        kicks,
+        settings.gateway(),
+        node,
+    );
 
     let http = TcpListener::bind(settings.http_addr)
         .await
@@ -116,13 +129,164 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         http_addr: http.local_addr()?,
         tcp_addr: tcp.local_addr()?,
         first_run,
-        stores,
+        stores: Some(stores),
         gateway,
         http,
         tcp,
         grpc,
         drain: Duration::from_secs(settings.drain_secs),
     })
+}
+
+/// A gateway-only node (`confab gateway`): WebSocket and TCP listeners, the
+/// route table in Redis, the logic layer over gRPC (`CONFAB_LOGIC_ADDRS`), and
+/// the node-delivery service on which logic nodes reach its devices.
+pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
+    settings.validate()?;
+    observability::metrics_handle();
+    let redis_url = settings
+        .redis_url
+        .as_deref()
+        .context("a gateway needs CONFAB_REDIS_URL")?;
+    let conn = confab_store::redis_store::connect(redis_url)
+        .await
+        .context("connecting to Redis")?;
+    let routes: Arc<dyn confab_store::RouteTable> = Arc::new(
+        confab_store::redis_store::RedisRouteTable::new(conn, ROUTE_TTL_SECS),
+    );
+    let logic = Arc::new(
+        confab_cluster::RemoteLogic::new(&settings.logic_addrs).map_err(anyhow::Error::msg)?,
+    );
+    let grpc = TcpListener::bind(settings.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
+    let node = settings
+        .advertise_addr
+        .clone()
+        .unwrap_or(grpc.local_addr()?.to_string());
+    let hub = Hub::new();
+    let kicks = confab_cluster::ClusterDelivery::new(hub.clone(), routes.clone(), node.clone());
+    let gateway = Gateway::new(logic, hub, routes, kicks, settings.gateway(), node);
+    let http = TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    let tcp = TcpListener::bind(settings.tcp_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.tcp_addr))?;
+    Ok(App {
+        http_addr: http.local_addr()?,
+        tcp_addr: tcp.local_addr()?,
+        first_run: None,
+        stores: None,
+        gateway,
+        http,
+        tcp,
+        grpc: Some(grpc),
+        drain: Duration::from_secs(settings.drain_secs),
+    })
+}
+
+/// A logic-only node (`confab logic`): the logic layer served over gRPC to
+/// gateways, on the cell's PostgreSQL and Redis; it reaches devices through
+/// the route table and the gateways' node-delivery service.
+pub struct LogicNode {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub first_run: Option<CreatedApp>,
+    pub stores: Stores,
+    logic: Arc<Logic>,
+    grpc: TcpListener,
+    http: TcpListener,
+}
+
+pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNode> {
+    settings.store = StoreKind::Distributed;
+    settings.validate()?;
+    observability::metrics_handle();
+    let stores = open_stores(&settings).await?;
+    let first_run = admin::bootstrap(stores.directory.as_ref())
+        .await
+        .context("creating the default app")?;
+    let grpc = TcpListener::bind(settings.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
+    // No devices are connected here: every delivery goes to a gateway.
+    let me = format!("logic-{}", grpc.local_addr()?);
+    let delivery = confab_cluster::ClusterDelivery::new(Hub::new(), stores.routes.clone(), me);
+    let logic = Arc::new(Logic::new(stores.clone(), delivery));
+    let http = TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    Ok(LogicNode {
+        grpc_addr: grpc.local_addr()?,
+        http_addr: http.local_addr()?,
+        first_run,
+        stores,
+        logic,
+        grpc,
+        http,
+    })
+}
+
+impl LogicNode {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let http =
+            tokio::spawn(axum::serve(self.http, observability::basic_router()).into_future());
+        tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab logic serving");
+        let served = tonic::transport::Server::builder()
+            .add_service(confab_cluster::LogicServer::server(self.logic))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.grpc),
+                shutdown,
+            )
+            .await;
+        http.abort();
+        served.context("logic gRPC server")
+    }
+
+    /// Serves in the background (tests); dropping or shutting down the
+    /// returned handle stops it.
+    pub fn spawn(self) -> RunningLogic {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (grpc_addr, stores) = (self.grpc_addr, self.stores.clone());
+        let first_run = self.first_run.clone();
+        let handle = tokio::spawn(self.run_until(async {
+            let _ = rx.await;
+        }));
+        RunningLogic {
+            grpc_addr,
+            first_run,
+            stores,
+            stop: Some(tx),
+            handle,
+        }
+    }
+}
+
+pub struct RunningLogic {
+    pub grpc_addr: SocketAddr,
+    pub first_run: Option<CreatedApp>,
+    pub stores: Stores,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningLogic {
+    /// Stops at once, like a crash from the clients' point of view.
+    pub fn abort(self) {
+        self.handle.abort();
+    }
+}
+
+impl Drop for RunningLogic {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl App {
@@ -205,7 +369,7 @@ pub struct RunningApp {
     pub http_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     pub first_run: Option<CreatedApp>,
-    pub stores: Stores,
+    pub stores: Option<Stores>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }

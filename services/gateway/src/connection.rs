@@ -71,8 +71,6 @@ pub(crate) async fn run<R>(
     if let Some(s) = conn.session.take() {
         gw.hub.unregister(&s.app_id, &s.user_id, &s.session_id);
         let _ = gw
-            .logic
-            .stores()
             .routes
             .unregister(&s.app_id, &s.user_id, &s.device_id, &s.session_id)
             .await;
@@ -274,7 +272,7 @@ impl Conn {
                 self.gw
                     .hub
                     .register(&s.app_id, &s.user_id, handle, s.settings.kick_policy);
-                self.gw.logic.delivery().kick_elsewhere(
+                self.gw.kicks.kick_elsewhere(
                     &s.app_id,
                     &s.user_id,
                     &confab_logic::NewSession {
@@ -290,14 +288,7 @@ impl Conn {
                     node: self.gw.node.clone(),
                     platform: s.platform.as_str().to_owned(),
                 };
-                if let Err(e) = self
-                    .gw
-                    .logic
-                    .stores()
-                    .routes
-                    .register(&s.app_id, &s.user_id, route)
-                    .await
-                {
+                if let Err(e) = self.gw.routes.register(&s.app_id, &s.user_id, route).await {
                     tracing::warn!(error = %e, "route table update failed");
                 }
                 metrics::counter!("confab_gateway_logins_total", "result" => "ok").increment(1);

@@ -18,7 +18,8 @@ mod ws;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_logic::Logic;
+use confab_logic::{Delivery, LogicApi};
+use confab_store::RouteTable;
 use tokio_util::sync::CancellationToken;
 
 pub use config::GatewayConfig;
@@ -26,8 +27,12 @@ pub use hub::Hub;
 
 /// A gateway node: shared by every connection it holds.
 pub struct Gateway {
-    logic: Arc<Logic>,
+    logic: Arc<dyn LogicApi>,
     hub: Arc<Hub>,
+    /// Where this node records which devices it holds.
+    routes: Arc<dyn RouteTable>,
+    /// Kicks sessions on other nodes (a no-op on a single node).
+    kicks: Arc<dyn Delivery>,
     config: GatewayConfig,
     /// Cancelled when the node starts shutting down.
     shutdown: CancellationToken,
@@ -35,10 +40,19 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(logic: Arc<Logic>, hub: Arc<Hub>, config: GatewayConfig, node: String) -> Arc<Self> {
+    pub fn new(
+        logic: Arc<dyn LogicApi>,
+        hub: Arc<Hub>,
+        routes: Arc<dyn RouteTable>,
+        kicks: Arc<dyn Delivery>,
+        config: GatewayConfig,
+        node: String,
+    ) -> Arc<Self> {
         Arc::new(Self {
             logic,
             hub,
+            routes,
+            kicks,
             config,
             shutdown: CancellationToken::new(),
             node,

@@ -62,6 +62,26 @@ impl NewSession<'_> {
     }
 }
 
+/// What a gateway needs from the logic layer: in-process ([`Logic`]) in
+/// embedded mode, over gRPC on a split deployment (`confab_cluster::RemoteLogic`).
+#[async_trait::async_trait]
+pub trait LogicApi: Send + Sync + 'static {
+    /// Checks a `login` frame; see [`Logic::login`].
+    async fn login(&self, frame: &Frame, session_id: String) -> Result<LoggedIn>;
+    /// Handles one request of a logged-in session; see [`Logic::handle`].
+    async fn handle(&self, session: &Session, frame: Frame) -> Frame;
+}
+
+#[async_trait::async_trait]
+impl LogicApi for Logic {
+    async fn login(&self, frame: &Frame, session_id: String) -> Result<LoggedIn> {
+        Logic::login(self, frame, session_id).await
+    }
+    async fn handle(&self, session: &Session, frame: Frame) -> Frame {
+        Logic::handle(self, session, frame).await
+    }
+}
+
 /// One logged-in connection, as logic sees it.
 #[derive(Debug, Clone)]
 pub struct Session {
