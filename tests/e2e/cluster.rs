@@ -454,3 +454,95 @@ async fn losing_a_logic_node_fails_over_without_losing_or_duplicating_messages()
         (1..=30).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_postgres_is_down_sends_fail_retryably_and_client_retries_lose_nothing() {
+    let pg = confab_testkit::PgServer::start();
+    let url = pg.database().await;
+    let redis = confab_testkit::redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = startup::build(distributed_settings(dir.path(), &url, &redis.url))
+        .await
+        .expect("node")
+        .spawn();
+    let first = node.first_run.clone().expect("bootstrap");
+    let token = |user: &str| {
+        let now = now_s();
+        mint(
+            &first.key_id,
+            &first.secret,
+            serde_json::json!({"sub": user, "app": first.app_id, "iat": now, "exp": now + 3600}),
+        )
+    };
+    let alice = Client::connect(Transport::WsJson, node.http_addr)
+        .await
+        .expect("connect");
+    alice
+        .login(&token("alice"), "a", "ios")
+        .await
+        .expect("login");
+    let bob = Client::connect(Transport::WsJson, node.http_addr)
+        .await
+        .expect("connect");
+    bob.login(&token("bob"), "b", "android")
+        .await
+        .expect("login");
+    for i in 0..5 {
+        alice
+            .send_text("bob", &format!("c{i}"), &format!("m{i}"))
+            .await
+            .expect("send");
+    }
+
+    pg.crash();
+    match alice.send_text("bob", "c5", "m5").await {
+        Err(confab_client::ClientError::Refused { code, .. }) => {
+            assert_eq!(code, "unavailable", "a retryable code")
+        }
+        other => panic!("a send while PostgreSQL is down must fail retryably, got {other:?}"),
+    }
+    pg.resume();
+    // The client retries with the same client_msg_id until it is accepted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let first_ok = loop {
+        match alice.send_text("bob", "c5", "m5").await {
+            Ok(r) => break r,
+            Err(confab_client::ClientError::Refused { code, .. }) if code == "unavailable" => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "PostgreSQL never came back"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("unexpected error while PostgreSQL restarts: {e}"),
+        }
+    };
+    // A further retry (say the reply was lost) is the same message.
+    let again = alice.send_text("bob", "c5", "m5").await.expect("retry");
+    assert_eq!(
+        (again.msg_id.as_str(), again.seq),
+        (first_ok.msg_id.as_str(), first_ok.seq)
+    );
+    for i in 6..10 {
+        alice
+            .send_text("bob", &format!("c{i}"), &format!("m{i}"))
+            .await
+            .expect("send after recovery");
+    }
+    let synced = bob.sync(0, 100).await.expect("sync");
+    let texts: Vec<String> = synced.messages.iter().map(|m| text_of(&m.body)).collect();
+    assert_eq!(
+        texts,
+        (0..10).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "nothing lost, nothing twice, in order"
+    );
+    assert_eq!(
+        synced
+            .messages
+            .iter()
+            .filter_map(|m| m.inbox_seq)
+            .collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    drop(redis);
+}

@@ -95,7 +95,7 @@ fn wait_for_port(port: u16, what: &str) {
 struct PgCluster {
     /// Superuser URL without a database name.
     base_url: String,
-    _dir: Option<tempfile::TempDir>,
+    _server: Option<PgServer>,
 }
 
 fn start_cluster() -> PgCluster {
@@ -108,96 +108,146 @@ fn start_cluster() -> PgCluster {
             .unwrap_or(url);
         return PgCluster {
             base_url: base,
-            _dir: None,
+            _server: None,
         };
     }
-    let initdb = find_binary("initdb");
-    let pg_ctl = find_binary("pg_ctl");
-    let dir = tempfile::Builder::new()
-        .prefix("confab-pg-")
-        .tempdir()
-        .expect("temp dir");
-    let data = dir.path().join("data");
-    let sock = dir.path().to_path_buf();
-    if is_root() {
-        let ok = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(dir.path())
-            .status();
-        assert!(
-            ok.is_ok_and(|s| s.success()),
-            "chown of the PostgreSQL temp dir failed"
-        );
-    }
-    let out = pg_command(&initdb)
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-U",
-            "confab",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--locale=C",
-        ])
-        .output()
-        .expect("run initdb");
-    assert!(
-        out.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let port = free_port();
-    let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB",
-        sock.display()
-    );
-    let out = pg_command(&pg_ctl)
-        .arg("-D")
-        .arg(&data)
-        .args(["-o", &opts, "-l"])
-        .arg(dir.path().join("log"))
-        .args(["-w", "start"])
-        .output()
-        .expect("run pg_ctl");
-    assert!(
-        out.status.success(),
-        "pg_ctl start failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let runas = if is_root() {
-        "runuser -u postgres -- "
-    } else {
-        ""
-    };
-    watchdog(&format!(
-        "{runas}{} -D {} -m immediate stop; rm -rf {}",
-        pg_ctl.display(),
-        data.display(),
-        dir.path().display()
-    ));
-    wait_for_port(port, "PostgreSQL");
+    let server = PgServer::start();
     PgCluster {
-        base_url: format!("postgres://confab@127.0.0.1:{port}"),
-        _dir: Some(dir),
+        base_url: server.base_url.clone(),
+        _server: Some(server),
     }
+}
+
+/// A PostgreSQL server of this process's own (initdb + pg_ctl in a temp
+/// directory), which a test may crash and resume (fault tests).
+pub struct PgServer {
+    /// Superuser URL without a database name.
+    pub base_url: String,
+    pub port: u16,
+    pg_ctl: PathBuf,
+    data: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl PgServer {
+    /// initdb + start on a free port. Stopped by a watchdog when the test
+    /// process exits.
+    pub fn start() -> Self {
+        let initdb = find_binary("initdb");
+        let pg_ctl = find_binary("pg_ctl");
+        let dir = tempfile::Builder::new()
+            .prefix("confab-pg-")
+            .tempdir()
+            .expect("temp dir");
+        let data = dir.path().join("data");
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status();
+            assert!(
+                ok.is_ok_and(|s| s.success()),
+                "chown of the PostgreSQL temp dir failed"
+            );
+        }
+        let out = pg_command(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "confab",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let server = Self {
+            base_url: format!("postgres://confab@127.0.0.1:{port}"),
+            port,
+            pg_ctl,
+            data,
+            dir,
+        };
+        let runas = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        watchdog(&format!(
+            "{runas}{} -D {} -m immediate stop; rm -rf {}",
+            server.pg_ctl.display(),
+            server.data.display(),
+            server.dir.path().display()
+        ));
+        server.resume();
+        server
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`: like a crash).
+    pub fn crash(&self) {
+        let _ = pg_command(&self.pg_ctl)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+
+    /// Starts the (stopped) server again on the same port and data.
+    pub fn resume(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = pg_command(&self.pg_ctl)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "start"])
+            .output()
+            .expect("run pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for_port(self.port, "PostgreSQL");
+    }
+
+    /// Creates a fresh database and returns its URL.
+    pub async fn database(&self) -> String {
+        create_database(&self.base_url).await
+    }
+}
+
+async fn create_database(base: &str) -> String {
+    let name = format!(
+        "confab_test_{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let mut admin = connect_admin(base).await;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{base}/{name}")
 }
 
 /// A fresh, empty database for one test; returns its URL.
 pub async fn postgres() -> String {
     static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
     let base = CLUSTER.get_or_init(start_cluster).base_url.clone();
-    let name = format!(
-        "confab_test_{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    let mut admin = connect_admin(&base).await;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    format!("{base}/{name}")
+    create_database(&base).await
 }
 
 async fn connect_admin(base: &str) -> sqlx::PgConnection {
