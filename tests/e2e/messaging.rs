@@ -469,3 +469,33 @@ async fn convs(c: &confab_client::Client) -> Frame {
     .await
     .expect("conversations")
 }
+
+#[tokio::test]
+async fn a_sync_of_large_messages_arrives_over_tcp_in_pages_that_fit() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let body = format!(r#"{{"type":"text","text":"{}"}}"#, "z".repeat(11 * 1024));
+    for i in 0..80 {
+        alice
+            .send_body("bob", &format!("c{i}"), body.clone())
+            .await
+            .expect("send");
+    }
+    // 80 × 11 KiB is far over one 64 KiB frame: the reply is cut to a byte
+    // budget with has_more, and the TCP connection survives.
+    let bob = server.login(Transport::Tcp, "bob", "b", "ios").await;
+    let (mut since, mut got) = (0, 0);
+    loop {
+        let page = bob.sync(since, 500).await.expect("a sync page over TCP");
+        got += page.messages.len();
+        since = page
+            .messages
+            .last()
+            .and_then(|m| m.inbox_seq)
+            .unwrap_or(since);
+        if page.has_more != Some(true) {
+            break;
+        }
+    }
+    assert_eq!(got, 80);
+}

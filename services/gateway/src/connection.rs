@@ -75,11 +75,12 @@ pub(crate) async fn run<R>(
             .unregister(&s.app_id, &s.user_id, &s.device_id, &s.session_id)
             .await;
     }
-    // Let the writer finish what is queued (a final error or close frame).
+    // Let the writer finish what is queued (a final error or close frame):
+    // with every sender gone (ours, the hub's) its queue ends after that.
+    gw.hub.close(conn_id);
     drop(conn);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     cancel.cancel();
-    gw.hub.close(conn_id);
     metrics::gauge!("confab_gateway_connections", "transport" => transport).decrement(1.0);
 }
 
@@ -130,7 +131,20 @@ impl Conn {
                 return;
             }
             Ok(None) => return,
-            Ok(Some(p)) => p,
+            Ok(Some(Err(()))) => {
+                metrics::counter!("confab_gateway_logins_total", "result" => "bad_frame")
+                    .increment(1);
+                self.close_with(
+                    Some(error_reply(
+                        None,
+                        code::FRAME_TOO_LARGE,
+                        "frame exceeds the size limit",
+                    )),
+                    "bad login frame",
+                );
+                return;
+            }
+            Ok(Some(Ok(p))) => p,
         };
         if !self.login(payload).await {
             return;
@@ -354,12 +368,17 @@ impl Conn {
     }
 }
 
-async fn next_frame<R: Stream<Item = Incoming> + Unpin>(reader: &mut R) -> Option<(Bytes, bool)> {
+/// The first data frame: `Some(Err(()))` if it was over the transport's
+/// hard limit, `None` if the connection ended first.
+async fn next_frame<R: Stream<Item = Incoming> + Unpin>(
+    reader: &mut R,
+) -> Option<Result<(Bytes, bool), ()>> {
     loop {
         match reader.next().await? {
-            Incoming::Frame { payload, binary } => return Some((payload, binary)),
+            Incoming::Frame { payload, binary } => return Some(Ok((payload, binary))),
             Incoming::Activity => continue,
-            Incoming::TooLarge | Incoming::Closed => return None,
+            Incoming::TooLarge => return Some(Err(())),
+            Incoming::Closed => return None,
         }
     }
 }

@@ -23,6 +23,10 @@ use confab_store::RouteTable;
 use tokio_util::sync::CancellationToken;
 
 pub use config::GatewayConfig;
+
+/// Largest frame the server writes (replies to sync and history are cut to a
+/// byte budget well below it; see the logic layer).
+pub const MAX_OUTGOING_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub use hub::Hub;
 
 /// A gateway node: shared by every connection it holds.

@@ -49,7 +49,14 @@ pub(crate) async fn serve(gw: Arc<Gateway>, listener: TcpListener) {
                 })
                 .take_while(|i| std::future::ready(!matches!(i, Incoming::Closed)))
                 .boxed();
-            let sink = WireSink::Tcp(FramedWrite::new(write, codec()));
+            // Outgoing frames may be larger than what clients may send (a
+            // sync page of big bodies): the writer has its own, larger limit.
+            let write_codec = LengthDelimitedCodec::builder()
+                .big_endian()
+                .length_field_length(4)
+                .max_frame_length(crate::MAX_OUTGOING_FRAME_BYTES)
+                .new_codec();
+            let sink = WireSink::Tcp(FramedWrite::new(write, write_codec));
             connection::run(gw, reader, sink, Encoding::Proto, "tcp").await;
         });
     }

@@ -35,7 +35,7 @@ async fn upgrade(State(gw): State<Arc<Gateway>>, ws: WebSocketUpgrade) -> Respon
         .protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO])
         .read_buffer_size(gw.config.ws_read_buffer)
         .write_buffer_size(0)
-        .max_write_buffer_size(gw.config.max_frame_bytes * 64)
+        .max_write_buffer_size(crate::MAX_OUTGOING_FRAME_BYTES * 2)
         .max_message_size(hard)
         .max_frame_size(hard);
     let encoding = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {

@@ -80,6 +80,15 @@ impl TokenVerifier {
         let kid = header
             .kid
             .ok_or_else(|| LogicError::unauthorized("token header has no kid"))?;
+        // Key ids are `key_` + a ULID; anything else is refused before any
+        // lookup, so junk tokens cost neither a database read nor cache space.
+        if kid.len() > 64
+            || !kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(LogicError::unauthorized("unknown key id (kid)"));
+        }
         let key = self
             .key(&kid)
             .await?

@@ -20,7 +20,26 @@ const SYNC_MAX: u32 = 500;
 const HISTORY_DEFAULT: u32 = 20;
 const HISTORY_MAX: u32 = 100;
 const CONVERSATIONS_DEFAULT: u32 = 100;
-const CONVERSATIONS_MAX: u32 = 500;
+const CONVERSATIONS_MAX: u32 = 100;
+/// Bodies in one `sync` or `history` reply stop at about this many bytes
+/// (`has_more` tells the client to ask again), so that a reply fits any
+/// transport's frame limit and a client cannot make the server hold huge
+/// replies.
+const REPLY_BODY_BUDGET: usize = 512 * 1024;
+
+/// How many of `bodies` fit the reply budget (at least one).
+fn within_budget<'a>(bodies: impl Iterator<Item = &'a str>) -> usize {
+    let mut total = 0;
+    let mut n = 0;
+    for b in bodies {
+        total += b.len() + 256;
+        if n > 0 && total > REPLY_BODY_BUDGET {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
 
 pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> Result<LoggedIn> {
     if frame.op != ops::LOGIN {
@@ -187,6 +206,11 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             "client_msg_id is longer than 128 bytes",
         ));
     }
+    if frame.client_msg_id.chars().any(char::is_control) {
+        return Err(LogicError::bad_request(
+            "client_msg_id must not contain control characters",
+        ));
+    }
     let client_msg_id = if frame.client_msg_id.is_empty() {
         ulid::Ulid::new().to_string()
     } else {
@@ -260,8 +284,13 @@ async fn sync(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         .inbox
         .since(&s.app_id, &s.user_id, since, limit + 1)
         .await?;
-    let has_more = entries.len() > limit as usize;
+    let mut has_more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
+    let fit = within_budget(entries.iter().map(|e| e.message.body.as_str()));
+    if fit < entries.len() {
+        entries.truncate(fit);
+        has_more = true;
+    }
     metrics::counter!("confab_logic_sync_messages_total").increment(entries.len() as u64);
     Ok(Frame {
         messages: entries
@@ -282,8 +311,13 @@ async fn history(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         .messages
         .history(&s.app_id, &conv, frame.before_seq, limit + 1)
         .await?;
-    let has_more = messages.len() > limit as usize;
+    let mut has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
+    let fit = within_budget(messages.iter().map(|m| m.body.as_str()));
+    if fit < messages.len() {
+        messages.truncate(fit);
+        has_more = true;
+    }
     Ok(Frame {
         conv_id: conv.as_str().to_owned(),
         messages: messages.iter().map(|m| wire_message(m, None)).collect(),
@@ -381,9 +415,12 @@ async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             "only the sender may recall a message",
         ));
     }
-    if !m.recalled {
+    // A repeated recall (a retry after an error) runs the whole path again:
+    // the store call is idempotent and re-clears caches, and the pushes are
+    // at-least-once anyway.
+    {
         let age = confab_model::now_ms() - m.ts;
-        if age > s.settings.recall_window_ms {
+        if !m.recalled && age > s.settings.recall_window_ms {
             return Err(LogicError::new(
                 code::RECALL_WINDOW_PASSED,
                 format!(

@@ -7,7 +7,8 @@
 //! by `inbox_seq`, capped at `capacity`). It is a cache in front of the
 //! roaming store, never the only copy: entries are pushed after the durable
 //! commit, and a sync is served from the ring only when the ring holds the
-//! exact run `since+1, since+2, …`; anything else (fallen off, Redis
+//! exact run `since+1, since+2, …` up to the user's inbox head in PostgreSQL
+//! (or the page limit); anything else (fallen off, Redis
 //! restarted, a push lost while Redis was down, concurrent pushes not landed
 //! yet) is served from the roaming store, with the same response.
 
@@ -55,8 +56,10 @@ async fn bounded<T>(op: impl std::future::Future<Output = Result<T>>) -> Result<
         .unwrap_or_else(|_| Err(StoreError::Unavailable("redis: timed out".into())))
 }
 
-/// The route table in Redis: a hash per user, device → `session\tnode\tplatform`,
-/// expiring unless refreshed (a node that dies takes its routes with it).
+/// The route table in Redis: a hash per user, device → `session\tnode\tplatform`.
+/// The key expires a fixed time after the user's last login (routes of a node
+/// that died without unregistering do not linger forever); heartbeats do not
+/// refresh it yet.
 #[derive(Clone)]
 pub struct RedisRouteTable {
     conn: ConnectionManager,
@@ -295,20 +298,21 @@ impl MessageStore for RingedMessages {
     }
 
     async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
+        let users: Vec<UserId> = conv
+            .p2p_members()
+            .map(|(a, b)| {
+                [a, b]
+                    .into_iter()
+                    .filter_map(|u| UserId::parse(u).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Clear the rings before and after the update: a stale ring would
+        // show recalled content, so a failure here fails the recall (the
+        // client retries, and a retry runs this again).
+        bounded(self.ring.invalidate(app, &users)).await?;
         let done = self.inner.recall(app, conv, msg_id).await?;
-        if done {
-            let users: Vec<UserId> = conv
-                .p2p_members()
-                .map(|(a, b)| {
-                    [a, b]
-                        .into_iter()
-                        .filter_map(|u| UserId::parse(u).ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            // A stale ring would show recalled content: fail loudly.
-            bounded(self.ring.invalidate(app, &users)).await?;
-        }
+        bounded(self.ring.invalidate(app, &users)).await?;
         Ok(done)
     }
 }
@@ -333,12 +337,23 @@ impl InboxStore for RingedInbox {
         since: u64,
         limit: u32,
     ) -> Result<Vec<InboxEntry>> {
-        match bounded(self.ring.range(app, user, since, limit)).await {
+        let ring = bounded(self.ring.range(app, user, since, limit)).await;
+        // The ring may lack the newest entries (a push that timed out or has
+        // not landed yet): serve it only if it reaches what PostgreSQL has.
+        let complete = match &ring {
             Ok(Some(entries)) => {
+                let head = self.inner.head(app, user).await?;
+                let reached = entries.last().map(|e| e.inbox_seq).unwrap_or(since);
+                reached >= head.min(since.saturating_add(limit as u64))
+            }
+            _ => false,
+        };
+        match ring {
+            Ok(Some(entries)) if complete => {
                 metrics::counter!("confab_store_sync_served_total", "from" => "ring").increment(1);
                 Ok(entries)
             }
-            Ok(None) | Err(_) => {
+            _ => {
                 metrics::counter!("confab_store_sync_served_total", "from" => "fallback")
                     .increment(1);
                 self.inner.since(app, user, since, limit).await

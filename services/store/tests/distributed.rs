@@ -240,3 +240,38 @@ async fn concurrent_writers_on_two_nodes_keep_seq_and_inbox_seq_gap_free() {
         "one gap-free seq sequence across both nodes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_missing_the_newest_entries_is_not_served() {
+    let url = confab_testkit::postgres().await;
+    let redis = confab_testkit::redis();
+    let pg = PgStore::connect(&url, PgOptions::default())
+        .await
+        .expect("connect");
+    let stores = confab_store::redis_store::distributed(pg, &redis.url, 1000, 3600)
+        .await
+        .expect("redis");
+    let app = AppId::parse("app1").expect("app");
+    for i in 0..5 {
+        stores
+            .messages
+            .append(msg(&app, "alice", "bob", &format!("c{i}")))
+            .await
+            .expect("append");
+    }
+    // A message committed by a node whose ring push never landed.
+    let other = PgStore::connect(&url, PgOptions::default())
+        .await
+        .expect("second node");
+    use confab_store::MessageStore;
+    other
+        .append(msg(&app, "alice", "bob", "unringed"))
+        .await
+        .expect("append without the ring");
+    let bob = UserId::parse("bob").expect("user");
+    assert_eq!(
+        served_from(&stores, &app, &bob, 3, 100).await,
+        vec![4, 5, 6]
+    );
+    assert_eq!(served_from(&stores, &app, &bob, 5, 100).await, vec![6]);
+}
