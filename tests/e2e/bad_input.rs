@@ -226,3 +226,62 @@ async fn a_client_that_never_reads_is_disconnected_and_loses_nothing() {
     assert_eq!(n, 2000);
     assert_others_unaffected(&server, "sloth").await;
 }
+
+#[tokio::test]
+async fn a_client_that_pipelines_big_replies_without_reading_is_cut_off_by_bytes() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let body = format!(r#"{{"type":"text","text":"{}"}}"#, "q".repeat(11 * 1024));
+    for i in 0..40 {
+        alice
+            .send_body("hoarder", &format!("c{i}"), body.clone())
+            .await
+            .expect("send");
+    }
+    use tokio::io::AsyncWriteExt;
+    let mut raw = tokio::net::TcpStream::connect(server.app.tcp_addr)
+        .await
+        .expect("connect");
+    let frame = |f: Frame| {
+        let b = confab_proto::encode(confab_proto::Encoding::Proto, &f);
+        let mut out = (b.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&b);
+        out
+    };
+    let login = Frame {
+        op: ops::LOGIN.into(),
+        rid: Some(1),
+        token: server.token("hoarder"),
+        device_id: "d".into(),
+        platform: "ios".into(),
+        ..Default::default()
+    };
+    raw.write_all(&frame(login)).await.expect("login");
+    // ~440 KiB per reply; never read any of them.
+    let history = frame(Frame {
+        op: ops::HISTORY.into(),
+        rid: Some(2),
+        conv_id: "p2p:alice:hoarder".into(),
+        limit: Some(100),
+        ..Default::default()
+    });
+    let mut cut_off = false;
+    for _ in 0..900 {
+        if raw.write_all(&history).await.is_err() {
+            cut_off = true;
+            break;
+        }
+    }
+    for _ in 0..100 {
+        if cut_off || raw.write_all(&history).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        cut_off,
+        "the connection is closed long before 900 big replies pile up"
+    );
+    assert_others_unaffected(&server, "hoarder").await;
+}

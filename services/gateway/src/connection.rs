@@ -6,6 +6,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use bytes::Bytes;
 use confab_logic::{Session, error_reply};
@@ -56,12 +57,22 @@ pub(crate) async fn run<R>(
     let (tx, rx) = mpsc::channel(gw.config.send_queue);
     let conn_id = gw.hub.open(tx.clone(), cancel.clone());
     metrics::gauge!("confab_gateway_connections", "transport" => transport).increment(1.0);
+    let queued = Arc::new(AtomicUsize::new(0));
     let writer = tokio::spawn(
-        write_loop(sink, rx, encoding, cancel.clone(), transport).instrument(span.clone()),
+        write_loop(
+            sink,
+            rx,
+            encoding,
+            cancel.clone(),
+            queued.clone(),
+            transport,
+        )
+        .instrument(span.clone()),
     );
     let mut conn = Conn {
         gw: gw.clone(),
         tx,
+        queued,
         cancel: cancel.clone(),
         encoding,
         transport,
@@ -87,6 +98,8 @@ pub(crate) async fn run<R>(
 struct Conn {
     gw: Arc<Gateway>,
     tx: mpsc::Sender<Outbound>,
+    /// Bytes queued for the writer (replies and pushes).
+    queued: Arc<AtomicUsize>,
     cancel: CancellationToken,
     encoding: Encoding,
     transport: &'static str,
@@ -102,7 +115,7 @@ impl Conn {
     /// Queues a frame for this connection. A full queue means the client is
     /// not reading: disconnect rather than buffer.
     fn queue(&self, out: Outbound) {
-        if self.tx.try_send(out).is_err() {
+        if crate::hub::enqueue(&self.tx, &self.queued, out).is_err() {
             metrics::counter!("confab_gateway_slow_consumer_disconnects_total").increment(1);
             self.cancel.cancel();
         }
@@ -279,6 +292,7 @@ impl Conn {
                     device_id: Arc::from(s.device_id.as_str()),
                     platform: s.platform,
                     tx: self.tx.clone(),
+                    queued: self.queued.clone(),
                     cancel: self.cancel.clone(),
                 };
                 // Reply first: pushes registered below come after it.

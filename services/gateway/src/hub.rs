@@ -23,6 +23,48 @@ pub(crate) enum Outbound {
     Close(Option<Arc<Frame>>, &'static str),
 }
 
+/// Bytes of queued frames a connection may hold before it counts as a slow
+/// reader (frames are also bounded in number by the queue itself).
+pub(crate) const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+
+/// The approximate memory a queued frame holds (its bodies dominate).
+pub(crate) fn frame_cost(f: &Frame) -> usize {
+    128 + f.body.len()
+        + f.messages.iter().map(|m| 128 + m.body.len()).sum::<usize>()
+        + f.conversations
+            .iter()
+            .map(|c| 128 + c.last_message.as_ref().map(|m| m.body.len()).unwrap_or(0))
+            .sum::<usize>()
+}
+
+fn out_cost(out: &Outbound) -> usize {
+    match out {
+        Outbound::Frame(f) => frame_cost(f),
+        Outbound::Close(f, _) => f.as_deref().map(frame_cost).unwrap_or(0),
+    }
+}
+
+/// Queues `out` on a connection, counting its bytes; `false` if the queue is
+/// full in frames or bytes (the caller then disconnects the slow reader).
+pub(crate) fn enqueue(
+    tx: &mpsc::Sender<Outbound>,
+    queued: &AtomicUsize,
+    out: Outbound,
+) -> Result<(), bool> {
+    let cost = out_cost(&out);
+    if queued.fetch_add(cost, Ordering::Relaxed) + cost > MAX_QUEUED_BYTES {
+        queued.fetch_sub(cost, Ordering::Relaxed);
+        return Err(true);
+    }
+    match tx.try_send(out) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            queued.fetch_sub(cost, Ordering::Relaxed);
+            Err(matches!(e, mpsc::error::TrySendError::Full(_)))
+        }
+    }
+}
+
 /// A handle on one logged-in connection.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
@@ -30,21 +72,23 @@ pub(crate) struct SessionHandle {
     pub device_id: Arc<str>,
     pub platform: Platform,
     pub tx: mpsc::Sender<Outbound>,
+    /// Bytes queued on the connection (see [`enqueue`]).
+    pub queued: Arc<AtomicUsize>,
     pub cancel: CancellationToken,
 }
 
 impl SessionHandle {
     /// Queues a frame, or disconnects the session if its queue is full.
     fn offer(&self, out: Outbound) -> bool {
-        match self.tx.try_send(out) {
+        match enqueue(&self.tx, &self.queued, out) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(true) => {
                 metrics::counter!("confab_gateway_slow_consumer_disconnects_total").increment(1);
                 tracing::warn!(session = %self.session_id, "send queue full: disconnecting slow reader");
                 self.cancel.cancel();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(false) => false,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! device costs one write syscall instead of one per frame.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
@@ -74,6 +76,7 @@ pub(crate) async fn write_loop(
     mut rx: mpsc::Receiver<Outbound>,
     encoding: Encoding,
     cancel: CancellationToken,
+    queued: Arc<AtomicUsize>,
     transport: &'static str,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -107,6 +110,10 @@ pub(crate) async fn write_loop(
                 }
                 sink.feed(encoding, confab_proto::encode(encoding, &frame))
                     .await?;
+                let cost = crate::hub::frame_cost(&frame);
+                let _ = queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(cost))
+                });
                 metrics::counter!("confab_gateway_frames_out_total", "transport" => transport)
                     .increment(1);
                 if close_reason.is_some() {
