@@ -296,6 +296,7 @@ impl Conn {
                     cancel: self.cancel.clone(),
                 };
                 // Reply first: pushes registered below come after it.
+                let login_head = ok.reply.inbox_seq.unwrap_or(0);
                 self.reply(ok.reply);
                 self.gw
                     .hub
@@ -320,9 +321,40 @@ impl Conn {
                     tracing::warn!(error = %e, "route table update failed");
                 }
                 metrics::counter!("confab_gateway_logins_total", "result" => "ok").increment(1);
+                self.catch_up(&s, login_head).await;
                 self.session = Some(s);
                 true
             }
+        }
+    }
+
+    /// Closes the window between the inbox head read by login and this
+    /// session joining the hub: a message committed in it was neither counted
+    /// in the login reply nor pushed. Pushes whatever arrived after the head
+    /// (a repeat of a push is harmless: clients drop repeats by `msg_id`).
+    async fn catch_up(&self, s: &Session, login_head: u64) {
+        let sync = Frame {
+            op: ops::SYNC.into(),
+            since: Some(login_head),
+            limit: Some(100),
+            ..Default::default()
+        };
+        let reply = self.gw.logic.handle(s, sync).await;
+        for m in reply.messages {
+            self.queue(Outbound::Frame(Arc::new(Frame {
+                op: ops::MESSAGE.into(),
+                inbox_seq: m.inbox_seq,
+                conv_id: m.conv_id,
+                seq: Some(m.seq),
+                msg_id: m.msg_id,
+                from: m.from,
+                to: m.to,
+                body: m.body,
+                ts: Some(m.ts),
+                client_msg_id: m.client_msg_id,
+                recalled: m.recalled.then_some(true),
+                ..Default::default()
+            })));
         }
     }
 
