@@ -11,8 +11,10 @@
 //! a frame lost here (node gone, queue full) is still in the recipient's inbox
 //! and reaches the device by `sync` on its next gap or reconnect.
 
+mod auth;
 mod logic_rpc;
 
+pub use auth::set_cell_secret;
 pub use logic_rpc::{LogicServer, RemoteLogic};
 
 use std::collections::HashMap;
@@ -28,6 +30,7 @@ use confab_proto::v1::node_delivery_server::{NodeDelivery, NodeDeliveryServer};
 use confab_proto::v1::{DeliverAck, DeliverBatch, Delivery as WireDelivery};
 use confab_store::RouteTable;
 use tokio::sync::mpsc;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 /// Queued cross-node work; beyond it frames are dropped (and synced later).
@@ -97,7 +100,8 @@ impl Delivery for ClusterDelivery {
 
 /// Resolves routes and sends batches to the other nodes, in queue order.
 async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: String) {
-    let mut clients: HashMap<String, NodeDeliveryClient<Channel>> = HashMap::new();
+    let mut clients: HashMap<String, NodeDeliveryClient<InterceptedService<Channel, auth::Stamp>>> =
+        HashMap::new();
     let mut work = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut work, BATCH).await > 0 {
         let mut per_node: HashMap<String, Vec<WireDelivery>> = HashMap::new();
@@ -179,10 +183,11 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                 Some(c) => c.clone(),
                 None => match Endpoint::from_shared(format!("http://{node}")) {
                     Ok(e) => {
-                        let c = NodeDeliveryClient::new(
+                        let c = NodeDeliveryClient::with_interceptor(
                             e.connect_timeout(RPC_TIMEOUT)
                                 .timeout(RPC_TIMEOUT)
                                 .connect_lazy(),
+                            auth::Stamp,
                         );
                         clients.insert(node.clone(), c.clone());
                         c
@@ -213,8 +218,8 @@ pub struct NodeDeliveryService {
 }
 
 impl NodeDeliveryService {
-    pub fn server(hub: Arc<Hub>) -> NodeDeliveryServer<Self> {
-        NodeDeliveryServer::new(Self { hub })
+    pub fn server(hub: Arc<Hub>) -> InterceptedService<NodeDeliveryServer<Self>, auth::Check> {
+        NodeDeliveryServer::with_interceptor(Self { hub }, auth::Check)
     }
 }
 

@@ -19,6 +19,7 @@ use confab_proto::ops::code;
 use confab_proto::v1::logic_service_client::LogicServiceClient;
 use confab_proto::v1::logic_service_server::{LogicService, LogicServiceServer};
 use confab_proto::v1::{HandleRequest, LoginReply, LoginRequest, SessionInfo};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,8 +52,10 @@ pub struct LogicServer {
 }
 
 impl LogicServer {
-    pub fn server(logic: Arc<Logic>) -> LogicServiceServer<Self> {
-        LogicServiceServer::new(Self { logic })
+    pub fn server(
+        logic: Arc<Logic>,
+    ) -> InterceptedService<LogicServiceServer<Self>, crate::auth::Check> {
+        LogicServiceServer::with_interceptor(Self { logic }, crate::auth::Check)
     }
 }
 
@@ -96,7 +99,10 @@ impl LogicService for LogicServer {
 
 /// The logic layer as a gateway sees it on a split deployment.
 pub struct RemoteLogic {
-    clients: Vec<(String, LogicServiceClient<Channel>)>,
+    clients: Vec<(
+        String,
+        LogicServiceClient<InterceptedService<Channel, crate::auth::Stamp>>,
+    )>,
     next: AtomicUsize,
 }
 
@@ -113,7 +119,10 @@ impl RemoteLogic {
                 .map_err(|e| format!("logic address {a:?}: {e}"))?
                 .connect_timeout(Duration::from_secs(1))
                 .timeout(RPC_TIMEOUT);
-            clients.push((a.clone(), LogicServiceClient::new(endpoint.connect_lazy())));
+            clients.push((
+                a.clone(),
+                LogicServiceClient::with_interceptor(endpoint.connect_lazy(), crate::auth::Stamp),
+            ));
         }
         Ok(Self {
             clients,
@@ -122,7 +131,14 @@ impl RemoteLogic {
     }
 
     /// The clients in the order to try them for one request.
-    fn rotation(&self) -> impl Iterator<Item = &(String, LogicServiceClient<Channel>)> {
+    fn rotation(
+        &self,
+    ) -> impl Iterator<
+        Item = &(
+            String,
+            LogicServiceClient<InterceptedService<Channel, crate::auth::Stamp>>,
+        ),
+    > {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.clients.len();
         (0..n).map(move |i| &self.clients[(start + i) % n])

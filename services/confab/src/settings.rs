@@ -90,6 +90,10 @@ pub struct ServeSettings {
     /// Address other nodes use to reach this one; default: the bound gRPC address.
     #[arg(long, env = "CONFAB_ADVERTISE_ADDR")]
     pub advertise_addr: Option<String>,
+    /// Shared secret every gRPC call inside the cell carries; calls without it
+    /// are refused. Unset: the internal ports are open (keep them private).
+    #[arg(long, env = "CONFAB_CELL_SECRET", hide_env_values = true)]
+    pub cell_secret: Option<String>,
     /// Logic nodes a gateway sends requests to (`confab gateway`), comma-separated.
     #[arg(long, env = "CONFAB_LOGIC_ADDRS", value_delimiter = ',')]
     pub logic_addrs: Vec<String>,
@@ -118,6 +122,7 @@ impl ServeSettings {
             grpc_addr: "127.0.0.1:0".parse().expect("literal address"),
             advertise_addr: None,
             logic_addrs: Vec::new(),
+            cell_secret: None,
         }
     }
 
@@ -139,6 +144,25 @@ impl ServeSettings {
             "timeouts must be positive"
         );
         Ok(())
+    }
+
+    /// A copy safe to log: secrets and credentials in URLs replaced.
+    pub fn redacted(&self) -> Self {
+        let hide_credentials = |u: &Option<String>| {
+            u.as_ref().map(|u| match u.split_once('@') {
+                Some((scheme_and_user, host)) => {
+                    let scheme = scheme_and_user.split("://").next().unwrap_or("");
+                    format!("{scheme}://<redacted>@{host}")
+                }
+                None => u.clone(),
+            })
+        };
+        Self {
+            cell_secret: self.cell_secret.as_ref().map(|_| "<redacted>".to_owned()),
+            pg_url: hide_credentials(&self.pg_url),
+            redis_url: hide_credentials(&self.redis_url),
+            ..self.clone()
+        }
     }
 
     pub fn gateway(&self) -> GatewayConfig {

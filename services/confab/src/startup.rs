@@ -75,7 +75,7 @@ pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
 
 pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
     settings.validate()?;
-    tracing::debug!(?settings, "starting with settings");
+    tracing::debug!(settings = ?settings.redacted(), "starting with settings");
     observability::metrics_handle();
     let stores = open_stores(&settings).await?;
     let first_run = admin::bootstrap(stores.directory.as_ref())
