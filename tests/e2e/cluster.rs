@@ -594,3 +594,15 @@ async fn killing_redis_under_traffic_loses_nothing_and_sync_stays_gap_free() {
         (26..=30).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_device_reconnecting_to_another_node_kicks_its_old_session() {
+    let cell = Cell::start().await;
+    let mut old = cell.login(true, "alice", "phone", "ios").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _new = cell.login(false, "alice", "phone", "ios").await;
+    assert!(
+        old.next_op(ops::KICKED, WAIT).await.is_some(),
+        "the old session of the device is kicked across nodes"
+    );
+}

@@ -52,6 +52,7 @@ enum Work {
         device: String,
         platform: confab_model::Platform,
         policy: confab_model::KickPolicy,
+        previous: Vec<confab_store::Route>,
     },
 }
 
@@ -86,8 +87,15 @@ impl Delivery for ClusterDelivery {
         });
     }
 
-    fn kick_elsewhere(&self, app: &AppId, user: &UserId, new: &NewSession<'_>) {
+    fn kick_elsewhere(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        new: &NewSession<'_>,
+        previous: Vec<confab_store::Route>,
+    ) {
         self.enqueue(Work::KickElsewhere {
+            previous,
             app: app.clone(),
             user: user.clone(),
             keep_session: new.session_id.to_owned(),
@@ -142,10 +150,11 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                     device,
                     platform,
                     policy,
+                    previous,
                 } => {
-                    let Ok(found) = routes.routes(&app, &user).await else {
-                        continue;
-                    };
+                    // The routes seen before the new session registered: its
+                    // own route may since have replaced the same device's.
+                    let found = previous;
                     let new = NewSession {
                         session_id: &keep_session,
                         device_id: &device,

@@ -270,7 +270,7 @@ impl Conn {
                 return false;
             }
         };
-        let session_id = ulid::Ulid::new().to_string();
+        let session_id = new_session_id();
         match self.gw.logic.login(&frame, session_id).await {
             Err(e) => {
                 metrics::counter!("confab_gateway_logins_total", "result" => e.code).increment(1);
@@ -301,6 +301,12 @@ impl Conn {
                 self.gw
                     .hub
                     .register(&s.app_id, &s.user_id, handle, s.settings.kick_policy);
+                let previous = self
+                    .gw
+                    .routes
+                    .routes(&s.app_id, &s.user_id)
+                    .await
+                    .unwrap_or_default();
                 self.gw.kicks.kick_elsewhere(
                     &s.app_id,
                     &s.user_id,
@@ -310,6 +316,7 @@ impl Conn {
                         platform: s.platform,
                         policy: s.settings.kick_policy,
                     },
+                    previous,
                 );
                 let route = Route {
                     device_id: s.device_id.clone(),
@@ -436,4 +443,17 @@ fn envelope_code_label(code: &str) -> &'static str {
         code::BAD_FRAME => code::BAD_FRAME,
         _ => "other",
     }
+}
+
+/// Session ids are ULIDs from one monotonic generator, so that on this node a
+/// later login always has a greater id (the hub lets the newer session win).
+fn new_session_id() -> String {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut g = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    let generator = g.get_or_insert_with(ulid::Generator::new);
+    // Overflow needs 2^80 ids in one millisecond; fall back to a plain ULID.
+    generator
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
 }

@@ -150,17 +150,31 @@ impl Hub {
                 platform: handle.platform,
                 policy,
             };
-            entry.retain(|old| {
-                let reason = new.replaces(&old.device_id, old.platform.as_str());
-                match reason {
-                    Some(r) => {
-                        kicked.push((old.clone(), r));
-                        false
-                    }
-                    None => true,
-                }
+            // Logins can finish out of order (the older connection's token
+            // check may complete last): session ids are ULIDs, so the newer
+            // session wins whatever order they register in.
+            let newer_exists = entry.iter().any(|old| {
+                new.replaces(&old.device_id, old.platform.as_str())
+                    .is_some()
+                    && *old.session_id > *handle.session_id
             });
-            entry.push(handle);
+            if newer_exists {
+                kicked.push((
+                    handle.clone(),
+                    "a newer login of this user replaced this one",
+                ));
+            } else {
+                entry.retain(
+                    |old| match new.replaces(&old.device_id, old.platform.as_str()) {
+                        Some(r) => {
+                            kicked.push((old.clone(), r));
+                            false
+                        }
+                        None => true,
+                    },
+                );
+                entry.push(handle);
+            }
         }
         for (old, reason) in kicked {
             metrics::counter!("confab_gateway_kicks_total").increment(1);

@@ -32,7 +32,16 @@ pub trait Delivery: Send + Sync + 'static {
     /// A session logged in here: kick the user's sessions on *other* nodes
     /// that the app's kick policy says it replaces. Sessions on this node are
     /// the gateway's own business; a single node has nothing to do.
-    fn kick_elsewhere(&self, _app: &AppId, _user: &UserId, _new: &NewSession<'_>) {}
+    /// `previous` is the user's route list read before this session's own
+    /// route was written (which may replace the same device's older route).
+    fn kick_elsewhere(
+        &self,
+        _app: &AppId,
+        _user: &UserId,
+        _new: &NewSession<'_>,
+        _previous: Vec<confab_store::Route>,
+    ) {
+    }
 }
 
 /// What a kick decision needs to know about a new session.

@@ -478,6 +478,19 @@ pub async fn route_table_tracks_devices_per_user(s: Stores) {
         .register(&a, &u, route("phone", "s3"))
         .await
         .expect("re-register replaces");
+    s.routes
+        .register(&a, &u, route("phone", "s2"))
+        .await
+        .expect("an older session arriving late");
+    assert!(
+        s.routes
+            .routes(&a, &u)
+            .await
+            .expect("routes")
+            .iter()
+            .any(|r| r.session_id == "s3"),
+        "an older session's route never replaces a newer one"
+    );
     assert_eq!(s.routes.routes(&a, &u).await.expect("routes").len(), 2);
     s.routes
         .unregister(&a, &u, "phone", "s1")

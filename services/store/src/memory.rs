@@ -26,6 +26,13 @@ impl RouteTable for MemoryRouteTable {
     async fn register(&self, app: &AppId, user: &UserId, route: Route) -> Result<()> {
         let mut map = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let routes = map.entry((app.clone(), user.clone())).or_default();
+        // A newer session of the device (greater ULID) is never replaced.
+        if routes
+            .iter()
+            .any(|r| r.device_id == route.device_id && r.session_id > route.session_id)
+        {
+            return Ok(());
+        }
         routes.retain(|r| r.device_id != route.device_id);
         routes.push(route);
         Ok(())

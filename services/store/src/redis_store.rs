@@ -72,6 +72,20 @@ impl RedisRouteTable {
     }
 }
 
+/// Writes a device's route unless it holds a newer session (session ids are
+/// ULIDs: later logins sort greater), and refreshes the key's expiry.
+const REGISTER_SCRIPT: &str = r"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  local current = string.match(v, '^([^\t]*)')
+  if current and current > ARGV[2] then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1";
+
 const UNREGISTER_SCRIPT: &str = r"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\t' then
@@ -82,17 +96,17 @@ return 0";
 #[async_trait]
 impl RouteTable for RedisRouteTable {
     async fn register(&self, app: &AppId, user: &UserId, route: Route) -> Result<()> {
-        let key = user_key(app, user, "routes");
         let value = format!("{}\t{}\t{}", route.session_id, route.node, route.platform);
         let mut conn = self.conn.clone();
-        redis::pipe()
-            .atomic()
-            .hset(&key, &route.device_id, value)
-            .ignore()
-            .expire(&key, self.ttl_secs as i64)
-            .ignore()
-            .query_async::<()>(&mut conn)
+        redis::Script::new(REGISTER_SCRIPT)
+            .key(user_key(app, user, "routes"))
+            .arg(&route.device_id)
+            .arg(&route.session_id)
+            .arg(value)
+            .arg(self.ttl_secs)
+            .invoke_async::<i64>(&mut conn)
             .await
+            .map(|_| ())
             .map_err(unavailable)
     }
 
