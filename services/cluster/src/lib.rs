@@ -37,6 +37,8 @@ use tonic::transport::{Channel, Endpoint};
 const QUEUE: usize = 64 * 1024;
 const BATCH: usize = 512;
 const RPC_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a node that failed a delivery is skipped.
+const NODE_BACKOFF: Duration = Duration::from_secs(5);
 
 enum Work {
     Deliver {
@@ -111,7 +113,31 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
     let mut clients: HashMap<String, NodeDeliveryClient<InterceptedService<Channel, auth::Stamp>>> =
         HashMap::new();
     let mut work = Vec::with_capacity(BATCH);
+    // Nodes that failed recently are skipped until then (their devices sync
+    // when they reconnect), so that one dead node does not slow the others.
+    let mut down_until: HashMap<String, std::time::Instant> = HashMap::new();
     while rx.recv_many(&mut work, BATCH).await > 0 {
+        // Look up every recipient of the batch at once (Redis pipelines them).
+        let mut wanted: Vec<(AppId, UserId)> = work
+            .iter()
+            .filter_map(|w| match w {
+                Work::Deliver { app, user, .. } => Some((app.clone(), user.clone())),
+                Work::KickElsewhere { .. } => None,
+            })
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let found =
+            futures_util::future::join_all(wanted.iter().map(|(a, u)| routes.routes(a, u))).await;
+        let mut route_map: HashMap<(AppId, UserId), Vec<confab_store::Route>> = HashMap::new();
+        for (key, r) in wanted.into_iter().zip(found) {
+            match r {
+                Ok(list) => {
+                    route_map.insert(key, list);
+                }
+                Err(_) => metrics::counter!("confab_cluster_route_errors_total").increment(1),
+            }
+        }
         let mut per_node: HashMap<String, Vec<WireDelivery>> = HashMap::new();
         for w in work.drain(..) {
             match w {
@@ -121,8 +147,7 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                     frame,
                     except,
                 } => {
-                    let Ok(found) = routes.routes(&app, &user).await else {
-                        metrics::counter!("confab_cluster_route_errors_total").increment(1);
+                    let Some(found) = route_map.get(&(app.clone(), user.clone())).cloned() else {
                         continue;
                     };
                     let mut nodes: Vec<String> = found
@@ -186,8 +211,15 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                 }
             }
         }
+        let now = std::time::Instant::now();
+        down_until.retain(|_, until| *until > now);
+        let mut sends = Vec::new();
         for (node, items) in per_node {
             let n = items.len() as u64;
+            if down_until.contains_key(&node) {
+                metrics::counter!("confab_cluster_skipped_total").increment(n);
+                continue;
+            }
             let client = match clients.get(&node) {
                 Some(c) => c.clone(),
                 None => match Endpoint::from_shared(format!("http://{node}")) {
@@ -207,14 +239,26 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                     }
                 },
             };
-            let mut client = client;
-            match client.deliver(DeliverBatch { items }).await {
+            sends.push(async move {
+                let mut client = client;
+                let ok = client
+                    .deliver(DeliverBatch { items })
+                    .await
+                    .map_err(|e| e.to_string());
+                (node, n, ok)
+            });
+        }
+        // Every node at once; the next batch waits for all, which keeps each
+        // node's frames in queue order.
+        for (node, n, result) in futures_util::future::join_all(sends).await {
+            match result {
                 Ok(_) => metrics::counter!("confab_cluster_delivered_total").increment(n),
                 Err(e) => {
                     // The node may be gone; its devices will reconnect and sync.
                     metrics::counter!("confab_cluster_failed_total").increment(n);
                     tracing::debug!(node, error = %e, "cross-node delivery failed");
                     clients.remove(&node);
+                    down_until.insert(node, std::time::Instant::now() + NODE_BACKOFF);
                 }
             }
         }
