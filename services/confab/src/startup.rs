@@ -19,8 +19,10 @@ use tokio::net::TcpListener;
 use crate::observability;
 use crate::settings::{ServeSettings, StoreKind};
 
-/// Routes of a node that dies without unregistering expire after this long.
-const ROUTE_TTL_SECS: u64 = 24 * 3600;
+/// A user's routes expire this long after the last login or refresh (active
+/// sessions refresh every minute; clients must send something at least every
+/// idle timeout, 90 s by default), so routes of a node that died go away.
+const ROUTE_TTL_SECS: u64 = 600;
 
 /// A built server, listening, not yet serving.
 pub struct App {

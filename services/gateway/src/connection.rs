@@ -77,6 +77,7 @@ pub(crate) async fn run<R>(
         encoding,
         transport,
         session: None,
+        route_refreshed: std::time::Instant::now(),
     };
     conn.serve(reader).instrument(span).await;
     if let Some(s) = conn.session.take() {
@@ -104,7 +105,12 @@ struct Conn {
     encoding: Encoding,
     transport: &'static str,
     session: Option<Session>,
+    route_refreshed: std::time::Instant,
 }
+
+/// How often an active session re-writes its route (which also refreshes the
+/// route key's expiry).
+const ROUTE_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
 
 enum Step {
     Continue,
@@ -230,6 +236,28 @@ impl Conn {
             match self.handle(incoming.0, incoming.1).await {
                 Step::Continue => {}
                 Step::Close => return,
+            }
+            self.refresh_route().await;
+        }
+    }
+
+    /// Keeps this session's route alive while the client is active (it
+    /// expires a few minutes after the last refresh, so routes of a node that
+    /// died do not linger).
+    async fn refresh_route(&mut self) {
+        if self.route_refreshed.elapsed() < ROUTE_REFRESH {
+            return;
+        }
+        self.route_refreshed = std::time::Instant::now();
+        if let Some(s) = &self.session {
+            let route = Route {
+                device_id: s.device_id.clone(),
+                session_id: s.session_id.clone(),
+                node: self.gw.node.clone(),
+                platform: s.platform.as_str().to_owned(),
+            };
+            if let Err(e) = self.gw.routes.register(&s.app_id, &s.user_id, route).await {
+                tracing::warn!(error = %e, "route refresh failed");
             }
         }
     }

@@ -57,9 +57,9 @@ async fn bounded<T>(op: impl std::future::Future<Output = Result<T>>) -> Result<
 }
 
 /// The route table in Redis: a hash per user, device → `session\tnode\tplatform`.
-/// The key expires a fixed time after the user's last login (routes of a node
-/// that died without unregistering do not linger forever); heartbeats do not
-/// refresh it yet.
+/// The key expires a fixed time after the last write of any of the user's
+/// routes: gateways re-write active sessions' routes every minute, so only
+/// routes of a node that died without unregistering go away.
 #[derive(Clone)]
 pub struct RedisRouteTable {
     conn: ConnectionManager,
