@@ -19,6 +19,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// How the load generator's clients connect.
+pub use confab_client::Transport as BenchTransport;
+
 /// Mints a user token for a user id.
 pub type Mint = Arc<dyn Fn(&str) -> anyhow::Result<String> + Send + Sync>;
 
@@ -36,6 +39,10 @@ pub struct P2pOptions {
     pub source_ips: u8,
     /// Makes user ids unique per run.
     pub run_id: String,
+    /// How clients connect (WebSocket JSON, WebSocket protobuf or TCP).
+    pub transport: Transport,
+    /// The server's TCP address (for `Transport::Tcp`).
+    pub tcp: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +71,7 @@ impl Percentiles {
 #[derive(Debug, Clone, Serialize)]
 pub struct P2pResult {
     pub scenario: &'static str,
+    pub transport: String,
     pub pairs: usize,
     pub connections: usize,
     pub offered_rate: u64,
@@ -90,12 +98,13 @@ impl P2pResult {
             .map(|b| format!("{:.1} KiB", b / 1024.0))
             .unwrap_or_else(|| "n/a".into());
         format!(
-            "p2p: {} pairs ({} connections), offered {}, window {}, {:.1} s\n\
+            "p2p over {}: {} pairs ({} connections), offered {}, window {}, {:.1} s\n\
              logins:     {:.0}/s ({} in {:.2} s); server RSS per connection {rss}\n\
              sent:       {} (acked {}, errors {})\n\
              delivered:  {} = {:.0} msgs/s\n\
              e2e latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n\
              ack latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            self.transport,
             self.pairs,
             self.connections,
             if self.offered_rate == 0 {
@@ -154,12 +163,13 @@ pub async fn server_rss(http: &str) -> Option<u64> {
 }
 
 async fn connect_login(
+    transport: Transport,
     addr: SocketAddr,
     source: Option<IpAddr>,
     user: String,
     mint: Mint,
 ) -> anyhow::Result<Client> {
-    let client = Client::connect_from(Transport::WsJson, addr, source).await?;
+    let client = Client::connect_from(transport, addr, source).await?;
     let token = mint(&user)?;
     client
         .login(&token, "bench", "other")
@@ -169,11 +179,17 @@ async fn connect_login(
 }
 
 pub async fn p2p(options: P2pOptions, mint: Mint) -> anyhow::Result<P2pResult> {
-    let addr: SocketAddr = tokio::net::lookup_host(&options.http)
+    let target = if options.transport == Transport::Tcp {
+        &options.tcp
+    } else {
+        &options.http
+    };
+    let addr: SocketAddr = tokio::net::lookup_host(target.as_str())
         .await?
         .next()
-        .with_context(|| format!("resolving {}", options.http))?;
+        .with_context(|| format!("resolving {target}"))?;
     let rss_before = server_rss(&options.http).await;
+    let transport = options.transport;
 
     // Log everyone in, a bounded number at a time.
     let login_started = Instant::now();
@@ -194,7 +210,7 @@ pub async fn p2p(options: P2pOptions, mint: Mint) -> anyhow::Result<P2pResult> {
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            connect_login(addr, source, user, mint).await
+            connect_login(transport, addr, source, user, mint).await
         }));
     }
     let mut clients = Vec::with_capacity(tasks.len());
@@ -350,6 +366,7 @@ pub async fn p2p(options: P2pOptions, mint: Mint) -> anyhow::Result<P2pResult> {
     let delivered = delivered.load(Ordering::Relaxed);
     Ok(P2pResult {
         scenario: "p2p",
+        transport: format!("{:?}", options.transport),
         pairs: options.pairs,
         connections,
         offered_rate: options.rate,
@@ -449,7 +466,7 @@ pub async fn sync(options: SyncOptions, mint: Mint) -> anyhow::Result<SyncResult
         let user = format!("b{}s{s}", options.run_id);
         let count = per_sender.min(options.messages.saturating_sub(s * per_sender));
         tasks.push(tokio::spawn(async move {
-            let c = connect_login(addr, None, user, mint).await?;
+            let c = connect_login(Transport::WsJson, addr, None, user, mint).await?;
             for i in 0..count {
                 c.send_text(&recipient, &format!("c{i}"), &format!("m{i}"))
                     .await?;
@@ -461,7 +478,7 @@ pub async fn sync(options: SyncOptions, mint: Mint) -> anyhow::Result<SyncResult
         t.context("sender task")??;
     }
     let fill_seconds = fill_started.elapsed().as_secs_f64();
-    let client = connect_login(addr, None, recipient, mint).await?;
+    let client = connect_login(Transport::WsJson, addr, None, recipient, mint).await?;
     let started = Instant::now();
     let (mut since, mut pages, mut synced, mut gap_free) = (0u64, 0usize, 0usize, true);
     loop {

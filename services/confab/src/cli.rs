@@ -194,6 +194,12 @@ pub struct BenchArgs {
     /// Local source addresses to spread connections over (127.0.0.x).
     #[arg(long, default_value_t = 1)]
     pub source_ips: u8,
+    /// How the load generator connects: ws-json, ws-proto or tcp.
+    #[arg(long, default_value = "ws-json")]
+    pub transport: String,
+    /// Server TCP address (for --transport tcp).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub tcp: String,
     /// Messages missed while offline (sync scenario).
     #[arg(long, default_value_t = 10_000)]
     pub messages: usize,
@@ -536,6 +542,13 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         window: args.window.max(1),
         source_ips: args.source_ips.max(1),
         run_id: format!("{:x}", confab_model::now_ms()),
+        transport: match args.transport.as_str() {
+            "ws-json" => confab_bench::BenchTransport::WsJson,
+            "ws-proto" => confab_bench::BenchTransport::WsProto,
+            "tcp" => confab_bench::BenchTransport::Tcp,
+            other => anyhow::bail!("--transport {other:?}: use ws-json, ws-proto or tcp"),
+        },
+        tcp: args.tcp.clone(),
     };
     anyhow::ensure!(
         args.scenario == "p2p",

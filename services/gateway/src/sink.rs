@@ -13,9 +13,9 @@ use bytes::Bytes;
 use confab_proto::{Encoding, ops};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
-use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Outbound;
@@ -26,7 +26,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(crate) enum WireSink {
     Ws(SplitSink<WebSocket, WsMessage>),
-    Tcp(FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>),
+    /// Frames are length-prefixed into `pending` and written with one
+    /// `write_all` per batch; the buffer is released after each flush so an
+    /// idle TCP connection holds no write buffer.
+    Tcp {
+        socket: OwnedWriteHalf,
+        pending: Vec<u8>,
+    },
 }
 
 impl WireSink {
@@ -41,14 +47,25 @@ impl WireSink {
                 };
                 s.feed(msg).await.map_err(io::Error::other)
             }
-            WireSink::Tcp(s) => s.feed(bytes).await,
+            WireSink::Tcp { pending, .. } => {
+                if bytes.len() > crate::MAX_OUTGOING_FRAME_BYTES {
+                    return Err(io::Error::other("outgoing frame over the limit"));
+                }
+                pending.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                pending.extend_from_slice(&bytes);
+                Ok(())
+            }
         }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
         match self {
             WireSink::Ws(s) => s.flush().await.map_err(io::Error::other),
-            WireSink::Tcp(s) => SinkExt::<Bytes>::flush(s).await,
+            WireSink::Tcp { socket, pending } => {
+                let written = socket.write_all(pending).await;
+                *pending = Vec::new();
+                written
+            }
         }
     }
 
@@ -62,8 +79,9 @@ impl WireSink {
                 let _ = s.send(WsMessage::Close(Some(frame))).await;
                 let _ = s.close().await;
             }
-            WireSink::Tcp(s) => {
-                let _ = SinkExt::<Bytes>::close(s).await;
+            WireSink::Tcp { socket, pending } => {
+                let _ = socket.write_all(pending).await;
+                let _ = socket.shutdown().await;
             }
         }
     }

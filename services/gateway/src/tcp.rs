@@ -6,7 +6,7 @@ use std::sync::Arc;
 use confab_proto::Encoding;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use crate::Gateway;
 use crate::connection::{self, Incoming};
@@ -50,13 +50,11 @@ pub(crate) async fn serve(gw: Arc<Gateway>, listener: TcpListener) {
                 .take_while(|i| std::future::ready(!matches!(i, Incoming::Closed)))
                 .boxed();
             // Outgoing frames may be larger than what clients may send (a
-            // sync page of big bodies): the writer has its own, larger limit.
-            let write_codec = LengthDelimitedCodec::builder()
-                .big_endian()
-                .length_field_length(4)
-                .max_frame_length(crate::MAX_OUTGOING_FRAME_BYTES)
-                .new_codec();
-            let sink = WireSink::Tcp(FramedWrite::new(write, write_codec));
+            // sync page of big bodies): the writer checks its own limit.
+            let sink = WireSink::Tcp {
+                socket: write,
+                pending: Vec::new(),
+            };
             connection::run(gw, reader, sink, Encoding::Proto, "tcp").await;
         });
     }
