@@ -320,7 +320,7 @@ async fn read_state_unread_counts_and_receipts_agree_across_devices() {
 #[tokio::test]
 async fn recall_works_inside_the_window_and_is_refused_after_it() {
     let server = TestServer::start().await;
-    let alice = server.user("alice").await;
+    let mut alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
     let sent = alice.send_text("bob", "c1", "oops").await.expect("send");
     let recall = |msg_id: &str| Frame {
@@ -340,6 +340,11 @@ async fn recall_works_inside_the_window_and_is_refused_after_it() {
         .expect("recall inside the window");
     let pushed = bob.next_op(ops::RECALLED, WAIT).await.expect("bob is told");
     assert_eq!(pushed.msg_id, sent.msg_id);
+    let own = alice
+        .next_op(ops::RECALLED, WAIT)
+        .await
+        .expect("every participant is told, the recaller too");
+    assert_eq!(own.msg_id, sent.msg_id);
     let history = bob
         .call(Frame {
             op: ops::HISTORY.into(),

@@ -443,11 +443,10 @@ async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         });
         if let Some((a, b)) = conv.p2p_members() {
             for user in [a, b] {
+                // Every participant's every session, the recalling one
+                // included (protocol.md: "every participant gets recalled").
                 if let Ok(user) = UserId::parse(user) {
-                    let except = (user == s.user_id).then_some(s.session_id.as_str());
-                    logic
-                        .delivery
-                        .deliver(&s.app_id, &user, push.clone(), except);
+                    logic.delivery.deliver(&s.app_id, &user, push.clone(), None);
                 }
             }
         }
