@@ -21,12 +21,20 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The Redis server of a distributed test server.
     pub redis: Option<confab_testkit::RedisServer>,
+    /// The logic node behind `app` when the suite runs on split services.
+    pub logic: Option<startup::RunningLogic>,
 }
 
-/// Which backend the suite runs on: `CONFAB_E2E_STORE=distributed` runs
-/// every end-to-end test on PostgreSQL + Redis (throwaway servers).
+/// Which deployment the suite runs on: `CONFAB_E2E_STORE=distributed` runs
+/// every end-to-end test on PostgreSQL + Redis (throwaway servers), and
+/// `CONFAB_E2E_STORE=split` on a `confab logic` node behind a
+/// `confab gateway` node (every request over gRPC) on the same.
 pub fn distributed_suite() -> bool {
-    std::env::var("CONFAB_E2E_STORE").is_ok_and(|v| v == "distributed")
+    std::env::var("CONFAB_E2E_STORE").is_ok_and(|v| v == "distributed" || v == "split")
+}
+
+fn split_suite() -> bool {
+    std::env::var("CONFAB_E2E_STORE").is_ok_and(|v| v == "split")
 }
 
 /// Settings for a node of a distributed cell on the given servers.
@@ -56,13 +64,28 @@ impl TestServer {
             (ServeSettings::for_tests(dir.path().to_path_buf()), None)
         };
         tweak(&mut settings);
-        let app = startup::build(settings)
-            .await
-            .expect("build server")
-            .spawn();
+        let mut logic = None;
+        let app = if split_suite() {
+            let node = startup::build_logic(settings.clone())
+                .await
+                .expect("logic node")
+                .spawn();
+            settings.logic_addrs = vec![node.grpc_addr.to_string()];
+            logic = Some(node);
+            startup::build_gateway(settings)
+                .await
+                .expect("gateway node")
+                .spawn()
+        } else {
+            startup::build(settings)
+                .await
+                .expect("build server")
+                .spawn()
+        };
         let first = app
             .first_run
             .clone()
+            .or_else(|| logic.as_ref().and_then(|l| l.first_run.clone()))
             .expect("first start creates the default app");
         Self {
             app_id: first.app_id,
@@ -71,15 +94,20 @@ impl TestServer {
             app,
             dir,
             redis,
+            logic,
         }
     }
 
-    /// The server's stores (it runs logic in-process).
+    /// The server's stores (the logic node's on split services).
     pub fn stores(&self) -> &confab_store::Stores {
-        self.app
-            .stores
-            .as_ref()
-            .expect("an all-in-one server has stores")
+        match &self.logic {
+            Some(l) => &l.stores,
+            None => self
+                .app
+                .stores
+                .as_ref()
+                .expect("an all-in-one server has stores"),
+        }
     }
 
     pub fn addr(&self, transport: Transport) -> SocketAddr {
