@@ -388,6 +388,15 @@ async fn typing_reaches_online_devices_and_is_never_stored() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
+    // Typing is transient: it reaches sessions that are online. A session
+    // is online once its login has been fully handled, which a ping's reply
+    // proves (frames of a connection are handled in order).
+    bob.call(Frame {
+        op: ops::PING.into(),
+        ..Default::default()
+    })
+    .await
+    .expect("ping");
     let typing = Frame {
         op: ops::TYPING.into(),
         to: Some(Peer {
