@@ -152,7 +152,9 @@ async fn inbox_seq_is_gap_free_across_1000_messages_from_10_concurrent_senders()
     for s in senders {
         s.await.expect("sender task");
     }
-    // Live pushes: strictly increasing inbox_seq, each message once.
+    // Live pushes: each of the 1000 once. Concurrent senders' pushes may
+    // overtake each other on the way (protocol.md: a device that sees a gap
+    // syncs); the order guarantee is the inbox's, checked by sync below.
     let mut live = Vec::new();
     while live.len() < 1000 {
         let push = bob
@@ -161,10 +163,11 @@ async fn inbox_seq_is_gap_free_across_1000_messages_from_10_concurrent_senders()
             .expect("all 1000 pushed");
         live.push(push.inbox_seq.unwrap_or(0));
     }
+    live.sort_unstable();
     assert_eq!(
         live,
         (1..=1000).collect::<Vec<_>>(),
-        "pushes arrive in inbox order, gap-free"
+        "every inbox_seq pushed once, none missing"
     );
     // Sync: the same 1000, gap-free, and each sender's messages in send order.
     let mut all = Vec::new();
