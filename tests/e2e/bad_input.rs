@@ -218,20 +218,7 @@ async fn a_client_that_never_reads_is_disconnected_and_loses_nothing() {
     assert!(closed, "the slow reader was disconnected");
     // Nothing was lost for it: everything is in its inbox.
     let sloth = server.login(Transport::WsJson, "sloth", "d2", "web").await;
-    let mut n = 0;
-    let mut since = 0;
-    loop {
-        let page = sloth.sync(since, 500).await.expect("sync");
-        n += page.messages.len();
-        since = page
-            .messages
-            .last()
-            .and_then(|m| m.inbox_seq)
-            .unwrap_or(since);
-        if page.has_more != Some(true) {
-            break;
-        }
-    }
+    let n = sync_all(&sloth, 0, 500).await.len();
     assert_eq!(n, 2000);
     assert_others_unaffected(&server, "sloth").await;
 }

@@ -145,20 +145,7 @@ async fn senders_on_both_nodes_keep_the_recipients_inbox_gap_free() {
         t.await.expect("sender");
     }
     let bob = cell.login(false, "bob", "b", "ios").await;
-    let mut all = Vec::new();
-    let mut since = 0;
-    loop {
-        let page = bob.sync(since, 100).await.expect("sync");
-        all.extend(page.messages.clone());
-        since = page
-            .messages
-            .last()
-            .and_then(|m| m.inbox_seq)
-            .unwrap_or(since);
-        if page.has_more != Some(true) {
-            break;
-        }
-    }
+    let all = sync_all(&bob, 0, 100).await;
     assert_eq!(
         all.iter().filter_map(|m| m.inbox_seq).collect::<Vec<_>>(),
         (1..=300).collect::<Vec<_>>()

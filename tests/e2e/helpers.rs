@@ -184,3 +184,20 @@ pub fn text_of(body: &str) -> String {
 pub fn error_code(reply: &confab_proto::Frame) -> &str {
     reply.error.as_ref().map(|e| e.code.as_str()).unwrap_or("")
 }
+
+/// Every inbox entry after `since`, following `has_more` with pages of `limit`.
+pub async fn sync_all(c: &Client, since: u64, limit: u32) -> Vec<confab_proto::Message> {
+    let (mut all, mut since) = (Vec::new(), since);
+    loop {
+        let page = c.sync(since, limit).await.expect("a sync page");
+        since = page
+            .messages
+            .last()
+            .and_then(|m| m.inbox_seq)
+            .unwrap_or(since);
+        all.extend(page.messages);
+        if page.has_more != Some(true) {
+            return all;
+        }
+    }
+}

@@ -170,20 +170,7 @@ async fn inbox_seq_is_gap_free_across_1000_messages_from_10_concurrent_senders()
         "every inbox_seq pushed once, none missing"
     );
     // Sync: the same 1000, gap-free, and each sender's messages in send order.
-    let mut all = Vec::new();
-    let mut since = 0;
-    loop {
-        let page = bob.sync(since, 500).await.expect("sync");
-        all.extend(page.messages.clone());
-        since = page
-            .messages
-            .last()
-            .and_then(|m| m.inbox_seq)
-            .unwrap_or(since);
-        if page.has_more != Some(true) {
-            break;
-        }
-    }
+    let all = sync_all(&bob, 0, 500).await;
     assert_eq!(
         all.iter()
             .map(|m| m.inbox_seq.unwrap_or(0))
@@ -501,18 +488,6 @@ async fn a_sync_of_large_messages_arrives_over_tcp_in_pages_that_fit() {
     // 80 × 11 KiB is far over one 64 KiB frame: the reply is cut to a byte
     // budget with has_more, and the TCP connection survives.
     let bob = server.login(Transport::Tcp, "bob", "b", "ios").await;
-    let (mut since, mut got) = (0, 0);
-    loop {
-        let page = bob.sync(since, 500).await.expect("a sync page over TCP");
-        got += page.messages.len();
-        since = page
-            .messages
-            .last()
-            .and_then(|m| m.inbox_seq)
-            .unwrap_or(since);
-        if page.has_more != Some(true) {
-            break;
-        }
-    }
+    let got = sync_all(&bob, 0, 500).await.len();
     assert_eq!(got, 80);
 }

@@ -376,20 +376,7 @@ impl Conn {
         };
         let reply = self.gw.logic.handle(s, sync).await;
         for m in reply.messages {
-            self.queue(Outbound::Frame(Arc::new(Frame {
-                op: ops::MESSAGE.into(),
-                inbox_seq: m.inbox_seq,
-                conv_id: m.conv_id,
-                seq: Some(m.seq),
-                msg_id: m.msg_id,
-                from: m.from,
-                to: m.to,
-                body: m.body,
-                ts: Some(m.ts),
-                client_msg_id: m.client_msg_id,
-                recalled: m.recalled.then_some(true),
-                ..Default::default()
-            })));
+            self.queue(Outbound::Frame(Arc::new(confab_proto::message_push(m))));
         }
     }
 

@@ -172,20 +172,7 @@ pub(crate) fn wire_message(m: &StoredMessage, inbox_seq: Option<u64>) -> Message
 
 /// The `message` push a recipient gets.
 fn message_push(m: &StoredMessage, inbox_seq: u64) -> Frame {
-    Frame {
-        op: ops::MESSAGE.into(),
-        inbox_seq: Some(inbox_seq),
-        conv_id: m.conv_id.as_str().to_owned(),
-        seq: Some(m.seq),
-        msg_id: m.msg_id.clone(),
-        from: m.from.as_str().to_owned(),
-        to: Some(wire_peer(&m.to)),
-        body: m.body.clone(),
-        ts: Some(m.ts),
-        client_msg_id: m.client_msg_id.clone(),
-        recalled: m.recalled.then_some(true),
-        ..Default::default()
-    }
+    confab_proto::message_push(wire_message(m, Some(inbox_seq)))
 }
 
 async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {

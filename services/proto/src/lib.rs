@@ -61,6 +61,25 @@ pub fn encode(encoding: Encoding, frame: &Frame) -> Bytes {
     }
 }
 
+/// The `message` push carrying a stored message (the same fields as a `sync`
+/// item, flat in the frame).
+pub fn message_push(m: Message) -> Frame {
+    Frame {
+        op: ops::MESSAGE.into(),
+        inbox_seq: m.inbox_seq,
+        conv_id: m.conv_id,
+        seq: Some(m.seq),
+        msg_id: m.msg_id,
+        from: m.from,
+        to: m.to,
+        body: m.body,
+        ts: Some(m.ts),
+        client_msg_id: m.client_msg_id,
+        recalled: m.recalled.then_some(true),
+        ..Default::default()
+    }
+}
+
 /// Appends one encoded frame to `buf` (for the TCP transport: the caller adds
 /// the length prefix).
 pub fn encode_proto_into(frame: &Frame, buf: &mut Vec<u8>) {
