@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "proto/confab/v1/frame.proto",
                 "proto/confab/v1/cluster.proto",
+                "proto/confab/v1/control.proto",
             ],
             &["proto"],
         )?;

@@ -8,7 +8,7 @@ mod settings;
 
 pub use body::{Body, BodyError, body_type_label};
 pub use ids::{AppId, ConvId, IdError, Peer, PeerKind, Platform, UserId};
-pub use settings::{AppSettings, KickPolicy};
+pub use settings::{AppSettings, KickPolicy, Quotas};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

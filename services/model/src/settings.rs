@@ -36,6 +36,7 @@ impl KickPolicy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AppSettings {
     pub kick_policy: KickPolicy,
     /// How long after sending a user may recall a message.
@@ -44,6 +45,40 @@ pub struct AppSettings {
     pub max_body_bytes: usize,
     /// History retention (api.md default 30 days).
     pub retention_days: u32,
+    /// Rate and size limits (api.md, "Quotas").
+    pub quotas: Quotas,
+}
+
+/// Per-app limits enforced by the data plane (api.md defaults). Every one is
+/// changeable by an operator through the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quotas {
+    /// Concurrent connections of the app on one cell.
+    pub max_connections: u32,
+    /// Messages per second sent by all users of the app.
+    pub app_messages_per_sec: u32,
+    /// Messages per second sent by one user.
+    pub user_messages_per_sec: u32,
+    /// Members of one group (large groups up to 100 000).
+    pub max_group_size: u32,
+    /// Groups one user may be in.
+    pub max_groups_per_user: u32,
+    /// Server REST API requests per second.
+    pub rest_requests_per_sec: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            app_messages_per_sec: 1_000,
+            user_messages_per_sec: 20,
+            max_group_size: 500,
+            max_groups_per_user: 500,
+            rest_requests_per_sec: 200,
+        }
+    }
 }
 
 impl Default for AppSettings {
@@ -53,6 +88,7 @@ impl Default for AppSettings {
             recall_window_ms: 2 * 60 * 1000,
             max_body_bytes: 12 * 1024,
             retention_days: 30,
+            quotas: Quotas::default(),
         }
     }
 }
