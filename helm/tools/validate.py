@@ -514,6 +514,8 @@ def check_metric_names(sources, services_dir):
         # Label matchers on a metric: metric{a="..",b=~".."}
         for metric, body in re.findall(r"\b((?:confab|process)_[a-z0-9_]+)\{([^}]*)\}", expr):
             b, suffix = base(metric)
+            if b not in known:
+                continue
             allowed = known.get(b, set()) | TARGET_LABELS | ({"le"} if suffix == "_bucket" else set())
             for lbl in re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", body):
                 if lbl not in allowed:
@@ -521,10 +523,34 @@ def check_metric_names(sources, services_dir):
         # Grouping labels of a single metric: by (x, y) (rate(metric{ ...
         for by, metric in re.findall(r"by \(([^)]*)\)\s*\((?:rate\(|irate\(|increase\()?\s*((?:confab|process)_[a-z0-9_]+)\b", expr):
             b, suffix = base(metric)
+            if b not in known:
+                continue
             allowed = known.get(b, set()) | TARGET_LABELS | ({"le"} if suffix == "_bucket" else set())
             for lbl in [x.strip() for x in by.split(",") if x.strip()]:
                 if lbl not in allowed:
                     errors.append(f"{where}: groups {metric} by {lbl!r}, which it does not have")
+    return errors
+
+
+def check_runbooks(out_dir, doc):
+    """Every alert has a runbook_url whose #anchor is a heading of the doc."""
+    errors = []
+    with open(doc) as f:
+        anchors = {re.sub(r"[^a-z0-9 _-]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", f.read(), re.M)}
+    for fn in sorted(os.listdir(out_dir)):
+        if not fn.endswith(".rules.yaml"):
+            continue
+        with open(os.path.join(out_dir, fn)) as f:
+            for g in yaml.safe_load(f)["groups"]:
+                for r in g["rules"]:
+                    if "alert" not in r:
+                        continue
+                    url = (r.get("annotations") or {}).get("runbook_url")
+                    if url is None:
+                        continue
+                    anchor = url.rsplit("#", 1)[-1] if "#" in url else ""
+                    if anchor not in anchors:
+                        errors.append(f"{fn}: {r['alert']}: runbook_url anchor #{anchor} is not a heading of {doc}")
     return errors
 
 
@@ -534,6 +560,7 @@ def main():
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--dashboard", required=True)
     ap.add_argument("--services", required=True, help="the services/ directory (metric definitions)")
+    ap.add_argument("--runbooks", help="the doc whose '### <Alert>' sections the runbook_url anchors point at")
     ap.add_argument("streams", nargs="+")
     args = ap.parse_args()
 
@@ -557,6 +584,11 @@ def main():
     errors.extend(dash_errors)
     sources.extend(("dashboard", e) for e in dash_exprs)
     print(f"{'FAIL' if dash_errors else 'ok'}  dashboard: {len(dash_exprs)} queries")
+
+    if args.runbooks:
+        rb_errors = check_runbooks(args.out_dir, args.runbooks)
+        errors.extend(rb_errors)
+        print(f"{'FAIL' if rb_errors else 'ok'}  every alert's runbook_url has a section in {args.runbooks}")
 
     metric_errors = check_metric_names(sources, args.services)
     errors.extend(metric_errors)

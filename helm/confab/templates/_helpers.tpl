@@ -60,12 +60,15 @@ confab.io/release: {{ . }}
 {{- end }}
 {{- end -}}
 
-{{/* All labels of a resource. Same argument as confab.selectorLabels. */}}
+{{/*
+All labels of a resource. Same argument as confab.selectorLabels, plus
+version (optional: the image tag of a workload; default the appVersion).
+*/}}
 {{- define "confab.labels" -}}
 helm.sh/chart: {{ include "confab.chart" .ctx }}
 {{ include "confab.selectorLabels" . }}
 app.kubernetes.io/part-of: confab
-app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ .version | default .ctx.Chart.AppVersion | toString | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end -}}
 
@@ -105,12 +108,16 @@ default, hence this.)
 {{- end -}}
 {{- end -}}
 
-{{/* image reference. Argument: dict ctx, image (override map or nil). */}}
+{{/* Image tag and reference. Argument: dict ctx, image (override map or nil). */}}
+{{- define "confab.imageTag" -}}
+{{- $img := .image | default dict -}}
+{{- $img.tag | default .ctx.Values.image.tag | default .ctx.Chart.AppVersion | toString -}}
+{{- end -}}
+
 {{- define "confab.image" -}}
 {{- $img := .image | default dict -}}
 {{- $repo := $img.repository | default .ctx.Values.image.repository -}}
-{{- $tag := $img.tag | default .ctx.Values.image.tag | default .ctx.Chart.AppVersion -}}
-{{- printf "%s:%s" $repo (toString $tag) -}}
+{{- printf "%s:%s" $repo (include "confab.imageTag" .) -}}
 {{- end -}}
 
 {{/* Grace period: preStop + drain + margin unless set. Argument: dict ctx, conf. */}}
@@ -295,7 +302,7 @@ precedence), secrets (Secret-sourced env), ports (container port names).
 {{- $preStop := int $conf.preStopSleepSecs -}}
 metadata:
   labels:
-    {{- include "confab.labels" $sel | nindent 4 }}
+    {{- include "confab.labels" (set (deepCopy $sel) "version" (include "confab.imageTag" (dict "ctx" $ctx "image" $conf.image))) | nindent 4 }}
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
