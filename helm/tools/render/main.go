@@ -8,7 +8,8 @@
 //     constraint checked against -kube-version);
 //   - values: the chart's values.yaml, then each -f file coalesced on top
 //     (maps merge deeply, a null deletes a default), parsed like Helm does
-//     (sigs.k8s.io/yaml: numbers are float64);
+//     (sigs.k8s.io/yaml: numbers are float64), and validated against
+//     values.schema.json when the chart has one (gojsonschema, as Helm);
 //   - every file under templates/ parsed into one template set named
 //     "<chart>/templates/<path>"; files whose name starts with "_" are
 //     partials, NOTES.txt is rendered separately;
@@ -47,6 +48,7 @@ import (
 
 	"github.com/Masterminds/semver"
 	sprig "github.com/Masterminds/sprig"
+	"github.com/xeipuuv/gojsonschema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -183,6 +185,9 @@ func run(chartDir, releaseName, namespace, kube string, valueFiles, apiVersions 
 			return err
 		}
 		values = coalesce(user, values)
+	}
+	if err := validateSchema(chartDir, values); err != nil {
+		return err
 	}
 	if valuesOut != "" {
 		b, err := json.MarshalIndent(values, "", "  ")
@@ -533,4 +538,32 @@ func absOr(dir string) string {
 		return abs
 	}
 	return filepath.Clean(dir)
+}
+
+// validateSchema checks the coalesced values against values.schema.json,
+// as Helm does before rendering.
+func validateSchema(chartDir string, values map[string]interface{}) error {
+	schema, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	doc, err := json.Marshal(values)
+	if err != nil {
+		return err
+	}
+	result, err := gojsonschema.Validate(gojsonschema.NewBytesLoader(schema), gojsonschema.NewBytesLoader(doc))
+	if err != nil {
+		return fmt.Errorf("values.schema.json: %v", err)
+	}
+	if result.Valid() {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("values don't meet the specifications of the schema(s) in the following chart(s):\n")
+	for _, e := range result.Errors() {
+		fmt.Fprintf(&b, "- %s\n", e)
+	}
+	return errors.New(strings.TrimSuffix(b.String(), "\n"))
 }
