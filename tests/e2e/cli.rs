@@ -45,6 +45,9 @@ async fn cli_creates_tenants_and_apps_whose_tokens_work_on_the_running_server() 
         created["secret"].as_str().unwrap_or_default(),
         serde_json::json!({"sub": "alice", "app": app_id, "iat": now, "exp": now + 600}),
     );
+    // The running server picks the CLI's change up within a second.
+    let control = crate::helpers::control_of_data_dir(data.path()).await;
+    crate::helpers::wait_config_of(server.http, control.version().await.expect("version")).await;
     let alice = Client::connect(Transport::WsJson, server.http)
         .await
         .expect("connect");

@@ -44,12 +44,17 @@ impl Cell {
             b.first_run.is_none(),
             "the second node finds the cell bootstrapped"
         );
+        let control = &a.control.as_ref().expect("in-process control").control;
+        raise_quotas(control, &first.app.app_id).await;
+        for node in [&a, &b] {
+            wait_config(node.config.as_ref().expect("config"), control).await;
+        }
         Self {
             a,
             b,
-            app_id: first.app_id,
-            key_id: first.key_id,
-            secret: first.secret,
+            app_id: first.app.app_id,
+            key_id: first.app.key_id,
+            secret: first.app.secret,
             _redis: redis,
             _dirs: (da, db),
         }
@@ -172,6 +177,12 @@ fn start_node(dir: &std::path::Path, pg: &str, redis: &str) -> crate::durability
         .env("CONFAB_STORE", "distributed")
         .env("CONFAB_PG_URL", pg)
         .env("CONFAB_REDIS_URL", redis)
+        .env(
+            "CONFAB_KEK",
+            confab::settings::ServeSettings::for_tests(dir.into())
+                .kek
+                .expect("test KEK"),
+        )
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -203,15 +214,20 @@ async fn killing_a_node_with_sigkill_loses_no_acknowledged_message() {
         .await
         .expect("bootstrap");
     let first = boot.first_run.clone().expect("bootstrap creates the app");
+    raise_quotas(
+        &boot.control.as_ref().expect("control").control,
+        &first.app.app_id,
+    )
+    .await;
     drop(boot);
     let mut a = start_node(da.path(), &pg, &redis.url);
     let mut b = start_node(db.path(), &pg, &redis.url);
     let token = |user: &str| {
         let now = now_s();
         mint(
-            &first.key_id,
-            &first.secret,
-            serde_json::json!({"sub": user, "app": first.app_id, "iat": now, "exp": now + 3600}),
+            &first.app.key_id,
+            &first.app.secret,
+            serde_json::json!({"sub": user, "app": first.app.app_id, "iat": now, "exp": now + 3600}),
         )
     };
     let alice = std::sync::Arc::new(
@@ -291,7 +307,7 @@ async fn killing_a_node_with_sigkill_loses_no_acknowledged_message() {
 struct SplitCell {
     logic: Vec<Option<startup::RunningLogic>>,
     gateways: Vec<startup::RunningApp>,
-    first: confab_logic::admin::CreatedApp,
+    first: confab_control::model::CreatedApp,
     _redis: confab_testkit::RedisServer,
     _dir: tempfile::TempDir,
 }
@@ -311,7 +327,13 @@ impl SplitCell {
         let first = logic
             .iter()
             .find_map(|l| l.first_run.clone())
-            .expect("one logic node bootstraps");
+            .expect("one logic node bootstraps")
+            .app;
+        let control = &logic[0].control.as_ref().expect("control").control;
+        raise_quotas(control, &first.app_id).await;
+        for node in &logic {
+            wait_config(&node.config, control).await;
+        }
         let addrs: Vec<String> = logic.iter().map(|l| l.grpc_addr.to_string()).collect();
         let mut gateways = Vec::new();
         for _ in 0..2 {
@@ -456,9 +478,9 @@ async fn while_postgres_is_down_sends_fail_retryably_and_client_retries_lose_not
     let token = |user: &str| {
         let now = now_s();
         mint(
-            &first.key_id,
-            &first.secret,
-            serde_json::json!({"sub": user, "app": first.app_id, "iat": now, "exp": now + 3600}),
+            &first.app.key_id,
+            &first.app.secret,
+            serde_json::json!({"sub": user, "app": first.app.app_id, "iat": now, "exp": now + 3600}),
         )
     };
     let alice = Client::connect(Transport::WsJson, node.http_addr)

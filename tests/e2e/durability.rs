@@ -94,6 +94,9 @@ async fn an_acknowledged_send_survives_kill_9_and_is_delivered_by_sync() {
         .app_id
         .clone()
         .expect("the first start prints the app id");
+    let control = crate::helpers::control_of_data_dir(data.path()).await;
+    crate::helpers::raise_quotas(&control, &app_id).await;
+    crate::helpers::wait_config_of(http, control.version().await.expect("version")).await;
     let alice = Client::connect(Transport::WsJson, http)
         .await
         .expect("connect");

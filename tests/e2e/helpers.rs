@@ -46,6 +46,80 @@ pub fn distributed_settings(dir: &std::path::Path, pg_url: &str, redis_url: &str
     settings
 }
 
+/// Lifts the app's message-rate and connection quotas far above what a test
+/// sends (api.md's defaults — 20 messages per second per user — are what the
+/// quota tests check; the other tests send bursts from one user).
+pub async fn raise_quotas(control: &confab_control::service::Control, app_id: &str) {
+    let me = confab_control::service::Actor::System;
+    let mut settings = control.app(&me, app_id).await.expect("app").settings;
+    settings.quotas.user_messages_per_sec = 1_000_000;
+    settings.quotas.app_messages_per_sec = 1_000_000;
+    settings.quotas.max_connections = 1_000_000;
+    control
+        .update_app(&me, app_id, None, Some(settings), None)
+        .await
+        .expect("raise quotas");
+}
+
+/// Waits until a data-plane node's config has caught up with `control`.
+pub async fn wait_config(
+    view: &confab_config::ConfigView,
+    control: &confab_control::service::Control,
+) {
+    let want = control.version().await.expect("control version");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while view.current().version() < want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "config version {want} never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A control plane on an embedded server's data directory (as the CLI opens
+/// it, also while the server runs).
+pub async fn control_of_data_dir(dir: &std::path::Path) -> confab_control::service::Control {
+    let mut settings = ServeSettings::for_tests(dir.to_path_buf());
+    settings.kek = None;
+    let stores = startup::open_stores(&settings).await.expect("stores");
+    confab_control::service::Control::new(
+        stores.control,
+        std::sync::Arc::new(startup::keyring(&settings).expect("keyring")),
+    )
+}
+
+/// A node's `confab_config_version` gauge, read from its /metrics.
+pub async fn config_version_of(http: SocketAddr) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(http).await else {
+        return 0;
+    };
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {http}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body).await;
+    body.lines()
+        .find_map(|l| l.strip_prefix("confab_config_version "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
+/// Waits until a server process applied the control version `want`.
+pub async fn wait_config_of(http: SocketAddr, want: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while config_version_of(http).await < want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "config version {want} never applied at {http}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
@@ -87,15 +161,18 @@ impl TestServer {
             .clone()
             .or_else(|| logic.as_ref().and_then(|l| l.first_run.clone()))
             .expect("first start creates the default app");
-        Self {
-            app_id: first.app_id,
-            key_id: first.key_id,
-            secret: first.secret,
+        let server = Self {
+            app_id: first.app.app_id,
+            key_id: first.app.key_id,
+            secret: first.app.secret,
             app,
             dir,
             redis,
             logic,
-        }
+        };
+        raise_quotas(server.control(), &server.app_id).await;
+        server.config_applied().await;
+        server
     }
 
     /// The server's stores (the logic node's on split services).
@@ -108,6 +185,53 @@ impl TestServer {
                 .as_ref()
                 .expect("an all-in-one server has stores"),
         }
+    }
+
+    /// The in-process control plane (the logic node's on split services).
+    pub fn control(&self) -> &confab_control::service::Control {
+        let plane = match &self.logic {
+            Some(l) => l.control.as_ref(),
+            None => self.app.control.as_ref(),
+        };
+        &plane
+            .expect("the server runs its control plane in-process")
+            .control
+    }
+
+    /// Waits until every change made through [`Self::control`] so far has
+    /// reached the data plane's config.
+    pub async fn config_applied(&self) {
+        let want = self.control().version().await.expect("control version");
+        let view = match &self.logic {
+            Some(l) => l.config.clone(),
+            None => self
+                .app
+                .config
+                .clone()
+                .expect("a server with logic has a config"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while view.current().version() < want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "config version {want} never applied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Changes the app's settings through the control plane and waits until
+    /// the data plane applies them.
+    pub async fn update_settings(&self, change: impl FnOnce(&mut confab_model::AppSettings)) {
+        let me = confab_control::service::Actor::System;
+        let control = self.control();
+        let mut settings = control.app(&me, &self.app_id).await.expect("app").settings;
+        change(&mut settings);
+        control
+            .update_app(&me, &self.app_id, None, Some(settings), None)
+            .await
+            .expect("update settings");
+        self.config_applied().await;
     }
 
     pub fn addr(&self, transport: Transport) -> SocketAddr {

@@ -98,10 +98,17 @@ async fn every_bad_token_is_refused_and_the_connection_closed() {
 #[tokio::test]
 async fn a_token_of_another_app_cannot_log_in_as_this_app() {
     let server = TestServer::start().await;
-    let dir = server.stores().directory.as_ref();
-    let other = confab_logic::admin::create_app(dir, "default", "other", Default::default())
+    let other = server
+        .control()
+        .create_app(
+            &confab_control::service::Actor::System,
+            "default",
+            "other",
+            None,
+        )
         .await
         .expect("second app");
+    server.config_applied().await;
     let now = now_s();
     // Signed with the other app's key but claiming this app.
     assert_refused(
@@ -158,7 +165,7 @@ async fn a_token_of_another_app_cannot_log_in_as_this_app() {
 #[tokio::test]
 async fn revoked_key_and_revoked_user_tokens_stop_working() {
     let server = TestServer::start().await;
-    let dir = server.stores().directory.clone();
+    let dir = server.stores().revocations.clone();
     let app_id = confab_model::AppId::parse(&server.app_id).expect("app id");
     let user = confab_model::UserId::parse("alice").expect("user");
     let token = server.token("alice");
@@ -167,11 +174,16 @@ async fn revoked_key_and_revoked_user_tokens_stop_working() {
         .expect("revoke tokens");
     assert_refused(&server, token, "token issued before revocation").await;
 
-    confab_logic::admin::revoke_key(dir.as_ref(), &server.key_id)
+    server
+        .control()
+        .revoke_key(
+            &confab_control::service::Actor::System,
+            None,
+            &server.key_id,
+        )
         .await
         .expect("revoke key");
-    // The key cache lives for a few seconds at most.
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    server.config_applied().await;
     assert_refused(&server, server.token("carol"), "revoked key").await;
 }
 

@@ -350,20 +350,7 @@ async fn recall_works_inside_the_window_and_is_refused_after_it() {
     );
 
     // Outside the window.
-    let dir = server.stores().directory.clone();
-    let app_id = confab_model::AppId::parse(&server.app_id).expect("app id");
-    let mut settings = dir
-        .app(&app_id)
-        .await
-        .expect("app")
-        .expect("exists")
-        .settings;
-    settings.recall_window_ms = 0;
-    dir.update_settings(&app_id, &settings)
-        .await
-        .expect("update");
-    // Settings reach new sessions within the cache lifetime (5 s).
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    server.update_settings(|s| s.recall_window_ms = 0).await;
     let late = server.user("alice").await;
     let sent = late.send_text("bob", "c2", "too late").await.expect("send");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

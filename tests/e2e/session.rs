@@ -35,19 +35,9 @@ async fn a_new_login_on_the_same_platform_kicks_the_older_one_with_a_reason() {
 #[tokio::test]
 async fn kick_policy_one_in_all_kicks_every_other_device() {
     let server = TestServer::start().await;
-    let dir = server.stores().directory.clone();
-    let app_id = confab_model::AppId::parse(&server.app_id).expect("app id");
-    let mut settings = dir
-        .app(&app_id)
-        .await
-        .expect("app")
-        .expect("exists")
-        .settings;
-    settings.kick_policy = confab_model::KickPolicy::OneInAll;
-    dir.update_settings(&app_id, &settings)
-        .await
-        .expect("update");
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await; // settings cache
+    server
+        .update_settings(|s| s.kick_policy = confab_model::KickPolicy::OneInAll)
+        .await;
     let mut desktop = server
         .login(Transport::WsJson, "alice", "desk", "desktop")
         .await;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use confab_logic::admin;
-use confab_model::{AppId, AppSettings, KickPolicy, UserId};
-use confab_store::Stores;
+use confab_control::model::Status;
+use confab_control::service::{Actor, Control};
+use confab_model::{AppId, KickPolicy, UserId};
 use serde_json::json;
 
 use crate::settings::{LogFormat, ServeSettings, StoreKind};
@@ -35,6 +35,9 @@ pub enum Command {
     Gateway(ServeSettings),
     /// Run a logic node: the logic layer over gRPC on PostgreSQL + Redis.
     Logic(ServeSettings),
+    /// Run the control plane: admin REST API and the config stream to
+    /// data-plane nodes (gRPC), on SQLite or PostgreSQL.
+    Control(ServeSettings),
     /// Manage tenants, apps and keys.
     Admin(AdminArgs),
     /// User tokens.
@@ -83,6 +86,19 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Key-encryption keys (CONFAB_KEK).
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KekCommand {
+    /// Print a new random KEK (`id:base64`), to put first in CONFAB_KEK.
+    Generate,
+    /// Re-seal every app secret with the current (first) KEK.
+    Rewrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +110,16 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Suspend a tenant: its apps refuse logins and live sessions are kicked.
+    Suspend {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Resume a suspended tenant.
+    Resume {
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,10 +260,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing(settings.log_format);
             let node = startup::build_logic(settings).await?;
             if let Some(first) = &node.first_run {
-                println!(
-                    "\nConfab first start: a `default` tenant and app were created. The secret is shown only this once.\n\n  app id:      {}\n  key id:      {}\n  secret key:  {}\n",
-                    first.app_id, first.key_id, first.secret
-                );
+                print_first_run(first);
+            }
+            node.run_until(shutdown_signal()).await
+        }
+        Command::Control(settings) => {
+            init_tracing(settings.log_format);
+            let node = startup::build_control(settings).await?;
+            if let Some(first) = &node.first_run {
+                print_first_run(first);
             }
             node.run_until(shutdown_signal()).await
         }
@@ -251,10 +282,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     ttl,
                 },
         } => {
-            let stores = open(&data).await?;
+            let control = open(&data).await?;
             let app = parse_app(&app)?;
             let user = UserId::parse(&user).context("--user")?;
-            let token = admin::mint_token(stores.directory.as_ref(), &app, &user, ttl).await?;
+            let (key_id, secret) = control
+                .signing_key(&Actor::System, app.as_str())
+                .await
+                .map_err(cli_error)?;
+            let token = confab_logic::auth::mint(&key_id, &secret, &app, &user, ttl)?;
             if data.json {
                 println!(
                     "{}",
@@ -273,23 +308,40 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     init_tracing(settings.log_format);
     let app = startup::build(settings).await?;
     if let Some(first) = &app.first_run {
+        print_first_run(first);
         println!(
-            "\nConfab first start: a `default` tenant and app were created. The secret is shown only this once.\n\
-             \n  app id:      {}\n  key id:      {}\n  secret key:  {}\n\
-             \n  WebSocket:   ws://{}/v1/connect  (subprotocol confab.v1.json or confab.v1.proto)\
+            "  WebSocket:   ws://{}/v1/connect  (subprotocol confab.v1.json or confab.v1.proto)\
              \n  TCP:         {}  (4-byte length + protobuf Frame)\
+             \n  admin API:   http://{}/admin/v1  (reference: http://{}/admin/docs/)\
              \n  metrics:     http://{}/metrics\n\
              \nMint a user token:  confab token mint --app {} --user alice\n",
-            first.app_id,
-            first.key_id,
-            first.secret,
             app.http_addr,
             app.tcp_addr,
             app.http_addr,
-            first.app_id
+            app.http_addr,
+            app.http_addr,
+            first.app.app_id
         );
     }
     app.run_until(shutdown_signal()).await
+}
+
+fn print_first_run(first: &confab_control::service::Bootstrapped) {
+    println!(
+        "\nConfab first start: a `default` tenant and app, and an operator account, were created.\n\
+         These secrets are shown only this once.\n\
+         \n  app id:      {}\n  key id:      {}\n  secret key:  {}\
+         \n  console:     user {} / password {}\n",
+        first.app.app_id,
+        first.app.key_id,
+        first.app.secret,
+        first.operator_username,
+        first.operator_password
+    );
+}
+
+fn cli_error(e: confab_control::ControlError) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", e.message, e.code)
 }
 
 async fn shutdown_signal() {
@@ -313,18 +365,24 @@ async fn shutdown_signal() {
     }
 }
 
-/// The stores the CLI works on: the data directory, or with
-/// `CONFAB_STORE=distributed` the cell's PostgreSQL and Redis
-/// (`CONFAB_PG_URL`, `CONFAB_REDIS_URL`).
-async fn open(data: &DataDir) -> anyhow::Result<Stores> {
+/// The control plane the CLI works on: the data directory's database, or
+/// with `CONFAB_STORE=distributed` the control records in `CONFAB_PG_URL`;
+/// secrets sealed with `CONFAB_KEK` (embedded default: `<data dir>/kek`).
+async fn open(data: &DataDir) -> anyhow::Result<Control> {
     let mut settings = ServeSettings::for_tests(data.data_dir.clone());
-    if std::env::var("CONFAB_STORE").is_ok_and(|s| s == "distributed") {
-        settings.store = StoreKind::Distributed;
-        settings.pg_url = std::env::var("CONFAB_PG_URL").ok();
-        settings.redis_url = std::env::var("CONFAB_REDIS_URL").ok();
-        settings.validate()?;
-    }
-    startup::open_stores(&settings).await
+    settings.kek = std::env::var("CONFAB_KEK").ok();
+    let store: Arc<dyn confab_store::ControlStore> =
+        if std::env::var("CONFAB_STORE").is_ok_and(|s| s == "distributed") {
+            settings.store = StoreKind::Distributed;
+            let url = std::env::var("CONFAB_PG_URL").context("CONFAB_PG_URL is required")?;
+            let pg = confab_store::postgres::PgStore::connect(&url, Default::default())
+                .await
+                .context("connecting to PostgreSQL")?;
+            pg.into_stores().control
+        } else {
+            startup::open_stores(&settings).await?.control
+        };
+    Ok(Control::new(store, Arc::new(startup::keyring(&settings)?)))
 }
 
 fn parse_app(s: &str) -> anyhow::Result<AppId> {
@@ -340,14 +398,14 @@ fn print(json_out: bool, value: serde_json::Value, text: String) {
 }
 
 async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
-    let stores = open(&args.data).await?;
-    let dir = stores.directory.as_ref();
+    let control = open(&args.data).await?;
+    let me = Actor::System;
     let j = args.data.json;
     match args.command {
         AdminCommand::Tenant {
             command: TenantCommand::Create { name },
         } => {
-            let t = admin::create_tenant(dir, &name).await?;
+            let t = control.create_tenant(&me, &name).await.map_err(cli_error)?;
             print(
                 j,
                 json!({"tenant_id": t.tenant_id, "name": t.name}),
@@ -357,22 +415,27 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Tenant {
             command: TenantCommand::List,
         } => {
-            let list = dir.tenants().await?;
-            let v: Vec<_> = list
-                .iter()
-                .map(|t| json!({"tenant_id": t.tenant_id, "name": t.name}))
-                .collect();
+            let list = control.tenants(&me).await.map_err(cli_error)?;
             let text = list
                 .iter()
-                .map(|t| format!("{}\t{}", t.tenant_id, t.name))
+                .map(|t| format!("{}\t{}\t{:?}\t{}", t.tenant_id, t.name, t.status, t.cell_id))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(j, json!(v), text);
+            print(j, serde_json::to_value(&list)?, text);
         }
+        AdminCommand::Tenant {
+            command: TenantCommand::Suspend { tenant },
+        } => set_tenant_status(&control, j, &tenant, Status::Suspended).await?,
+        AdminCommand::Tenant {
+            command: TenantCommand::Resume { tenant },
+        } => set_tenant_status(&control, j, &tenant, Status::Active).await?,
         AdminCommand::App {
             command: AppCommand::Create { tenant, name },
         } => {
-            let a = admin::create_app(dir, &tenant, &name, AppSettings::default()).await?;
+            let a = control
+                .create_app(&me, &tenant, &name, None)
+                .await
+                .map_err(cli_error)?;
             let text = format!(
                 "app id:     {}\nkey id:     {}\nsecret key: {}  (shown once)",
                 a.app_id, a.key_id, a.secret
@@ -382,26 +445,16 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::App {
             command: AppCommand::List { tenant },
         } => {
-            let tenant_id = match tenant {
-                Some(t) => Some(
-                    dir.tenant(&t)
-                        .await?
-                        .with_context(|| format!("no tenant {t:?}"))?
-                        .tenant_id,
-                ),
-                None => None,
-            };
-            let list = dir.apps(tenant_id.as_deref()).await?;
-            let v: Vec<_> = list
-                .iter()
-                .map(|a| json!({"app_id": a.app_id.as_str(), "tenant_id": a.tenant_id, "name": a.name, "settings": a.settings}))
-                .collect();
+            let list = control
+                .apps(&me, tenant.as_deref())
+                .await
+                .map_err(cli_error)?;
             let text = list
                 .iter()
                 .map(|a| format!("{}\t{}\t{}", a.app_id, a.tenant_id, a.name))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(j, json!(v), text);
+            print(j, serde_json::to_value(&list)?, text);
         }
         AdminCommand::App {
             command:
@@ -412,12 +465,7 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
                     max_body_bytes,
                 },
         } => {
-            let app_id = parse_app(&app)?;
-            let mut settings = dir
-                .app(&app_id)
-                .await?
-                .with_context(|| format!("no app {app}"))?
-                .settings;
+            let mut settings = control.app(&me, &app).await.map_err(cli_error)?.settings;
             if let Some(p) = kick_policy {
                 settings.kick_policy = KickPolicy::parse(&p).with_context(|| {
                     format!("kick policy {p:?}: use one_per_platform, one_in_all or unlimited")
@@ -428,23 +476,22 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
                 settings.recall_window_ms = s * 1000;
             }
             if let Some(b) = max_body_bytes {
-                anyhow::ensure!(
-                    (16..=1024 * 1024).contains(&b),
-                    "max body bytes must be 16 to 1048576"
-                );
                 settings.max_body_bytes = b;
             }
-            dir.update_settings(&app_id, &settings).await?;
+            let updated = control
+                .update_app(&me, &app, None, Some(settings), None)
+                .await
+                .map_err(cli_error)?;
             print(
                 j,
-                json!({"app_id": app_id.as_str(), "settings": settings}),
-                format!("{app_id}: {settings:?}"),
+                json!({"app_id": updated.app_id, "settings": updated.settings}),
+                format!("{}: {:?}", updated.app_id, updated.settings),
             );
         }
         AdminCommand::Key {
             command: KeyCommand::Create { app } | KeyCommand::Rotate { app },
         } => {
-            let k = admin::create_key(dir, &parse_app(&app)?).await?;
+            let k = control.create_key(&me, &app).await.map_err(cli_error)?;
             let text = format!(
                 "key id:     {}\nsecret key: {}  (shown once)",
                 k.key_id, k.secret
@@ -454,7 +501,10 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Key {
             command: KeyCommand::Revoke { key },
         } => {
-            admin::revoke_key(dir, &key).await?;
+            control
+                .revoke_key(&me, None, &key)
+                .await
+                .map_err(cli_error)?;
             print(
                 j,
                 json!({"key_id": key, "revoked": true}),
@@ -464,11 +514,7 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Key {
             command: KeyCommand::List { app },
         } => {
-            let keys = dir.keys(&parse_app(&app)?).await?;
-            let v: Vec<_> = keys
-                .iter()
-                .map(|k| json!({"key_id": k.key_id, "created_at": k.created_at, "revoked_at": k.revoked_at}))
-                .collect();
+            let keys = control.keys(&me, &app).await.map_err(cli_error)?;
             let text = keys
                 .iter()
                 .map(|k| {
@@ -484,36 +530,70 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(j, json!(v), text);
+            print(j, serde_json::to_value(&keys)?, text);
+        }
+        AdminCommand::Kek {
+            command: KekCommand::Generate,
+        } => {
+            let spec = confab_control::keyring::Keyring::generate_spec();
+            print(j, json!({ "kek": spec }), spec.clone());
+        }
+        AdminCommand::Kek {
+            command: KekCommand::Rewrap,
+        } => {
+            let n = control.rewrap_keys(&me).await.map_err(cli_error)?;
+            print(
+                j,
+                json!({ "rewrapped": n }),
+                format!("re-sealed {n} secrets with the current KEK"),
+            );
         }
     }
     Ok(())
 }
 
+async fn set_tenant_status(
+    control: &Control,
+    json_out: bool,
+    tenant: &str,
+    status: Status,
+) -> anyhow::Result<()> {
+    let t = control
+        .set_tenant_status(&Actor::System, tenant, status)
+        .await
+        .map_err(cli_error)?;
+    print(
+        json_out,
+        serde_json::to_value(&t)?,
+        format!("tenant {} is {:?}", t.tenant_id, t.status),
+    );
+    Ok(())
+}
+
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    let stores = open(&args.data).await?;
-    let dir = stores.directory.clone();
+    let control = open(&args.data).await?;
     let app_id = match &args.app {
         Some(a) => parse_app(a)?,
         None => {
-            dir.apps(None)
-                .await?
+            let first = control
+                .apps(&Actor::System, None)
+                .await
+                .map_err(cli_error)?
                 .into_iter()
-                .next()
-                .context("no app in the data directory")?
-                .app_id
+                .min_by_key(|a| a.created_at)
+                .context("no app in the data directory")?;
+            parse_app(&first.app_id)?
         }
     };
-    let key = dir
-        .keys(&app_id)
-        .await?
-        .into_iter()
-        .filter(|k| k.revoked_at.is_none())
-        .max_by_key(|k| k.created_at)
-        .context("the app has no active key")?;
+    let (key_id, secret) = control
+        .signing_key(&Actor::System, app_id.as_str())
+        .await
+        .map_err(cli_error)?;
     let mint: confab_bench::Mint = Arc::new(move |user: &str| {
         let user = UserId::parse(user).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(confab_logic::auth::mint(&key, &user, 3600)?)
+        Ok(confab_logic::auth::mint(
+            &key_id, &secret, &app_id, &user, 3600,
+        )?)
     });
     if args.scenario == "sync" {
         let options = confab_bench::SyncOptions {

@@ -97,6 +97,21 @@ pub struct ServeSettings {
     /// Logic nodes a gateway sends requests to (`confab gateway`), comma-separated.
     #[arg(long, env = "CONFAB_LOGIC_ADDRS", value_delimiter = ',')]
     pub logic_addrs: Vec<String>,
+    /// Key-encryption keys for app secrets at rest: `<id>:<base64 32 bytes>`,
+    /// comma-separated, current first. Embedded default: generated into
+    /// `<data dir>/kek`. Required where the control plane runs distributed.
+    #[arg(long, env = "CONFAB_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+    /// The data-plane cell this node serves.
+    #[arg(long, env = "CONFAB_CELL", default_value = "default")]
+    pub cell: String,
+    /// The control plane's gRPC address (`http://host:port`). Unset: this
+    /// node reads the control records from its own database.
+    #[arg(long, env = "CONFAB_CONTROL_ADDR")]
+    pub control_addr: Option<String>,
+    /// The release label this logic node announces (gray release).
+    #[arg(long, env = "CONFAB_RELEASE", default_value = "stable")]
+    pub release: String,
 }
 
 impl ServeSettings {
@@ -123,6 +138,11 @@ impl ServeSettings {
             advertise_addr: None,
             logic_addrs: Vec::new(),
             cell_secret: None,
+            // Every node of a test deployment must share one KEK.
+            kek: Some(format!("test:{}", "A".repeat(43) + "=")),
+            cell: "default".into(),
+            control_addr: None,
+            release: "stable".into(),
         }
     }
 
@@ -159,6 +179,7 @@ impl ServeSettings {
         };
         Self {
             cell_secret: self.cell_secret.as_ref().map(|_| "<redacted>".to_owned()),
+            kek: self.kek.as_ref().map(|_| "<redacted>".to_owned()),
             pg_url: hide_credentials(&self.pg_url),
             redis_url: hide_credentials(&self.redis_url),
             ..self.clone()

@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use confab_config::ConfigView;
+use confab_control::keyring::Keyring;
+use confab_control::publisher::{ConfigGrpc, Publisher};
+use confab_control::service::{Bootstrapped, Control};
 use confab_gateway::{Gateway, Hub};
-use confab_logic::admin::{self, CreatedApp};
 use confab_logic::{Delivery, Logic};
 use confab_store::Stores;
 use confab_store::postgres::{PgOptions, PgStore};
@@ -29,9 +32,13 @@ pub struct App {
     pub http_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     /// Set on the very first start only: the default app and its secret.
-    pub first_run: Option<CreatedApp>,
+    pub first_run: Option<Bootstrapped>,
     /// The stores, when this process runs logic (not on a gateway-only node).
     pub stores: Option<Stores>,
+    /// The in-process control plane (when this node has no CONFAB_CONTROL_ADDR).
+    pub control: Option<ControlPlane>,
+    /// The node's config as applied.
+    pub config: Option<ConfigView>,
     gateway: Arc<Gateway>,
     http: TcpListener,
     tcp: TcpListener,
@@ -75,14 +82,117 @@ pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
     Ok(store.into_stores())
 }
 
+/// A control plane running inside this process.
+#[derive(Clone)]
+pub struct ControlPlane {
+    pub control: Arc<Control>,
+    pub publisher: Arc<Publisher>,
+}
+
+/// The key-encryption keys for app secrets (see `CONFAB_KEK`).
+pub fn keyring(settings: &ServeSettings) -> anyhow::Result<Keyring> {
+    match &settings.kek {
+        Some(spec) => {
+            Keyring::parse(spec).map_err(|e| anyhow::anyhow!("CONFAB_KEK: {}", e.message))
+        }
+        None if settings.store == StoreKind::Sqlite => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            Keyring::load_or_create(&settings.data_dir).map_err(|e| anyhow::anyhow!(e.message))
+        }
+        None => anyhow::bail!(
+            "CONFAB_KEK is required in distributed mode (every node of the control plane shares it)"
+        ),
+    }
+}
+
+/// Starts a control plane on the given control store: the publisher runs
+/// in the background from now on.
+pub fn start_control(
+    settings: &ServeSettings,
+    store: Arc<dyn confab_store::ControlStore>,
+) -> anyhow::Result<ControlPlane> {
+    let control = Arc::new(Control::new(store, Arc::new(keyring(settings)?)));
+    let publisher = Publisher::new(control.clone());
+    tokio::spawn(publisher.clone().run());
+    Ok(ControlPlane { control, publisher })
+}
+
+/// How long a node without a cached config waits for the control plane
+/// before it starts anyway (serving no app until the config arrives).
+const FIRST_CONFIG_WAIT: Duration = Duration::from_secs(10);
+
+/// The node's config: streamed from the control plane when
+/// `CONFAB_CONTROL_ADDR` is set (cached on disk for static stability), else
+/// built from the control records in this node's own database.
+pub async fn node_config(
+    settings: &ServeSettings,
+    stores: Option<&Stores>,
+    node: &str,
+) -> anyhow::Result<(ConfigView, Option<ControlPlane>)> {
+    use confab_config::subscriber::{self, Subscription};
+    if let Some(endpoint) = &settings.control_addr {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        let sub = Subscription {
+            endpoint: endpoint.clone(),
+            cell_id: settings.cell.clone(),
+            node: node.to_owned(),
+            cell_secret: settings.cell_secret.clone().unwrap_or_default(),
+            cache_path: Some(settings.data_dir.join("config.cache")),
+        };
+        let cached = subscriber::load_cached(&sub);
+        let had_cache = cached.is_some();
+        let (handle, mut view) = confab_config::ConfigHandle::new(cached.unwrap_or_default());
+        let result_view = view.clone();
+        tokio::spawn(subscriber::run(sub, handle));
+        if !had_cache
+            && tokio::time::timeout(FIRST_CONFIG_WAIT, view.changed())
+                .await
+                .is_err()
+        {
+            tracing::warn!("no config from the control plane yet; serving no app until it arrives");
+        }
+        return Ok((result_view, None));
+    }
+    let stores = stores.context("this node needs CONFAB_CONTROL_ADDR (it has no database)")?;
+    let plane = start_control(settings, stores.control.clone())?;
+    let handle = plane
+        .publisher
+        .local_handle(&settings.cell)
+        .await
+        .map_err(|e| anyhow::anyhow!("building the config: {}", e.message))?;
+    Ok((handle.view(), Some(plane)))
+}
+
+/// Creates the operator account, default tenant and app on an empty control
+/// store (first start).
+async fn bootstrap(plane: Option<&ControlPlane>) -> anyhow::Result<Option<Bootstrapped>> {
+    let Some(plane) = plane else {
+        return Ok(None);
+    };
+    let first = plane
+        .control
+        .bootstrap()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the default app: {}", e.message))?;
+    if first.is_some() {
+        plane
+            .publisher
+            .refresh()
+            .await
+            .map_err(|e| anyhow::anyhow!("publishing the config: {}", e.message))?;
+    }
+    Ok(first)
+}
+
 pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
     settings.validate()?;
     tracing::debug!(settings = ?settings.redacted(), "starting with settings");
     observability::metrics_handle();
     let stores = open_stores(&settings).await?;
-    let first_run = admin::bootstrap(stores.directory.as_ref())
-        .await
-        .context("creating the default app")?;
+    let (config, control) = node_config(&settings, Some(&stores), "serve").await?;
+    let first_run = bootstrap(control.as_ref()).await?;
 
     let hub = Hub::new();
     let (logic, kicks, node, grpc): (Arc<Logic>, Arc<dyn Delivery>, String, _) = if settings.store
@@ -98,7 +208,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         let delivery =
             confab_cluster::ClusterDelivery::new(hub.clone(), stores.routes.clone(), node.clone());
         (
-            Arc::new(Logic::new(stores.clone(), delivery.clone())),
+            Arc::new(Logic::new(stores.clone(), delivery.clone(), config.clone())),
             delivery,
             node,
             Some(grpc),
@@ -106,7 +216,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
     } else {
         let node = format!("embedded-{}", std::process::id());
         (
-            Arc::new(Logic::new(stores.clone(), hub.clone())),
+            Arc::new(Logic::new(stores.clone(), hub.clone(), config.clone())),
             hub.clone(),
             node,
             None,
@@ -120,6 +230,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         settings.gateway(),
         node,
     );
+    gateway.watch_config(config.clone());
 
     let http = TcpListener::bind(settings.http_addr)
         .await
@@ -132,6 +243,8 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         tcp_addr: tcp.local_addr()?,
         first_run,
         stores: Some(stores),
+        control,
+        config: Some(config),
         gateway,
         http,
         tcp,
@@ -168,7 +281,15 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         .unwrap_or(grpc.local_addr()?.to_string());
     let hub = Hub::new();
     let kicks = confab_cluster::ClusterDelivery::new(hub.clone(), routes.clone(), node.clone());
-    let gateway = Gateway::new(logic, hub, routes, kicks, settings.gateway(), node);
+    let gateway = Gateway::new(logic, hub, routes, kicks, settings.gateway(), node.clone());
+    // With a control plane, the gateway follows suspensions (kicks).
+    let config = match settings.control_addr {
+        Some(_) => Some(node_config(&settings, None, &node).await?.0),
+        None => None,
+    };
+    if let Some(view) = &config {
+        gateway.watch_config(view.clone());
+    }
     let http = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
@@ -180,6 +301,8 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         tcp_addr: tcp.local_addr()?,
         first_run: None,
         stores: None,
+        control: None,
+        config,
         gateway,
         http,
         tcp,
@@ -194,8 +317,10 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
 pub struct LogicNode {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    pub first_run: Option<CreatedApp>,
+    pub first_run: Option<Bootstrapped>,
     pub stores: Stores,
+    pub control: Option<ControlPlane>,
+    pub config: ConfigView,
     logic: Arc<Logic>,
     grpc: TcpListener,
     http: TcpListener,
@@ -206,16 +331,15 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
     settings.validate()?;
     observability::metrics_handle();
     let stores = open_stores(&settings).await?;
-    let first_run = admin::bootstrap(stores.directory.as_ref())
-        .await
-        .context("creating the default app")?;
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await
         .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
     // No devices are connected here: every delivery goes to a gateway.
     let me = format!("logic-{}", grpc.local_addr()?);
+    let (config, control) = node_config(&settings, Some(&stores), &me).await?;
+    let first_run = bootstrap(control.as_ref()).await?;
     let delivery = confab_cluster::ClusterDelivery::new(Hub::new(), stores.routes.clone(), me);
-    let logic = Arc::new(Logic::new(stores.clone(), delivery));
+    let logic = Arc::new(Logic::new(stores.clone(), delivery, config.clone()));
     let http = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
@@ -224,6 +348,8 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
         http_addr: http.local_addr()?,
         first_run,
         stores,
+        control,
+        config,
         logic,
         grpc,
         http,
@@ -254,6 +380,7 @@ impl LogicNode {
     pub fn spawn(self) -> RunningLogic {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (grpc_addr, stores) = (self.grpc_addr, self.stores.clone());
+        let (control, config) = (self.control.clone(), self.config.clone());
         let first_run = self.first_run.clone();
         let handle = tokio::spawn(self.run_until(async {
             let _ = rx.await;
@@ -262,6 +389,8 @@ impl LogicNode {
             grpc_addr,
             first_run,
             stores,
+            control,
+            config,
             stop: Some(tx),
             handle,
         }
@@ -270,8 +399,10 @@ impl LogicNode {
 
 pub struct RunningLogic {
     pub grpc_addr: SocketAddr,
-    pub first_run: Option<CreatedApp>,
+    pub first_run: Option<Bootstrapped>,
     pub stores: Stores,
+    pub control: Option<ControlPlane>,
+    pub config: ConfigView,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -298,10 +429,12 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let admin = self.control.as_ref().map(admin_router).unwrap_or_default();
         let router = self
             .gateway
             .router()
             .merge(observability::router(self.gateway.clone()))
+            .merge(admin)
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let tcp_task = tokio::spawn(self.gateway.clone().serve_tcp(self.tcp));
         let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
@@ -352,6 +485,8 @@ impl App {
         let tcp_addr = self.tcp_addr;
         let first_run = self.first_run.clone();
         let stores = self.stores.clone();
+        let control = self.control.clone();
+        let config = self.config.clone();
         let handle = tokio::spawn(self.run_until(async {
             let _ = rx.await;
         }));
@@ -360,6 +495,8 @@ impl App {
             tcp_addr,
             first_run,
             stores,
+            control,
+            config,
             stop: Some(tx),
             handle: Some(handle),
         }
@@ -370,8 +507,10 @@ impl App {
 pub struct RunningApp {
     pub http_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
-    pub first_run: Option<CreatedApp>,
+    pub first_run: Option<Bootstrapped>,
     pub stores: Option<Stores>,
+    pub control: Option<ControlPlane>,
+    pub config: Option<ConfigView>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -395,4 +534,125 @@ impl Drop for RunningApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The control plane as its own service (`confab control`): the admin REST
+/// API on HTTP and `ConfigService` on gRPC, on SQLite (the data directory)
+/// or PostgreSQL (`CONFAB_STORE=distributed`, `CONFAB_PG_URL`).
+pub struct ControlNode {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub first_run: Option<Bootstrapped>,
+    pub plane: ControlPlane,
+    cell_secret: Option<String>,
+    http: TcpListener,
+    grpc: TcpListener,
+}
+
+pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNode> {
+    settings.validate()?;
+    observability::metrics_handle();
+    let store: Arc<dyn confab_store::ControlStore> = if settings.store == StoreKind::Distributed {
+        let url = settings
+            .pg_url
+            .as_deref()
+            .context("CONFAB_PG_URL is required")?;
+        PgStore::connect(url, PgOptions::default())
+            .await
+            .context("connecting to PostgreSQL")?
+            .into_stores()
+            .control
+    } else {
+        open_stores(&settings).await?.control
+    };
+    let plane = start_control(&settings, store)?;
+    let first_run = bootstrap(Some(&plane)).await?;
+    let grpc = TcpListener::bind(settings.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
+    let http = TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    Ok(ControlNode {
+        http_addr: http.local_addr()?,
+        grpc_addr: grpc.local_addr()?,
+        first_run,
+        plane,
+        cell_secret: settings.cell_secret.clone(),
+        http,
+        grpc,
+    })
+}
+
+impl ControlNode {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = observability::basic_router()
+            .merge(admin_router(&self.plane))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let http = tokio::spawn(axum::serve(self.http, router).into_future());
+        tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab control serving");
+        let served = tonic::transport::Server::builder()
+            .add_service(ConfigGrpc::server(
+                self.plane.publisher.clone(),
+                self.cell_secret.clone(),
+            ))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.grpc),
+                shutdown,
+            )
+            .await;
+        http.abort();
+        served.context("control gRPC server")
+    }
+
+    /// Serves in the background (tests); `abort` stops it at once.
+    pub fn spawn(self) -> RunningControl {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (http_addr, grpc_addr) = (self.http_addr, self.grpc_addr);
+        let (first_run, plane) = (self.first_run.clone(), self.plane.clone());
+        let handle = tokio::spawn(self.run_until(async {
+            let _ = rx.await;
+        }));
+        RunningControl {
+            http_addr,
+            grpc_addr,
+            first_run,
+            plane,
+            stop: Some(tx),
+            handle,
+        }
+    }
+}
+
+pub struct RunningControl {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub first_run: Option<Bootstrapped>,
+    pub plane: ControlPlane,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningControl {
+    /// Stops at once (a crash, as data-plane nodes see it).
+    pub fn abort(self) {
+        self.handle.abort();
+    }
+}
+
+impl Drop for RunningControl {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The admin REST API of a control plane.
+fn admin_router(plane: &ControlPlane) -> axum::Router {
+    let _ = plane;
+    axum::Router::new()
 }

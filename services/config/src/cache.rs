@@ -34,7 +34,8 @@ pub fn save(path: &Path, snapshot: &Snapshot, secret: &str) -> Result<(), Config
     file.extend_from_slice(&nonce_bytes);
     file.extend_from_slice(&sealed);
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, &file).map_err(|e| ConfigError::Cache(format!("{}: {e}", tmp.display())))?;
+    std::fs::write(&tmp, &file)
+        .map_err(|e| ConfigError::Cache(format!("{}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| ConfigError::Cache(format!("{}: {e}", path.display())))
 }
 
@@ -51,7 +52,9 @@ pub fn load(path: &Path, secret: &str) -> Result<Option<Snapshot>, ConfigError> 
     let (nonce, sealed) = file.split_at(NONCE_LEN);
     let plain = cipher(secret)
         .decrypt(Nonce::from_slice(nonce), sealed)
-        .map_err(|_| ConfigError::Cache("cannot decrypt (another cell secret, or corrupt)".into()))?;
+        .map_err(|_| {
+            ConfigError::Cache("cannot decrypt (another cell secret, or corrupt)".into())
+        })?;
     serde_json::from_slice(&plain)
         .map(Some)
         .map_err(|e| ConfigError::Cache(format!("bad snapshot: {e}")))
@@ -82,7 +85,10 @@ mod tests {
         save(&path, &snap, "s").unwrap();
         assert_eq!(load(&path, "s").unwrap(), Some(snap));
         let raw = std::fs::read(&path).unwrap();
-        assert!(!String::from_utf8_lossy(&raw).contains("c1"), "stored in clear");
+        assert!(
+            !String::from_utf8_lossy(&raw).contains("c1"),
+            "stored in clear"
+        );
         assert!(load(&path, "other").is_err());
         let mut bad = raw.clone();
         let last = bad.len() - 1;

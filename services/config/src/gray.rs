@@ -78,7 +78,10 @@ fn version_at_least(have: &str, want: &str) -> bool {
 
 impl GrayRule {
     pub fn matches(&self, who: &Subject<'_>) -> bool {
-        if self.tenant_id.as_deref().is_some_and(|t| t != who.tenant_id)
+        if self
+            .tenant_id
+            .as_deref()
+            .is_some_and(|t| t != who.tenant_id)
             || self.app_id.as_deref().is_some_and(|a| a != who.app_id)
         {
             return false;
@@ -153,24 +156,52 @@ mod tests {
         assert_eq!(canary, again);
         // Raising the share keeps everyone already moved.
         let wider = vec![rule(50)];
-        assert!(canary.iter().all(|u| choose_release(&wider, &who(u)) == "canary"));
+        assert!(
+            canary
+                .iter()
+                .all(|u| choose_release(&wider, &who(u)) == "canary")
+        );
     }
 
     #[test]
     fn scope_platform_and_version_conditions() {
         let mut r = rule(100);
-        assert_eq!(choose_release(std::slice::from_ref(&r), &who("u")), "canary");
-        let other_app = Subject { app_id: "app_b", ..who("u") };
-        assert_eq!(choose_release(std::slice::from_ref(&r), &other_app), STABLE_RELEASE);
+        assert_eq!(
+            choose_release(std::slice::from_ref(&r), &who("u")),
+            "canary"
+        );
+        let other_app = Subject {
+            app_id: "app_b",
+            ..who("u")
+        };
+        assert_eq!(
+            choose_release(std::slice::from_ref(&r), &other_app),
+            STABLE_RELEASE
+        );
         r.platforms = vec!["android".into()];
-        assert_eq!(choose_release(std::slice::from_ref(&r), &who("u")), STABLE_RELEASE);
+        assert_eq!(
+            choose_release(std::slice::from_ref(&r), &who("u")),
+            STABLE_RELEASE
+        );
         r.platforms = vec!["ios".into()];
         r.min_client_version = Some("2.1".into());
-        assert_eq!(choose_release(std::slice::from_ref(&r), &who("u")), "canary");
+        assert_eq!(
+            choose_release(std::slice::from_ref(&r), &who("u")),
+            "canary"
+        );
         r.min_client_version = Some("2.10.0".into());
-        assert_eq!(choose_release(std::slice::from_ref(&r), &who("u")), STABLE_RELEASE);
-        let no_version = Subject { client_version: None, ..who("u") };
+        assert_eq!(
+            choose_release(std::slice::from_ref(&r), &who("u")),
+            STABLE_RELEASE
+        );
+        let no_version = Subject {
+            client_version: None,
+            ..who("u")
+        };
         r.min_client_version = Some("1".into());
-        assert_eq!(choose_release(std::slice::from_ref(&r), &no_version), STABLE_RELEASE);
+        assert_eq!(
+            choose_release(std::slice::from_ref(&r), &no_version),
+            STABLE_RELEASE
+        );
     }
 }

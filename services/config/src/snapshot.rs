@@ -153,7 +153,11 @@ impl Compiled {
         let keys = snapshot
             .apps
             .values()
-            .flat_map(|app| app.keys.iter().map(|k| (k.key_id.clone(), app.app_id.clone())))
+            .flat_map(|app| {
+                app.keys
+                    .iter()
+                    .map(|k| (k.key_id.clone(), app.app_id.clone()))
+            })
             .collect();
         let global_filter = Arc::new(WordFilter::new(&snapshot.global_words));
         let filters = snapshot
@@ -249,6 +253,13 @@ impl ConfigHandle {
         self.tx.borrow().clone()
     }
 
+    /// A second writer on the same config (e.g. a feeding task).
+    pub fn from_sender(other: &ConfigHandle) -> ConfigHandle {
+        ConfigHandle {
+            tx: other.tx.clone(),
+        }
+    }
+
     pub fn view(&self) -> ConfigView {
         ConfigView {
             rx: self.tx.subscribe(),
@@ -329,7 +340,10 @@ mod tests {
         // A delta against another version is refused, not half-applied.
         assert!(matches!(
             applied.apply(delta),
-            Err(ConfigError::VersionMismatch { held: 7, delta_base: 3 })
+            Err(ConfigError::VersionMismatch {
+                held: 7,
+                delta_base: 3
+            })
         ));
     }
 
@@ -348,10 +362,16 @@ mod tests {
             action: WordAction::Block,
         });
         let c = Compiled::new(snap);
-        assert_eq!(c.key("key_b").map(|(app, _)| app.app_id.as_str()), Some("b"));
+        assert_eq!(
+            c.key("key_b").map(|(app, _)| app.app_id.as_str()),
+            Some("b")
+        );
         assert!(c.key("key_zz").is_none());
         use crate::words::Verdict;
-        assert!(matches!(c.words("a").check("an apple"), Verdict::Blocked(_)));
+        assert!(matches!(
+            c.words("a").check("an apple"),
+            Verdict::Blocked(_)
+        ));
         assert!(matches!(c.words("a").check("a pear"), Verdict::Blocked(_)));
         assert_eq!(c.words("b").check("an apple"), Verdict::Clean);
         assert!(matches!(c.words("b").check("a pear"), Verdict::Blocked(_)));

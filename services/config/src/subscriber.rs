@@ -57,7 +57,9 @@ pub async fn run(sub: Subscription, handle: ConfigHandle) {
     loop {
         match watch_once(&sub, &handle).await {
             Ok(()) => tracing::info!("config stream ended; reconnecting"),
-            Err(e) => tracing::warn!(error = %e, endpoint = %sub.endpoint, "config stream failed; serving on the last config"),
+            Err(e) => {
+                tracing::warn!(error = %e, endpoint = %sub.endpoint, "config stream failed; serving on the last config")
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -84,7 +86,11 @@ async fn watch_once(sub: &Subscription, handle: &ConfigHandle) -> Result<(), Str
     while let Some(update) = stream.message().await.map_err(|e| format!("stream: {e}"))? {
         match apply_update(handle, &update) {
             Ok(snapshot) => {
-                tracing::info!(version = snapshot.version, full = update.full, "config applied");
+                tracing::info!(
+                    version = snapshot.version,
+                    full = update.full,
+                    "config applied"
+                );
                 if let Some(path) = &sub.cache_path
                     && let Err(e) = cache::save(path, &snapshot, &sub.cell_secret)
                 {

@@ -182,7 +182,10 @@ mod tests {
     fn chinese_words_match_with_separators_and_full_width() {
         let f = filter(&[("法轮", WordAction::Block), ("傻逼", WordAction::Mask)]);
         assert_eq!(f.check("这是法.轮功"), Verdict::Blocked("法轮".into()));
-        assert_eq!(f.check("你是 傻 逼 吗"), Verdict::Masked("你是 *** 吗".into()));
+        assert_eq!(
+            f.check("你是 傻 逼 吗"),
+            Verdict::Masked("你是 *** 吗".into())
+        );
         assert_eq!(f.check("你好"), Verdict::Clean);
     }
 

@@ -77,6 +77,7 @@ pub(crate) async fn run<R>(
         encoding,
         transport,
         session: None,
+        app_slot: None,
         route_refreshed: std::time::Instant::now(),
     };
     conn.serve(reader).instrument(span).await;
@@ -105,6 +106,8 @@ struct Conn {
     encoding: Encoding,
     transport: &'static str,
     session: Option<Session>,
+    /// Held while logged in: the connection's place in its app's quota.
+    app_slot: Option<crate::hub::AppSlot>,
     route_refreshed: std::time::Instant,
 }
 
@@ -311,6 +314,21 @@ impl Conn {
             }
             Ok(ok) => {
                 let s = ok.session;
+                let max = s.settings.quotas.max_connections;
+                let Some(slot) = self.gw.hub.admit(&s.app_id, max) else {
+                    metrics::counter!("confab_gateway_logins_total", "result" => code::QUOTA_EXCEEDED).increment(1);
+                    metrics::counter!("confab_quota_rejections_total", "quota" => "max_connections").increment(1);
+                    self.close_with(
+                        Some(error_reply(
+                            frame.rid,
+                            code::QUOTA_EXCEEDED,
+                            format!("the app has reached its limit of {max} connections"),
+                        )),
+                        "connection quota",
+                    );
+                    return false;
+                };
+                self.app_slot = Some(slot);
                 let span = tracing::Span::current();
                 span.record("app", s.app_id.as_str());
                 span.record("user", s.user_id.as_str());

@@ -101,6 +101,24 @@ pub struct Hub {
     /// Every connection's cancel token, for shutdown.
     all: DashMap<usize, (mpsc::Sender<Outbound>, CancellationToken)>,
     next_id: AtomicUsize,
+    /// Logged-in connections per app (the `max_connections` quota).
+    per_app: Arc<DashMap<AppId, usize>>,
+}
+
+/// One logged-in connection's place in its app's connection quota; given
+/// back when dropped.
+pub(crate) struct AppSlot {
+    per_app: Arc<DashMap<AppId, usize>>,
+    app: AppId,
+}
+
+impl Drop for AppSlot {
+    fn drop(&mut self) {
+        self.per_app.remove_if_mut(&self.app, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
 }
 
 impl Hub {
@@ -205,6 +223,54 @@ impl Hub {
                 h.cancel.cancel();
             }
         }
+    }
+
+    /// Takes a place in the app's connection quota, or `None` when the app
+    /// already has `max` logged-in connections on this node.
+    pub(crate) fn admit(&self, app: &AppId, max: u32) -> Option<AppSlot> {
+        let mut n = self.per_app.entry(app.clone()).or_insert(0);
+        if *n >= max as usize {
+            return None;
+        }
+        *n += 1;
+        Some(AppSlot {
+            per_app: self.per_app.clone(),
+            app: app.clone(),
+        })
+    }
+
+    /// Logged-in connections of an app on this node.
+    pub fn app_connections(&self, app: &AppId) -> usize {
+        self.per_app.get(app).map(|n| *n).unwrap_or(0)
+    }
+
+    /// Kicks every session of the apps `gone` says (suspended, deleted or
+    /// moved to another cell); returns how many were kicked.
+    pub fn kick_apps(&self, gone: impl Fn(&AppId) -> bool, reason: &str) -> usize {
+        let frame = Arc::new(Frame {
+            op: ops::KICKED.into(),
+            reason: reason.into(),
+            ..Default::default()
+        });
+        let keys: Vec<(AppId, UserId)> = self
+            .sessions
+            .iter()
+            .filter(|e| gone(&e.key().0))
+            .map(|e| e.key().clone())
+            .collect();
+        let mut kicked = 0;
+        for key in keys {
+            if let Some((_, list)) = self.sessions.remove(&key) {
+                for h in list {
+                    kicked += 1;
+                    metrics::counter!("confab_gateway_kicks_total").increment(1);
+                    if !h.offer(Outbound::Close(Some(frame.clone()), "kicked")) {
+                        h.cancel.cancel();
+                    }
+                }
+            }
+        }
+        kicked
     }
 
     pub(crate) fn unregister(&self, app: &AppId, user: &UserId, session_id: &str) {

@@ -67,6 +67,35 @@ impl Gateway {
         &self.hub
     }
 
+    /// Follows the node's config: when an app is suspended, deleted or moved
+    /// to another cell, its live sessions here are kicked.
+    pub fn watch_config(self: &Arc<Self>, mut view: confab_config::ConfigView) {
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            loop {
+                let config = view.current();
+                let kicked = hub.kick_apps(
+                    |app| {
+                        config
+                            .app(app.as_str())
+                            .is_none_or(|a| a.status == confab_config::AppStatus::Suspended)
+                    },
+                    "the app is suspended or no longer served here",
+                );
+                if kicked > 0 {
+                    tracing::info!(
+                        kicked,
+                        version = config.version(),
+                        "kicked sessions of suspended apps"
+                    );
+                }
+                if !view.changed().await {
+                    return;
+                }
+            }
+        });
+    }
+
     /// The axum routes of the gateway (`/v1/connect`).
     pub fn router(self: &Arc<Self>) -> axum::Router {
         ws::router(self.clone())

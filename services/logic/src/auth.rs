@@ -2,25 +2,23 @@
 //!
 //! The header's `kid` names the key; the key names the app, which must match
 //! the `app` claim. `exp` is required and at most 30 days ahead; tokens issued
-//! before a user's revocation time are refused. Keys are cached for a few
-//! seconds so that a login costs no database read, while a revoked key or a
-//! new app (the CLI may add one while the server runs) is seen quickly.
+//! before a user's revocation time are refused. Keys come from the node's
+//! config (streamed by the control plane), so checking a token reads no
+//! database except the user's revocation time.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
+use confab_config::{AppStatus, ConfigView};
 use confab_model::{AppId, UserId};
-use confab_store::{AppKey, Directory};
+use confab_proto::ops::code;
+use confab_store::TokenRevocations;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LogicError, Result};
 
 /// Longest token lifetime accepted (api.md: `exp` at most 30 days ahead).
 pub const MAX_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
-const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,33 +39,16 @@ pub struct Verified {
 }
 
 pub struct TokenVerifier {
-    directory: Arc<dyn Directory>,
-    keys: RwLock<HashMap<String, (Instant, Option<AppKey>)>>,
+    config: ConfigView,
+    revocations: Arc<dyn TokenRevocations>,
 }
 
 impl TokenVerifier {
-    pub fn new(directory: Arc<dyn Directory>) -> Self {
+    pub fn new(config: ConfigView, revocations: Arc<dyn TokenRevocations>) -> Self {
         Self {
-            directory,
-            keys: RwLock::new(HashMap::new()),
+            config,
+            revocations,
         }
-    }
-
-    async fn key(&self, kid: &str) -> Result<Option<AppKey>> {
-        if let Some((at, key)) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid)
-            && at.elapsed() < KEY_CACHE_TTL
-        {
-            return Ok(key.clone());
-        }
-        let key = self.directory.key(kid).await?;
-        let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        // Unknown kids are cached too (briefly) so that a flood of junk tokens
-        // costs no database reads; the map is bounded by clearing it.
-        if cache.len() > 100_000 {
-            cache.clear();
-        }
-        cache.insert(kid.to_owned(), (Instant::now(), key.clone()));
-        Ok(key)
     }
 
     /// Checks a token; every refusal is `unauthorized` with the reason.
@@ -89,10 +70,18 @@ impl TokenVerifier {
         {
             return Err(LogicError::unauthorized("unknown key id (kid)"));
         }
-        let key = self
+        let config = self.config.current();
+        // A key of an app this cell does not serve is as unknown as a key
+        // that does not exist: the refusal names no other tenant.
+        let (app, key) = config
             .key(&kid)
-            .await?
             .ok_or_else(|| LogicError::unauthorized("unknown key id (kid)"))?;
+        if app.status == AppStatus::Suspended {
+            return Err(LogicError::new(
+                code::SUSPENDED,
+                "this app is suspended; contact the app's operator",
+            ));
+        }
         if key.revoked_at.is_some() {
             return Err(LogicError::unauthorized(
                 "the key that signed this token is revoked",
@@ -116,7 +105,7 @@ impl TokenVerifier {
             })
         })?;
         let claims = data.claims;
-        if claims.app != key.app_id.as_str() {
+        if claims.app != app.app_id {
             return Err(LogicError::unauthorized(
                 "token's app claim does not match its key",
             ));
@@ -127,12 +116,14 @@ impl TokenVerifier {
                 "token exp is more than 30 days ahead",
             ));
         }
+        let app_id = AppId::parse(&app.app_id)
+            .map_err(|_| LogicError::unauthorized("token's app id is not valid"))?;
         let user_id = UserId::parse(&claims.sub).map_err(|e| {
             LogicError::unauthorized(format!("token sub is not a valid user id: {e}"))
         })?;
         if let Some(before_ms) = self
-            .directory
-            .tokens_revoked_before(&key.app_id, &user_id)
+            .revocations
+            .tokens_revoked_before(&app_id, &user_id)
             .await?
         {
             let issued_ms = claims.iat.unwrap_or(0).saturating_mul(1000);
@@ -141,16 +132,22 @@ impl TokenVerifier {
             }
         }
         Ok(Verified {
-            app_id: key.app_id,
+            app_id,
             user_id,
             key_id: kid,
         })
     }
 }
 
-/// Mints a user token with `key` (what `confab token mint` and the REST API do;
-/// any JWT library does the same).
-pub fn mint(key: &AppKey, user: &UserId, ttl_secs: i64) -> Result<String> {
+/// Mints a user token with an app's key (what `confab token mint` and the
+/// REST API do; any JWT library does the same).
+pub fn mint(
+    key_id: &str,
+    secret: &str,
+    app: &AppId,
+    user: &UserId,
+    ttl_secs: i64,
+) -> Result<String> {
     if !(1..=MAX_TOKEN_TTL_SECS).contains(&ttl_secs) {
         return Err(LogicError::bad_request(format!(
             "ttl must be 1 to {MAX_TOKEN_TTL_SECS} seconds"
@@ -159,16 +156,16 @@ pub fn mint(key: &AppKey, user: &UserId, ttl_secs: i64) -> Result<String> {
     let now = confab_model::now_ms() / 1000;
     let claims = Claims {
         sub: user.as_str().to_owned(),
-        app: key.app_id.as_str().to_owned(),
+        app: app.as_str().to_owned(),
         iat: Some(now),
         exp: now + ttl_secs,
     };
     let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some(key.key_id.clone());
+    header.kid = Some(key_id.to_owned());
     jsonwebtoken::encode(
         &header,
         &claims,
-        &EncodingKey::from_secret(key.secret.as_bytes()),
+        &EncodingKey::from_secret(secret.as_bytes()),
     )
     .map_err(|e| LogicError::new("internal", format!("signing token: {e}")))
 }
@@ -176,15 +173,4 @@ pub fn mint(key: &AppKey, user: &UserId, ttl_secs: i64) -> Result<String> {
 /// A new random id with a prefix: `app_…`, `key_…`, `t_…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::new().to_string().to_lowercase())
-}
-
-/// A new secret key: `sk_` and 40 hex digits (160 bits).
-pub fn new_secret() -> String {
-    let bytes: [u8; 20] = rand::rng().random();
-    let mut s = String::with_capacity(43);
-    s.push_str("sk_");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }

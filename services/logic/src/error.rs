@@ -9,6 +9,8 @@ use confab_store::StoreError;
 pub struct LogicError {
     pub code: &'static str,
     pub message: String,
+    /// For `rate_limited`: when to try again.
+    pub retry_after_ms: Option<u32>,
 }
 
 impl LogicError {
@@ -16,7 +18,12 @@ impl LogicError {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+    pub fn with_retry_after(mut self, ms: u32) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(code::BAD_REQUEST, message)

@@ -61,7 +61,7 @@ pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> R
         LogicError::bad_request("platform must be one of ios, android, web, desktop, other")
     })?;
     let verified = logic.tokens.verify(&frame.token).await?;
-    let settings = logic.app_settings(&verified.app_id).await?;
+    let settings = logic.app_settings(&verified.app_id)?;
     let inbox_seq = logic
         .stores
         .inbox
@@ -184,8 +184,15 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             format!("sending to a {} is not available yet", to.kind.as_str()),
         ));
     }
-    let body = Body::parse(&frame.body, s.settings.max_body_bytes).map_err(|e| match e {
-        BodyError::TooLarge { .. } => LogicError::new(code::QUOTA_EXCEEDED, e.to_string()),
+    // The app's config as of now, not as of login: quota, word-list and
+    // suspension changes apply to live sessions too.
+    let app = logic.app_config(&s.app_id)?;
+    let body = Body::parse(&frame.body, app.settings.max_body_bytes).map_err(|e| match e {
+        BodyError::TooLarge { .. } => {
+            metrics::counter!("confab_quota_rejections_total", "quota" => "max_body_bytes")
+                .increment(1);
+            LogicError::new(code::QUOTA_EXCEEDED, e.to_string())
+        }
         other => LogicError::bad_request(other.to_string()),
     })?;
     if frame.client_msg_id.len() > MAX_CLIENT_MSG_ID {
@@ -205,6 +212,10 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     };
     let recipient =
         UserId::parse(&to.id).map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
+    let (body_text, masked) = moderate(logic, s, &body, frame.body)?;
+    logic
+        .rates
+        .check(&s.app_id, &s.user_id, &app.settings.quotas)?;
     let mut recipients = vec![s.user_id.clone()];
     if recipient != s.user_id {
         recipients.push(recipient);
@@ -219,8 +230,8 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             from: s.user_id.clone(),
             to,
             // The client's own JSON text, already validated: stored and
-            // forwarded as sent.
-            body: frame.body,
+            // forwarded as sent (unless words were masked).
+            body: body_text,
             ts: confab_model::now_ms(),
             client_msg_id,
             recipients,
@@ -250,9 +261,37 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         ts: Some(m.ts),
         inbox_seq: own_inbox_seq,
         client_msg_id: m.client_msg_id.clone(),
-        masked: Some(false),
+        masked: Some(masked),
         ..Default::default()
     })
+}
+
+/// Applies the global and the app's sensitive words to a text body: refuses
+/// it (`content_blocked`) or returns it with words masked.
+fn moderate(logic: &Logic, s: &Session, body: &Body, raw: String) -> Result<(String, bool)> {
+    use confab_config::words::Verdict;
+    let Some(text) = body.text() else {
+        return Ok((raw, false));
+    };
+    let filter = logic.config.current().words(s.app_id.as_str());
+    match filter.check(text) {
+        Verdict::Clean => Ok((raw, false)),
+        Verdict::Blocked(_) => {
+            metrics::counter!("confab_logic_moderated_total", "action" => "block").increment(1);
+            // The word itself is not echoed: the list is the tenant's business.
+            Err(LogicError::new(
+                code::CONTENT_BLOCKED,
+                "the message contains a blocked word",
+            ))
+        }
+        Verdict::Masked(masked) => {
+            metrics::counter!("confab_logic_moderated_total", "action" => "mask").increment(1);
+            let mut value: serde_json::Value = serde_json::from_str(&raw)
+                .map_err(|_| LogicError::bad_request("body is not a JSON object"))?;
+            value["text"] = serde_json::Value::String(masked);
+            Ok((value.to_string(), true))
+        }
+    }
 }
 
 fn body_kind_label(kind: &str) -> &'static str {
@@ -406,13 +445,14 @@ async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     // the store call is idempotent and re-clears caches, and the pushes are
     // at-least-once anyway.
     {
+        let window_ms = logic.app_settings(&s.app_id)?.recall_window_ms;
         let age = confab_model::now_ms() - m.ts;
-        if !m.recalled && age > s.settings.recall_window_ms {
+        if !m.recalled && age > window_ms {
             return Err(LogicError::new(
                 code::RECALL_WINDOW_PASSED,
                 format!(
                     "messages can be recalled for {} s after sending",
-                    s.settings.recall_window_ms / 1000
+                    window_ms / 1000
                 ),
             ));
         }

@@ -7,15 +7,14 @@
 //! inbox → reply → deliver), sync, history, read state, conversations, recall
 //! and typing. It never touches a socket and never blocks on a slow device.
 
-pub mod admin;
 pub mod auth;
 mod error;
 mod handlers;
+pub mod quota;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
+use confab_config::{AppConfig, AppStatus, ConfigView};
 use confab_model::{AppId, AppSettings, Platform, UserId};
 use confab_proto::Frame;
 use confab_store::Stores;
@@ -109,22 +108,22 @@ pub struct LoggedIn {
     pub reply: Frame,
 }
 
-const SETTINGS_CACHE_TTL: Duration = Duration::from_secs(5);
-
 pub struct Logic {
     stores: Stores,
     tokens: auth::TokenVerifier,
     delivery: Arc<dyn Delivery>,
-    settings: RwLock<HashMap<AppId, (Instant, AppSettings)>>,
+    config: ConfigView,
+    rates: quota::MessageRates,
 }
 
 impl Logic {
-    pub fn new(stores: Stores, delivery: Arc<dyn Delivery>) -> Self {
+    pub fn new(stores: Stores, delivery: Arc<dyn Delivery>, config: ConfigView) -> Self {
         Self {
-            tokens: auth::TokenVerifier::new(stores.directory.clone()),
+            tokens: auth::TokenVerifier::new(config.clone(), stores.revocations.clone()),
             stores,
             delivery,
-            settings: RwLock::new(HashMap::new()),
+            config,
+            rates: quota::MessageRates::default(),
         }
     }
 
@@ -136,28 +135,29 @@ impl Logic {
         &self.delivery
     }
 
-    /// An app's settings, cached briefly (changes apply within seconds).
-    pub async fn app_settings(&self, app: &AppId) -> Result<AppSettings> {
-        if let Some((at, s)) = self
-            .settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(app)
-            && at.elapsed() < SETTINGS_CACHE_TTL
-        {
-            return Ok(s.clone());
+    pub fn config(&self) -> &ConfigView {
+        &self.config
+    }
+
+    /// An active app's config as of now (changes apply as soon as the
+    /// control plane's update reaches this node).
+    pub fn app_config(&self, app: &AppId) -> Result<AppConfig> {
+        let config = self.config.current();
+        let found = config
+            .app(app.as_str())
+            .ok_or_else(|| LogicError::unauthorized(format!("app {app} is not served here")))?;
+        if found.status == AppStatus::Suspended {
+            return Err(LogicError::new(
+                confab_proto::ops::code::SUSPENDED,
+                "this app is suspended; contact the app's operator",
+            ));
         }
-        let found = self
-            .stores
-            .directory
-            .app(app)
-            .await?
-            .ok_or_else(|| LogicError::unauthorized(format!("app {app} does not exist")))?;
-        self.settings
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(app.clone(), (Instant::now(), found.settings.clone()));
-        Ok(found.settings)
+        Ok(found.clone())
+    }
+
+    /// An active app's settings as of now.
+    pub fn app_settings(&self, app: &AppId) -> Result<AppSettings> {
+        Ok(self.app_config(app)?.settings)
     }
 
     /// Checks a `login` frame. The caller registers the session and sends the
@@ -181,7 +181,9 @@ impl Logic {
             }
             Err(e) => {
                 metrics::counter!("confab_logic_errors_total", "op" => op_label(&op), "code" => e.code).increment(1);
-                error_reply(rid, e.code, e.message)
+                let mut reply = error_reply(rid, e.code, e.message);
+                reply.retry_after_ms = e.retry_after_ms;
+                reply
             }
         }
     }

@@ -44,4 +44,6 @@ pub mod code {
     /// this server yet (e.g. groups before they ship).
     pub const UNSUPPORTED: &str = "unsupported";
     pub const CONFLICT: &str = "conflict";
+    /// The app or its tenant is suspended by the operator.
+    pub const SUSPENDED: &str = "suspended";
 }

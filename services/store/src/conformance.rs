@@ -4,9 +4,9 @@
 //! them all with [`conformance_tests!`](crate::conformance_tests), giving one
 //! named test per behaviour. Checks panic with a message on failure.
 
-use confab_model::{AppId, AppSettings, ConvId, Peer, UserId};
+use confab_model::{AppId, ConvId, Peer, UserId};
 
-use crate::{App, AppKey, NewMessage, Route, Stores};
+use crate::{ControlWrite, NewMessage, Route, StoreError, Stores};
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
 /// backend made by `$make` (an async expression returning `Stores`).
@@ -24,7 +24,8 @@ macro_rules! conformance_tests {
             sender_has_read_their_own_message,
             recall_replaces_the_body,
             apps_never_see_each_others_data,
-            directory_keeps_tenants_apps_and_keys,
+            token_revocation_time_only_moves_forward,
+            control_writes_are_atomic_and_versioned,
             route_table_tracks_devices_per_user,
         );
     };
@@ -385,76 +386,125 @@ pub async fn apps_never_see_each_others_data(s: Stores) {
     );
 }
 
-pub async fn directory_keeps_tenants_apps_and_keys(s: Stores) {
-    let d = &s.directory;
-    d.create_tenant("t1", "acme").await.expect("tenant");
-    assert!(
-        d.create_tenant("t2", "acme").await.is_err(),
-        "tenant names are unique"
-    );
-    assert_eq!(
-        d.tenant("acme")
-            .await
-            .expect("by name")
-            .map(|t| t.tenant_id),
-        Some("t1".into())
-    );
-    assert_eq!(
-        d.tenant("t1").await.expect("by id").map(|t| t.name),
-        Some("acme".into())
-    );
-    let app = App {
-        app_id: app("a1"),
-        tenant_id: "t1".into(),
-        name: "chat".into(),
-        settings: AppSettings::default(),
-        created_at: 1,
-    };
-    d.create_app(&app).await.expect("app");
-    assert_eq!(d.app(&app.app_id).await.expect("get"), Some(app.clone()));
-    let settings = AppSettings {
-        recall_window_ms: 5,
-        ..AppSettings::default()
-    };
-    d.update_settings(&app.app_id, &settings)
-        .await
-        .expect("update");
-    assert_eq!(
-        d.app(&app.app_id)
-            .await
-            .expect("get")
-            .map(|a| a.settings.recall_window_ms),
-        Some(5)
-    );
-    let key = AppKey {
-        key_id: "k1".into(),
-        app_id: app.app_id.clone(),
-        secret: "sk_1".into(),
-        created_at: 1,
-        revoked_at: None,
-    };
-    d.add_key(&key).await.expect("key");
-    assert_eq!(d.key("k1").await.expect("key"), Some(key));
-    assert!(d.revoke_key("k1", 10).await.expect("revoke"));
-    assert_eq!(
-        d.key("k1").await.expect("key").and_then(|k| k.revoked_at),
-        Some(10)
-    );
+pub async fn token_revocation_time_only_moves_forward(s: Stores) {
+    let d = &s.revocations;
+    let (a1, a2) = (app("a1"), app("a2"));
     let u = user("alice");
+    assert_eq!(d.tokens_revoked_before(&a1, &u).await.expect("read"), None);
+    d.revoke_tokens(&a1, &u, 100).await.expect("revoke");
+    d.revoke_tokens(&a1, &u, 50).await.expect("revoke");
     assert_eq!(
-        d.tokens_revoked_before(&app.app_id, &u)
-            .await
-            .expect("revoked"),
-        None
-    );
-    d.revoke_tokens(&app.app_id, &u, 100).await.expect("revoke");
-    d.revoke_tokens(&app.app_id, &u, 50).await.expect("revoke");
-    assert_eq!(
-        d.tokens_revoked_before(&app.app_id, &u)
-            .await
-            .expect("revoked"),
+        d.tokens_revoked_before(&a1, &u).await.expect("read"),
         Some(100),
         "never moves back"
+    );
+    assert_eq!(
+        d.tokens_revoked_before(&a2, &u).await.expect("read"),
+        None,
+        "another app's user of the same id is untouched"
+    );
+}
+
+fn insert(kind: &str, id: &str, tenant: Option<&str>, doc: &str) -> ControlWrite {
+    ControlWrite::Insert {
+        kind: kind.into(),
+        id: id.into(),
+        tenant_id: tenant.map(Into::into),
+        doc: doc.into(),
+    }
+}
+
+pub async fn control_writes_are_atomic_and_versioned(s: Stores) {
+    let c = &s.control;
+    assert_eq!(c.version().await.expect("version"), 0);
+    let v1 = c
+        .write(vec![
+            insert("tenant", "t1", Some("t1"), r#"{"n":1}"#),
+            insert("tenant_name", "acme", None, r#""t1""#),
+        ])
+        .await
+        .expect("write");
+    assert!(v1 > 0);
+    let t1 = c.get("tenant", "t1").await.expect("get").expect("exists");
+    assert_eq!((t1.doc.as_str(), t1.version), (r#"{"n":1}"#, v1));
+    // A conflict anywhere in a write leaves nothing of it behind.
+    let err = c
+        .write(vec![
+            insert("tenant", "t2", Some("t2"), "{}"),
+            insert("tenant_name", "acme", None, r#""t2""#),
+        ])
+        .await
+        .expect_err("name taken");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(c.get("tenant", "t2").await.expect("get").is_none());
+    // Updating or deleting what is not there is NotFound, and also atomic.
+    let err = c
+        .write(vec![
+            insert("app", "a9", Some("t1"), "{}"),
+            ControlWrite::Update {
+                kind: "app".into(),
+                id: "nope".into(),
+                doc: "{}".into(),
+            },
+        ])
+        .await
+        .expect_err("no such app");
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert!(c.get("app", "a9").await.expect("get").is_none());
+    let v2 = c
+        .write(vec![
+            insert("app", "a1", Some("t1"), "1"),
+            insert("app", "a2", Some("t2"), "2"),
+            insert("app", "a3", Some("t1"), "3"),
+            ControlWrite::Put {
+                kind: "words".into(),
+                id: "global".into(),
+                tenant_id: None,
+                doc: "[]".into(),
+            },
+        ])
+        .await
+        .expect("write");
+    assert!(v2 > v1, "versions move forward");
+    let of_t1: Vec<String> = c
+        .list("app", Some("t1"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(of_t1, vec!["a1".to_owned(), "a3".to_owned()]);
+    assert_eq!(c.list("app", None).await.expect("list").len(), 3);
+    let v3 = c
+        .write(vec![
+            ControlWrite::Update {
+                kind: "app".into(),
+                id: "a1".into(),
+                doc: "11".into(),
+            },
+            ControlWrite::Put {
+                kind: "words".into(),
+                id: "global".into(),
+                tenant_id: None,
+                doc: r#"["x"]"#.into(),
+            },
+            ControlWrite::Delete {
+                kind: "app".into(),
+                id: "a2".into(),
+            },
+        ])
+        .await
+        .expect("write");
+    assert_eq!(c.version().await.expect("version"), v3);
+    let a1 = c.get("app", "a1").await.expect("get").expect("exists");
+    assert_eq!(
+        (a1.doc.as_str(), a1.tenant_id.as_deref(), a1.version),
+        ("11", Some("t1"), v3)
+    );
+    assert!(c.get("app", "a2").await.expect("get").is_none());
+    assert_eq!(
+        c.get("words", "global").await.expect("get").map(|r| r.doc),
+        Some(r#"["x"]"#.into())
     );
 }
 

@@ -5,7 +5,8 @@
 //!   durable write; serves history.
 //! - [`InboxStore`]: reads a user's inbox in `inbox_seq` order (the sync store).
 //! - [`ReadStateStore`]: read cursors and the per-user conversation list.
-//! - [`Directory`]: tenants, apps, keys and token revocations.
+//! - [`TokenRevocations`]: per-user token revocation.
+//! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
 //!
 //! Backends: `sqlite` (embedded, durable) and `memory` (route table). Every
@@ -13,6 +14,7 @@
 //! know which backend they talk to.
 
 pub mod conformance;
+pub mod control;
 pub mod memory;
 pub mod postgres;
 pub mod redis_store;
@@ -21,7 +23,9 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use confab_model::{AppId, AppSettings, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+
+pub use control::{ControlRecord, ControlStore, ControlWrite};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -148,47 +152,12 @@ pub trait ReadStateStore: Send + Sync + 'static {
     ) -> Result<(Vec<ConversationSummary>, u64)>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    pub tenant_id: String,
-    pub name: String,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct App {
-    pub app_id: AppId,
-    pub tenant_id: String,
-    pub name: String,
-    pub settings: AppSettings,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppKey {
-    pub key_id: String,
-    pub app_id: AppId,
-    pub secret: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
-/// Tenants, apps, their keys, and per-user token revocation.
+/// Per-user token revocation: tokens of a user issued before a time stop
+/// working (api.md, `POST /v1/users/{user_id}/revoke`).
 #[async_trait]
-pub trait Directory: Send + Sync + 'static {
-    async fn create_tenant(&self, tenant_id: &str, name: &str) -> Result<Tenant>;
-    /// By id or by name.
-    async fn tenant(&self, id_or_name: &str) -> Result<Option<Tenant>>;
-    async fn tenants(&self) -> Result<Vec<Tenant>>;
-    async fn create_app(&self, app: &App) -> Result<()>;
-    async fn app(&self, app_id: &AppId) -> Result<Option<App>>;
-    async fn apps(&self, tenant_id: Option<&str>) -> Result<Vec<App>>;
-    async fn update_settings(&self, app_id: &AppId, settings: &AppSettings) -> Result<()>;
-    async fn add_key(&self, key: &AppKey) -> Result<()>;
-    async fn key(&self, key_id: &str) -> Result<Option<AppKey>>;
-    async fn keys(&self, app_id: &AppId) -> Result<Vec<AppKey>>;
-    async fn revoke_key(&self, key_id: &str, at: i64) -> Result<bool>;
-    /// Tokens of `user` issued before `at` (ms) stop working.
+pub trait TokenRevocations: Send + Sync + 'static {
+    /// Tokens of `user` issued before `at` (ms) stop working (the time only
+    /// moves forward).
     async fn revoke_tokens(&self, app: &AppId, user: &UserId, at: i64) -> Result<()>;
     async fn tokens_revoked_before(&self, app: &AppId, user: &UserId) -> Result<Option<i64>>;
 }
@@ -224,6 +193,7 @@ pub struct Stores {
     pub messages: Arc<dyn MessageStore>,
     pub inbox: Arc<dyn InboxStore>,
     pub reads: Arc<dyn ReadStateStore>,
-    pub directory: Arc<dyn Directory>,
+    pub revocations: Arc<dyn TokenRevocations>,
+    pub control: Arc<dyn ControlStore>,
     pub routes: Arc<dyn RouteTable>,
 }

@@ -397,7 +397,8 @@ pub async fn distributed(
             ring,
         }),
         reads: pg.clone(),
-        directory: pg,
+        revocations: pg.clone(),
+        control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     })
 }

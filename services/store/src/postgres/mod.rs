@@ -8,8 +8,9 @@
 //! gaps or repeats: a counter row stays locked until its batch commits, so
 //! readers never see `inbox_seq` 6 committed before 5.
 
-mod directory;
+mod control;
 mod reads;
+mod revocations;
 mod writer;
 
 use std::sync::Arc;
@@ -70,7 +71,8 @@ impl PgStore {
             messages: me.clone(),
             inbox: me.clone(),
             reads: me.clone(),
-            directory: me,
+            revocations: me.clone(),
+            control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
     }

@@ -6,8 +6,9 @@
 //! WAL lets run alongside the writer. `synchronous=NORMAL` (the default here)
 //! survives a crash of the process; `Durability::Full` also survives power loss.
 
-mod directory;
+mod control;
 mod reads;
+mod revocations;
 mod writer;
 
 use std::path::Path;
@@ -118,7 +119,8 @@ impl SqliteStore {
             messages: me.clone(),
             inbox: me.clone(),
             reads: me.clone(),
-            directory: me,
+            revocations: me.clone(),
+            control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
     }
