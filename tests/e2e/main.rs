@@ -6,6 +6,8 @@
 mod bad_input;
 mod cli;
 mod cluster;
+mod control;
+mod control_plane;
 mod durability;
 mod helpers;
 mod login;

@@ -193,6 +193,8 @@ describe('refused login during a reconnect', () => {
     };
     const a = uid('alice');
     const token = mintToken({ appId: creds.appId, keyId: key.key_id, secret: key.secret, userId: a, ttlSecs: 600 });
+    // The running server picks up the CLI's new key within a second.
+    await sleep(1500);
     const alice = new ConfabClient({ url: server.url, token, heartbeatIntervalMs: 500, ...FAST });
     const ra = record(alice);
     try {

@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 use crate::error::Result;
 use crate::service::Control;
 
-const POLL_EVERY: Duration = Duration::from_millis(500);
+const POLL_EVERY: Duration = Duration::from_millis(200);
 
 pub struct Publisher {
     control: Arc<Control>,
