@@ -12,6 +12,7 @@ mod error;
 pub mod keyring;
 pub mod model;
 pub mod publisher;
+pub mod rest;
 pub mod service;
 
 pub use error::{ControlError, Result};
