@@ -54,6 +54,7 @@ const SKIPS: &[(&str, &str)] = &[
     (".confab.v1.Frame.user_id", "String::is_empty"),
     (".confab.v1.Frame.session_id", "String::is_empty"),
     (".confab.v1.Frame.server_time", "Option::is_none"),
+    (".confab.v1.Frame.client_version", "String::is_empty"),
     (".confab.v1.Frame.inbox_seq", "Option::is_none"),
     (".confab.v1.Frame.conv_id", "String::is_empty"),
     (".confab.v1.Frame.seq", "Option::is_none"),

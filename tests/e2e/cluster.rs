@@ -615,3 +615,136 @@ async fn the_same_device_reconnecting_to_another_node_kicks_its_old_session() {
         "the old session of the device is kicked across nodes"
     );
 }
+
+/// Gray release on split services: two logic releases behind one gateway
+/// that follows the control plane's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gray_rules_route_a_stable_share_of_users_to_the_canary_and_move_them_live() {
+    use confab_config::gray::GrayRule;
+    use confab_control::service::Actor;
+    let pg = confab_testkit::postgres().await;
+    let redis = confab_testkit::redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut control_settings = distributed_settings(dir.path(), &pg, &redis.url);
+    control_settings.grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    let control = startup::build_control(control_settings)
+        .await
+        .expect("control")
+        .spawn();
+    let first = control.first_run.clone().expect("bootstrap").app;
+    let plane = control.plane.control.clone();
+    raise_quotas(&plane, &first.app_id).await;
+
+    let mut nodes = Vec::new();
+    for release in ["stable", "canary"] {
+        let mut s = distributed_settings(dir.path(), &pg, &redis.url);
+        s.release = release.into();
+        nodes.push(startup::build_logic(s).await.expect("logic").spawn());
+    }
+    let mut gw = distributed_settings(dir.path(), &pg, &redis.url);
+    gw.logic_addrs = nodes.iter().map(|n| n.grpc_addr.to_string()).collect();
+    gw.control_addr = Some(format!("http://{}", control.grpc_addr));
+    let gateway = startup::build_gateway(gw).await.expect("gateway").spawn();
+
+    let rule = |percent| GrayRule {
+        rule_id: "canary-30".into(),
+        release: "canary".into(),
+        tenant_id: None,
+        app_id: Some(first.app_id.clone()),
+        percent,
+        platforms: vec![],
+        min_client_version: None,
+        priority: 0,
+    };
+    plane
+        .put_gray_rule(&Actor::System, rule(30))
+        .await
+        .expect("rule");
+    wait_config(gateway.config.as_ref().expect("gateway config"), &plane).await;
+    // The gateway learns the nodes' labels on start; give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let token = |user: &str| {
+        let now = now_s();
+        mint(
+            &first.key_id,
+            &first.secret,
+            serde_json::json!({"sub": user, "app": first.app_id, "iat": now, "exp": now + 3600}),
+        )
+    };
+    let expected_canary = |user: &str| confab_config::gray::bucket(&first.app_id, user) < 3000;
+    let served = |i: usize| nodes[i].logic.served();
+    let logins = |i: usize| nodes[i].logic.logins_served();
+
+    // 2 000 users log in (8 at a time); each login is served by exactly one
+    // node, so the counts tell where they went.
+    let users: Vec<String> = (0..2000).map(|i| format!("gray{i}")).collect();
+    let want_canary = users.iter().filter(|u| expected_canary(u)).count();
+    assert!(
+        (500..=700).contains(&want_canary),
+        "{want_canary} of 2000 on the canary"
+    );
+    let (stable0, canary0) = (logins(0), logins(1));
+    let addr = gateway.http_addr;
+    for chunk in users.chunks(8) {
+        let mut logins = Vec::new();
+        for user in chunk {
+            let t = token(user);
+            logins.push(tokio::spawn(async move {
+                let c = Client::connect(Transport::WsJson, addr)
+                    .await
+                    .expect("connect");
+                c.login(&t, "d", "web").await.expect("login");
+            }));
+        }
+        for l in logins {
+            l.await.expect("join");
+        }
+    }
+    assert_eq!(logins(1) - canary0, want_canary as u64, "canary logins");
+    assert_eq!(
+        logins(0) - stable0,
+        (2000 - want_canary) as u64,
+        "stable logins"
+    );
+
+    // The same users every time: one canary user's requests stay on the canary...
+    let canary_user = users
+        .iter()
+        .find(|u| expected_canary(u))
+        .expect("a canary user");
+    let c = Client::connect(Transport::WsJson, addr)
+        .await
+        .expect("connect");
+    c.login(&token(canary_user), "d2", "web")
+        .await
+        .expect("login");
+    // Let the login's catch-up sync (sent by the gateway after the reply) land.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = (served(0), served(1));
+    for i in 0..5 {
+        c.send_text("bob", &format!("g{i}"), "hi")
+            .await
+            .expect("send");
+    }
+    assert_eq!((served(0), served(1)), (before.0, before.1 + 5));
+
+    // ...until the rule changes: then they move, on the same connection.
+    plane
+        .put_gray_rule(&Actor::System, rule(0))
+        .await
+        .expect("rule to 0%");
+    wait_config(gateway.config.as_ref().expect("gateway config"), &plane).await;
+    let before = (served(0), served(1));
+    for i in 5..10 {
+        c.send_text("bob", &format!("g{i}"), "hi")
+            .await
+            .expect("send after the change");
+    }
+    assert_eq!(
+        (served(0), served(1)),
+        (before.0 + 5, before.1),
+        "moved to stable live"
+    );
+    drop(control);
+}

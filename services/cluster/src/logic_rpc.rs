@@ -18,7 +18,9 @@ use confab_proto::Frame;
 use confab_proto::ops::code;
 use confab_proto::v1::logic_service_client::LogicServiceClient;
 use confab_proto::v1::logic_service_server::{LogicService, LogicServiceServer};
-use confab_proto::v1::{HandleRequest, LoginReply, LoginRequest, SessionInfo};
+use confab_proto::v1::{
+    HandleRequest, InfoRequest, LoginReply, LoginRequest, NodeInfo, SessionInfo,
+};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -32,6 +34,7 @@ fn session_info(s: &Session) -> SessionInfo {
         platform: s.platform.as_str().to_owned(),
         session_id: s.session_id.clone(),
         settings_json: serde_json::to_string(&s.settings).unwrap_or_default(),
+        client_version: s.client_version.clone(),
     }
 }
 
@@ -43,6 +46,7 @@ fn session_from(info: &SessionInfo) -> Option<Session> {
         platform: Platform::parse(&info.platform).ok()?,
         session_id: info.session_id.clone(),
         settings: serde_json::from_str::<AppSettings>(&info.settings_json).ok()?,
+        client_version: info.client_version.clone(),
     })
 }
 
@@ -95,15 +99,36 @@ impl LogicService for LogicServer {
             self.logic.handle(&session, frame).await,
         ))
     }
+
+    async fn info(
+        &self,
+        _request: tonic::Request<InfoRequest>,
+    ) -> Result<tonic::Response<NodeInfo>, tonic::Status> {
+        Ok(tonic::Response::new(NodeInfo {
+            release: self.logic.release().to_owned(),
+        }))
+    }
 }
 
+type Client = LogicServiceClient<InterceptedService<Channel, crate::auth::Stamp>>;
+
+/// How often a gateway asks each logic node for its release label.
+const LABEL_REFRESH: Duration = Duration::from_secs(5);
+
 /// The logic layer as a gateway sees it on a split deployment.
+///
+/// With a config ([`RemoteLogic::follow_releases`]), every request goes to a
+/// node of the release the gray rules choose for its user — evaluated per
+/// request, so a user stays on one release while the rules stand and moves,
+/// without losing the connection, when they change. Nodes of the chosen
+/// release are tried first, the others after them (availability wins over
+/// the split when a release has no live node).
 pub struct RemoteLogic {
-    clients: Vec<(
-        String,
-        LogicServiceClient<InterceptedService<Channel, crate::auth::Stamp>>,
-    )>,
+    clients: Vec<(String, Client)>,
     next: AtomicUsize,
+    /// Each node's release label, as last reported (index as `clients`).
+    labels: std::sync::RwLock<Vec<Option<String>>>,
+    config: std::sync::OnceLock<confab_config::ConfigView>,
 }
 
 impl RemoteLogic {
@@ -124,25 +149,96 @@ impl RemoteLogic {
                 LogicServiceClient::with_interceptor(endpoint.connect_lazy(), crate::auth::Stamp),
             ));
         }
+        let labels = std::sync::RwLock::new(vec![None; clients.len()]);
         Ok(Self {
             clients,
             next: AtomicUsize::new(0),
+            labels,
+            config: std::sync::OnceLock::new(),
         })
     }
 
-    /// The clients in the order to try them for one request.
-    fn rotation(
-        &self,
-    ) -> impl Iterator<
-        Item = &(
-            String,
-            LogicServiceClient<InterceptedService<Channel, crate::auth::Stamp>>,
-        ),
-    > {
+    /// Routes by the gray rules of `config` from now on, and keeps the
+    /// nodes' release labels current.
+    pub fn follow_releases(self: &Arc<Self>, config: confab_config::ConfigView) {
+        let _ = self.config.set(config);
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(remote) = me.upgrade() else { return };
+                remote.refresh_labels().await;
+                drop(remote);
+                tokio::time::sleep(LABEL_REFRESH).await;
+            }
+        });
+    }
+
+    /// Asks every node for its release label.
+    pub async fn refresh_labels(&self) {
+        for (i, (addr, client)) in self.clients.iter().enumerate() {
+            let label = match client.clone().info(InfoRequest {}).await {
+                Ok(info) => Some(info.into_inner().release),
+                Err(e) => {
+                    tracing::debug!(logic = %addr, error = %e, "no release label");
+                    None
+                }
+            };
+            if let Ok(mut labels) = self.labels.write() {
+                labels[i] = label;
+            }
+        }
+    }
+
+    /// The release the rules choose for a user (None: no rules to follow).
+    fn release_for(&self, app: &str, user: &str, platform: &str, version: &str) -> Option<String> {
+        let config = self.config.get()?.current();
+        let tenant = config
+            .app(app)
+            .map(|a| a.tenant_id.clone())
+            .unwrap_or_default();
+        let who = confab_config::gray::Subject {
+            tenant_id: &tenant,
+            app_id: app,
+            user_id: user,
+            platform,
+            client_version: (!version.is_empty()).then_some(version),
+        };
+        Some(config.release_for(&who).to_owned())
+    }
+
+    /// The clients in the order to try them for one request: nodes of
+    /// `release` first (round-robin among them), then the rest.
+    fn rotation(&self, release: Option<&str>) -> Vec<&(String, Client)> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.clients.len();
-        (0..n).map(move |i| &self.clients[(start + i) % n])
+        let order = (0..n).map(move |i| (start + i) % n);
+        let Some(release) = release else {
+            return order.map(|i| &self.clients[i]).collect();
+        };
+        let labels = self.labels.read().map(|l| l.clone()).unwrap_or_default();
+        let preferred = |i: &usize| labels.get(*i).and_then(|l| l.as_deref()) == Some(release);
+        let (first, rest): (Vec<usize>, Vec<usize>) = order.partition(preferred);
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|i| &self.clients[i])
+            .collect()
     }
+}
+
+/// The `app` and `sub` claims of a token, read without checking it: only to
+/// pick a node (the logic node checks the token).
+fn unverified_claims(token: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some((
+        claims.get("app")?.as_str()?.to_owned(),
+        claims.get("sub")?.as_str()?.to_owned(),
+    ))
 }
 
 /// The stable code of a reply from another process, as a `&'static str`.
@@ -165,6 +261,7 @@ fn known_code(c: &str) -> &'static str {
         code::INTERNAL,
         code::UNSUPPORTED,
         code::CONFLICT,
+        code::SUSPENDED,
     ]
     .into_iter()
     .find(|k| *k == c)
@@ -174,7 +271,10 @@ fn known_code(c: &str) -> &'static str {
 #[async_trait]
 impl LogicApi for RemoteLogic {
     async fn login(&self, frame: &Frame, session_id: String) -> Result<LoggedIn, LogicError> {
-        for (addr, client) in self.rotation() {
+        let release = unverified_claims(&frame.token).and_then(|(app, user)| {
+            self.release_for(&app, &user, &frame.platform, &frame.client_version)
+        });
+        for (addr, client) in self.rotation(release.as_deref()) {
             let mut client = client.clone();
             let req = LoginRequest {
                 frame: Some(frame.clone()),
@@ -207,7 +307,13 @@ impl LogicApi for RemoteLogic {
     async fn handle(&self, session: &Session, frame: Frame) -> Frame {
         let rid = frame.rid;
         let info = session_info(session);
-        for (addr, client) in self.rotation() {
+        let release = self.release_for(
+            session.app_id.as_str(),
+            session.user_id.as_str(),
+            session.platform.as_str(),
+            &session.client_version,
+        );
+        for (addr, client) in self.rotation(release.as_deref()) {
             let mut client = client.clone();
             let req = HandleRequest {
                 session: Some(info.clone()),

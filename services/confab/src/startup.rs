@@ -269,9 +269,10 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     let routes: Arc<dyn confab_store::RouteTable> = Arc::new(
         confab_store::redis_store::RedisRouteTable::new(conn, ROUTE_TTL_SECS),
     );
-    let logic = Arc::new(
+    let remote = Arc::new(
         confab_cluster::RemoteLogic::new(&settings.logic_addrs).map_err(anyhow::Error::msg)?,
     );
+    let logic: Arc<dyn confab_logic::LogicApi> = remote.clone();
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await
         .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
@@ -289,6 +290,8 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     };
     if let Some(view) = &config {
         gateway.watch_config(view.clone());
+        // Gray release: route each user to a logic node of its release.
+        remote.follow_releases(view.clone());
     }
     let http = TcpListener::bind(settings.http_addr)
         .await
@@ -339,7 +342,9 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
     let (config, control) = node_config(&settings, Some(&stores), &me).await?;
     let first_run = bootstrap(control.as_ref()).await?;
     let delivery = confab_cluster::ClusterDelivery::new(Hub::new(), stores.routes.clone(), me);
-    let logic = Arc::new(Logic::new(stores.clone(), delivery, config.clone()));
+    let logic = Arc::new(
+        Logic::new(stores.clone(), delivery, config.clone()).with_release(&settings.release),
+    );
     let http = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
@@ -381,6 +386,7 @@ impl LogicNode {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (grpc_addr, stores) = (self.grpc_addr, self.stores.clone());
         let (control, config) = (self.control.clone(), self.config.clone());
+        let logic = self.logic.clone();
         let first_run = self.first_run.clone();
         let handle = tokio::spawn(self.run_until(async {
             let _ = rx.await;
@@ -391,6 +397,7 @@ impl LogicNode {
             stores,
             control,
             config,
+            logic,
             stop: Some(tx),
             handle,
         }
@@ -403,6 +410,8 @@ pub struct RunningLogic {
     pub stores: Stores,
     pub control: Option<ControlPlane>,
     pub config: ConfigView,
+    /// The node's logic layer (its release label and requests served).
+    pub logic: Arc<Logic>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -653,6 +662,5 @@ impl Drop for RunningControl {
 
 /// The admin REST API of a control plane.
 fn admin_router(plane: &ControlPlane) -> axum::Router {
-    let _ = plane;
-    axum::Router::new()
+    confab_control::rest::router(plane.control.clone())
 }

@@ -60,6 +60,11 @@ pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> R
     let platform = Platform::parse(&frame.platform).map_err(|_| {
         LogicError::bad_request("platform must be one of ios, android, web, desktop, other")
     })?;
+    if frame.client_version.len() > 32 || frame.client_version.chars().any(char::is_control) {
+        return Err(LogicError::bad_request(
+            "client_version must be at most 32 printable characters",
+        ));
+    }
     let verified = logic.tokens.verify(&frame.token).await?;
     let settings = logic.app_settings(&verified.app_id)?;
     let inbox_seq = logic
@@ -85,6 +90,7 @@ pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> R
             platform,
             session_id,
             settings,
+            client_version: frame.client_version.clone(),
         },
         reply,
     })

@@ -99,6 +99,8 @@ pub struct Session {
     pub platform: Platform,
     pub session_id: String,
     pub settings: AppSettings,
+    /// The client app's version from login (may be empty).
+    pub client_version: String,
 }
 
 /// The successful result of a login.
@@ -114,6 +116,11 @@ pub struct Logic {
     delivery: Arc<dyn Delivery>,
     config: ConfigView,
     rates: quota::MessageRates,
+    /// The release label this node announces (gray release).
+    release: String,
+    /// Requests served (logins and others), for the release share.
+    served: std::sync::atomic::AtomicU64,
+    logins: std::sync::atomic::AtomicU64,
 }
 
 impl Logic {
@@ -124,7 +131,37 @@ impl Logic {
             delivery,
             config,
             rates: quota::MessageRates::default(),
+            release: confab_config::gray::STABLE_RELEASE.to_owned(),
+            served: std::sync::atomic::AtomicU64::new(0),
+            logins: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Sets the release label this node announces.
+    pub fn with_release(mut self, release: impl Into<String>) -> Self {
+        self.release = release.into();
+        self
+    }
+
+    pub fn release(&self) -> &str {
+        &self.release
+    }
+
+    /// Requests this node has served (logins and others).
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Logins this node has handled.
+    pub fn logins_served(&self) -> u64 {
+        self.logins.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_served(&self) {
+        self.served
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("confab_logic_requests_total", "release" => self.release.clone())
+            .increment(1);
     }
 
     pub fn stores(&self) -> &Stores {
@@ -163,12 +200,16 @@ impl Logic {
     /// Checks a `login` frame. The caller registers the session and sends the
     /// reply; on error it replies `unauthorized` and closes.
     pub async fn login(&self, frame: &Frame, session_id: String) -> Result<LoggedIn> {
+        self.count_served();
+        self.logins
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         handlers::login(self, frame, session_id).await
     }
 
     /// Handles one request of a logged-in session and returns its reply
     /// (`ok:true` with results, or `ok:false` with an error).
     pub async fn handle(&self, session: &Session, frame: Frame) -> Frame {
+        self.count_served();
         let rid = frame.rid;
         let op = frame.op.clone();
         let result = handlers::dispatch(self, session, frame).await;
