@@ -321,3 +321,58 @@ async fn key_rotation_keeps_old_tokens_until_revoked_and_secrets_are_sealed_at_r
         }
     }
 }
+
+#[tokio::test]
+async fn history_older_than_the_apps_retention_is_purged() {
+    let server = TestServer::start().await;
+    server.update_settings(|s| s.retention_days = 7).await;
+    let alice = server.user("alice").await;
+    let app = confab_model::AppId::parse(&server.app_id).expect("app id");
+    let (a, b) = (
+        confab_model::UserId::parse("alice").expect("user"),
+        confab_model::UserId::parse("bob").expect("user"),
+    );
+    // An eight-day-old message, as if it had been sent then.
+    let conv = confab_model::ConvId::p2p(&a, &b);
+    server
+        .stores()
+        .messages
+        .append(confab_store::NewMessage {
+            app_id: app.clone(),
+            conv_id: conv.clone(),
+            msg_id: "old-1".into(),
+            from: a.clone(),
+            to: confab_model::Peer::user(&b),
+            body: r#"{"type":"text","text":"ancient"}"#.into(),
+            ts: confab_model::now_ms() - 8 * 86_400_000,
+            client_msg_id: "old-1".into(),
+            recipients: vec![a.clone(), b.clone()],
+        })
+        .await
+        .expect("old message");
+    alice
+        .send_text("bob", "new-1", "fresh")
+        .await
+        .expect("send");
+    let config = match &server.logic {
+        Some(l) => l.config.clone(),
+        None => server.app.config.clone().expect("config"),
+    };
+    let purged = confab_logic::retention::purge_once(server.stores(), &config).await;
+    assert_eq!(purged, 1);
+    let history = alice
+        .request(confab_proto::Frame {
+            op: ops::HISTORY.into(),
+            conv_id: conv.as_str().into(),
+            ..Default::default()
+        })
+        .await
+        .expect("history");
+    let texts: Vec<String> = history.messages.iter().map(|m| text_of(&m.body)).collect();
+    assert_eq!(texts, vec!["fresh".to_owned()]);
+    // Within the retention nothing is purged.
+    assert_eq!(
+        confab_logic::retention::purge_once(server.stores(), &config).await,
+        0
+    );
+}

@@ -109,6 +109,9 @@ pub struct ServeSettings {
     /// node reads the control records from its own database.
     #[arg(long, env = "CONFAB_CONTROL_ADDR")]
     pub control_addr: Option<String>,
+    /// How often expired history is purged (each app's retention_days).
+    #[arg(long, env = "CONFAB_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
+    pub retention_interval_secs: u64,
     /// The release label this logic node announces (gray release).
     #[arg(long, env = "CONFAB_RELEASE", default_value = "stable")]
     pub release: String,
@@ -143,6 +146,7 @@ impl ServeSettings {
             cell: "default".into(),
             control_addr: None,
             release: "stable".into(),
+            retention_interval_secs: 3600,
         }
     }
 

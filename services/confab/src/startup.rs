@@ -231,6 +231,11 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         node,
     );
     gateway.watch_config(config.clone());
+    tokio::spawn(confab_logic::retention::run(
+        stores.clone(),
+        config.clone(),
+        Duration::from_secs(settings.retention_interval_secs.max(1)),
+    ));
 
     let http = TcpListener::bind(settings.http_addr)
         .await

@@ -11,6 +11,7 @@ pub mod auth;
 mod error;
 mod handlers;
 pub mod quota;
+pub mod retention;
 
 use std::sync::Arc;
 

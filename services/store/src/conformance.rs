@@ -23,6 +23,7 @@ macro_rules! conformance_tests {
             read_cursor_only_moves_forward_and_counts_unread,
             sender_has_read_their_own_message,
             recall_replaces_the_body,
+            retention_purge_removes_old_content_and_never_reuses_seqs,
             apps_never_see_each_others_data,
             token_revocation_time_only_moves_forward,
             control_writes_are_atomic_and_versioned,
@@ -307,6 +308,93 @@ pub async fn sender_has_read_their_own_message(s: Stores) {
     assert_eq!(total, 0);
     assert_eq!(list[0].unread(), 0);
     assert_eq!(list[0].read_seq, 1);
+}
+
+pub async fn retention_purge_removes_old_content_and_never_reuses_seqs(s: Stores) {
+    let (a, other) = (app("a1"), app("a2"));
+    let old = |from: &str, to: &str, id: &str, app_id: &AppId| {
+        let mut m = p2p(app_id, from, to, id);
+        m.ts = 1_000;
+        m
+    };
+    for m in [
+        old("alice", "bob", "c1", &a),
+        old("alice", "bob", "c2", &a),
+        p2p(&a, "alice", "bob", "c3"),
+        old("alice", "dave", "d1", &a),
+        old("alice", "bob", "x1", &other),
+    ] {
+        s.messages.append(m).await.expect("append");
+    }
+    let cutoff = 10_000;
+    let mut purged = 0;
+    loop {
+        let n = s
+            .messages
+            .purge_older_than(&a, cutoff, 1)
+            .await
+            .expect("purge");
+        if n.messages == 0 {
+            break;
+        }
+        purged += n.messages;
+    }
+    assert_eq!(purged, 3, "c1, c2 and d1 lose their content");
+    let conv = ConvId::p2p(&user("alice"), &user("bob"));
+    let history = s
+        .messages
+        .history(&a, &conv, None, 10)
+        .await
+        .expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|m| m.client_msg_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["c3"]
+    );
+    let dave_conv = ConvId::p2p(&user("alice"), &user("dave"));
+    let dave_history = s
+        .messages
+        .history(&a, &dave_conv, None, 10)
+        .await
+        .expect("history");
+    assert!(
+        dave_history
+            .iter()
+            .all(|m| m.recalled && !m.body.contains("d1")),
+        "no old content survives: {dave_history:?}"
+    );
+    let bob_inbox = s.inbox.since(&a, &user("bob"), 0, 10).await.expect("since");
+    assert_eq!(
+        bob_inbox.iter().map(|e| e.inbox_seq).collect::<Vec<_>>(),
+        vec![3],
+        "sync skips purged entries"
+    );
+    assert_eq!(s.inbox.head(&a, &user("bob")).await.expect("head"), 3);
+    // Counters go on from where they were, also where everything was purged.
+    let next = s
+        .messages
+        .append(p2p(&a, "alice", "bob", "c4"))
+        .await
+        .expect("append");
+    assert_eq!(next.message.seq, 4);
+    assert!(next.inbox.contains(&(user("bob"), 4)));
+    let next = s
+        .messages
+        .append(p2p(&a, "alice", "dave", "d2"))
+        .await
+        .expect("append");
+    assert_eq!(next.message.seq, 2);
+    assert!(next.inbox.contains(&(user("dave"), 2)));
+    // Another app's old messages are not touched.
+    let x = s
+        .messages
+        .history(&other, &conv, None, 10)
+        .await
+        .expect("history");
+    assert_eq!(x.len(), 1);
+    assert!(!x[0].recalled);
 }
 
 pub async fn recall_replaces_the_body(s: Stores) {

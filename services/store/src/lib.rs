@@ -64,6 +64,22 @@ pub struct NewMessage {
     pub recipients: Vec<UserId>,
 }
 
+/// What a retention purge removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Messages deleted or emptied of their content.
+    pub messages: u64,
+    /// Users whose inbox lost entries (their cached copies must go too).
+    pub users: Vec<UserId>,
+}
+
+/// User ids as stored, deduplicated (ids that no longer parse are skipped).
+pub(crate) fn distinct_users(mut ids: Vec<String>) -> Vec<UserId> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().filter_map(|u| UserId::parse(u).ok()).collect()
+}
+
 /// The result of an append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -96,6 +112,12 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Marks a message recalled and drops its content. Returns false if it
     /// does not exist.
     async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool>;
+
+    /// Deletes up to `max` of the app's messages older than `before_ts` (ms)
+    /// and the inbox entries that point at them (history retention). Inbox
+    /// heads and conversation seqs never move back: later messages never
+    /// reuse an `inbox_seq` or a `seq`.
+    async fn purge_older_than(&self, app: &AppId, before_ts: i64, max: u32) -> Result<Purged>;
 }
 
 #[async_trait]

@@ -21,7 +21,7 @@ use redis::aio::ConnectionManager;
 use serde_json::json;
 
 use crate::{
-    Appended, InboxStore, MessageStore, NewMessage, Result, Route, RouteTable, StoreError,
+    Appended, InboxStore, MessageStore, NewMessage, Purged, Result, Route, RouteTable, StoreError,
 };
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -309,6 +309,14 @@ impl MessageStore for RingedMessages {
 
     async fn get(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<Option<StoredMessage>> {
         self.inner.get(app, conv, msg_id).await
+    }
+
+    async fn purge_older_than(&self, app: &AppId, before_ts: i64, max: u32) -> Result<Purged> {
+        // The rings hold copies of the purged entries: clear them after the
+        // purge (a failure fails the purge, and the next run clears them).
+        let purged = self.inner.purge_older_than(app, before_ts, max).await?;
+        bounded(self.ring.invalidate(app, &purged.users)).await?;
+        Ok(purged)
     }
 
     async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {

@@ -23,7 +23,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::memory::MemoryRouteTable;
-use crate::{Appended, InboxStore, MessageStore, NewMessage, Result, StoreError, Stores};
+use crate::{Appended, InboxStore, MessageStore, NewMessage, Purged, Result, StoreError, Stores};
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -169,6 +169,38 @@ impl MessageStore for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+    async fn purge_older_than(&self, app: &AppId, before_ts: i64, max: u32) -> Result<Purged> {
+        // Seq and inbox counters live in their own tables, so every old row
+        // can go. One statement: the inbox entries go with their messages.
+        let (deleted, users): (i64, Vec<String>) = sqlx::query_as(
+            "WITH gone AS ( \
+               DELETE FROM messages WHERE app_id = $1 AND (conv_id, seq) IN ( \
+                 SELECT conv_id, seq FROM messages WHERE app_id = $1 AND ts < $2 ORDER BY ts LIMIT $3) \
+               RETURNING conv_id, seq), \
+             inbox_gone AS ( \
+               DELETE FROM inbox i USING gone WHERE i.app_id = $1 AND i.conv_id = gone.conv_id AND i.seq = gone.seq \
+               RETURNING i.user_id) \
+             SELECT (SELECT COUNT(*) FROM gone), \
+                    COALESCE((SELECT ARRAY_AGG(DISTINCT user_id) FROM inbox_gone), ARRAY[]::TEXT[])",
+        )
+        .bind(app.as_str())
+        .bind(before_ts)
+        .bind(i64::from(max))
+        .fetch_one(&self.pool)
+        .await?;
+        // Dedupe keys are kept 24 h (protocol.md); older ones of purged
+        // messages go too.
+        sqlx::query("DELETE FROM dedupe WHERE app_id = $1 AND created_at < LEAST($2, $3)")
+            .bind(app.as_str())
+            .bind(before_ts)
+            .bind(confab_model::now_ms() - 24 * 3600 * 1000)
+            .execute(&self.pool)
+            .await?;
+        Ok(Purged {
+            messages: deleted as u64,
+            users: crate::distinct_users(users),
+        })
     }
 }
 

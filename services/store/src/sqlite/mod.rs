@@ -26,7 +26,10 @@ use sqlx::sqlite::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::memory::MemoryRouteTable;
-use crate::{Appended, InboxStore, MessageStore, NewMessage, Result, StoreError, Stores};
+use crate::{
+    Appended, InboxStore, MessageStore, NewMessage, Purged, Result, StoreError, Stores,
+    distinct_users,
+};
 
 /// How hard a commit tries to reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -232,6 +235,51 @@ impl MessageStore for SqliteStore {
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn purge_older_than(&self, app: &AppId, before_ts: i64, max: u32) -> Result<Purged> {
+        // Seqs here are derived from what is stored (the newest message of
+        // a conversation, the newest inbox entry of a user), so those rows
+        // stay: the newest message of a conversation loses its content
+        // instead of its row, and each user keeps their newest inbox entry.
+        const OLD: &str = "SELECT conv_id, seq FROM messages m WHERE m.app_id = ?1 AND m.ts < ?2 \
+             AND m.seq < (SELECT MAX(seq) FROM messages m2 WHERE m2.app_id = m.app_id AND m2.conv_id = m.conv_id) \
+             ORDER BY m.ts, m.conv_id, m.seq LIMIT ?3";
+        let mut tx = self.write.begin().await?;
+        let users: Vec<String> = sqlx::query_scalar(&format!(
+            "DELETE FROM inbox WHERE app_id = ?1 AND (conv_id, seq) IN ({OLD}) \
+             AND inbox_seq < (SELECT MAX(inbox_seq) FROM inbox i2 WHERE i2.app_id = inbox.app_id AND i2.user_id = inbox.user_id) \
+             RETURNING user_id"
+        ))
+        .bind(app.as_str())
+        .bind(before_ts)
+        .bind(max)
+        .fetch_all(&mut *tx)
+        .await?;
+        let deleted = sqlx::query(&format!(
+            "DELETE FROM messages WHERE app_id = ?1 AND (conv_id, seq) IN ({OLD})"
+        ))
+        .bind(app.as_str())
+        .bind(before_ts)
+        .bind(max)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let blanked = sqlx::query(
+            "UPDATE messages SET body = ?3, recalled = 1 WHERE app_id = ?1 AND ts < ?2 AND recalled = 0 \
+             AND seq = (SELECT MAX(seq) FROM messages m2 WHERE m2.app_id = messages.app_id AND m2.conv_id = messages.conv_id)",
+        )
+        .bind(app.as_str())
+        .bind(before_ts)
+        .bind(confab_model::RECALLED_BODY)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Purged {
+            messages: deleted + blanked,
+            users: distinct_users(users),
+        })
     }
 }
 
