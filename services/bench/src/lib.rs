@@ -148,17 +148,30 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Reads `process_resident_memory_bytes` from the server's /metrics.
-pub async fn server_rss(http: &str) -> Option<u64> {
+/// Reads one unlabelled gauge from the server's /metrics.
+async fn server_gauge(http: &str, name: &str) -> Option<f64> {
     let mut stream = tokio::net::TcpStream::connect(http).await.ok()?;
     let req = format!("GET /metrics HTTP/1.0\r\nHost: {http}\r\n\r\n");
     stream.write_all(req.as_bytes()).await.ok()?;
     let mut body = String::new();
     stream.read_to_string(&mut body).await.ok()?;
     body.lines()
-        .find(|l| l.starts_with("process_resident_memory_bytes "))
+        .find(|l| l.split_whitespace().next() == Some(name))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
+}
+
+/// Reads `process_resident_memory_bytes` from the server's /metrics.
+pub async fn server_rss(http: &str) -> Option<u64> {
+    server_gauge(http, "process_resident_memory_bytes")
+        .await
+        .map(|v| v as u64)
+}
+
+/// The config version the server has applied (`confab_config_version`).
+pub async fn config_version(http: &str) -> Option<u64> {
+    server_gauge(http, "confab_config_version")
+        .await
         .map(|v| v as u64)
 }
 
