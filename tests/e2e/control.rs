@@ -376,3 +376,49 @@ async fn history_older_than_the_apps_retention_is_purged() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_console_is_served_with_spa_fallback_and_cache_headers() {
+    let console = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(console.path().join("assets")).expect("mkdir");
+    std::fs::write(
+        console.path().join("index.html"),
+        "<!doctype html><title>Confab</title>",
+    )
+    .expect("write");
+    std::fs::write(console.path().join("assets/app-1234.js"), "console.log(1)").expect("write");
+    let dir = console.path().to_path_buf();
+    let server = TestServer::start_with(move |s| s.console_dir = Some(dir)).await;
+    if server.app.control.is_none() {
+        return; // split suite: the console is served by the control plane, tested on `serve`
+    }
+    let http = server.addr(Transport::WsJson);
+    let get = |path: &'static str| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(http).await.expect("connect");
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    };
+    let index = get("/console/").await;
+    assert!(
+        index.starts_with("HTTP/1.0 200") && index.contains("<title>Confab</title>"),
+        "{index}"
+    );
+    assert!(index.to_lowercase().contains("cache-control: no-cache"));
+    // A deep link (the app's own route) gets the app, bookmarkable.
+    let deep = get("/console/apps/app_123/keys").await;
+    assert!(deep.starts_with("HTTP/1.0 200") && deep.contains("<title>Confab</title>"));
+    let asset = get("/console/assets/app-1234.js").await;
+    assert!(asset.contains("console.log(1)"));
+    assert!(asset.to_lowercase().contains("immutable"));
+    assert!(asset.to_lowercase().contains("javascript"));
+    // No way out of the console's directory.
+    let escape = get("/console/../Cargo.toml").await;
+    assert!(!escape.contains("[package]"));
+    let redirect = get("/console").await;
+    assert!(redirect.starts_with("HTTP/1.0 308"), "{redirect}");
+}

@@ -4,6 +4,7 @@
 //! server in-process.
 
 pub mod cli;
+pub mod console;
 pub mod observability;
 pub mod settings;
 pub mod startup;

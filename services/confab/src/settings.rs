@@ -109,6 +109,10 @@ pub struct ServeSettings {
     /// node reads the control records from its own database.
     #[arg(long, env = "CONFAB_CONTROL_ADDR")]
     pub control_addr: Option<String>,
+    /// Serve the web console from this directory instead of the files built
+    /// into the binary (console development).
+    #[arg(long, env = "CONFAB_CONSOLE_DIR")]
+    pub console_dir: Option<PathBuf>,
     /// How often expired history is purged (each app's retention_days).
     #[arg(long, env = "CONFAB_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
     pub retention_interval_secs: u64,
@@ -147,6 +151,7 @@ impl ServeSettings {
             control_addr: None,
             release: "stable".into(),
             retention_interval_secs: 3600,
+            console_dir: None,
         }
     }
 

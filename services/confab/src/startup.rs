@@ -39,6 +39,7 @@ pub struct App {
     pub control: Option<ControlPlane>,
     /// The node's config as applied.
     pub config: Option<ConfigView>,
+    console_dir: Option<std::path::PathBuf>,
     gateway: Arc<Gateway>,
     http: TcpListener,
     tcp: TcpListener,
@@ -250,6 +251,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         stores: Some(stores),
         control,
         config: Some(config),
+        console_dir: settings.console_dir.clone(),
         gateway,
         http,
         tcp,
@@ -311,6 +313,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         stores: None,
         control: None,
         config,
+        console_dir: None,
         gateway,
         http,
         tcp,
@@ -443,7 +446,11 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let admin = self.control.as_ref().map(admin_router).unwrap_or_default();
+        let admin = self
+            .control
+            .as_ref()
+            .map(|plane| admin_router(plane, self.console_dir.clone()))
+            .unwrap_or_default();
         let router = self
             .gateway
             .router()
@@ -559,6 +566,7 @@ pub struct ControlNode {
     pub first_run: Option<Bootstrapped>,
     pub plane: ControlPlane,
     cell_secret: Option<String>,
+    console_dir: Option<std::path::PathBuf>,
     http: TcpListener,
     grpc: TcpListener,
 }
@@ -593,6 +601,7 @@ pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNod
         first_run,
         plane,
         cell_secret: settings.cell_secret.clone(),
+        console_dir: settings.console_dir.clone(),
         http,
         grpc,
     })
@@ -604,7 +613,7 @@ impl ControlNode {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = observability::basic_router()
-            .merge(admin_router(&self.plane))
+            .merge(admin_router(&self.plane, self.console_dir.clone()))
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let http = tokio::spawn(axum::serve(self.http, router).into_future());
         tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab control serving");
@@ -666,6 +675,6 @@ impl Drop for RunningControl {
 }
 
 /// The admin REST API of a control plane.
-fn admin_router(plane: &ControlPlane) -> axum::Router {
-    confab_control::rest::router(plane.control.clone())
+fn admin_router(plane: &ControlPlane, console_dir: Option<std::path::PathBuf>) -> axum::Router {
+    confab_control::rest::router(plane.control.clone()).merge(crate::console::router(console_dir))
 }

@@ -1,0 +1,106 @@
+//! The web console (`admin-ui/`, a single-page app) at `/console/`.
+//!
+//! The built files (`admin-ui/dist`, committed and checked current by
+//! `scripts/test-console`) are embedded at compile time, so `confab serve`
+//! needs nothing else. `CONFAB_CONSOLE_DIR` serves another build from disk
+//! instead (console development). Paths that are not files are the app's own
+//! routes (bookmarkable URLs) and get `index.html`.
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "../../admin-ui/dist"]
+#[allow_missing = true]
+struct Built;
+
+/// Where the console's files come from.
+#[derive(Clone)]
+enum Source {
+    Embedded,
+    Dir(PathBuf),
+}
+
+fn file(source: &Source, path: &str) -> Option<(Vec<u8>, String)> {
+    // No way out of the console's directory.
+    if path
+        .split('/')
+        .any(|part| part == ".." || part.contains('\\'))
+    {
+        return None;
+    }
+    match source {
+        Source::Embedded => Built::get(path).map(|f| {
+            let mime = f.metadata.mimetype().to_owned();
+            (f.data.into_owned(), mime)
+        }),
+        Source::Dir(dir) => {
+            let full = dir.join(path);
+            if !full.is_file() {
+                return None;
+            }
+            let bytes = std::fs::read(&full).ok()?;
+            let mime = mime_guess::from_path(&full)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_owned();
+            Some((bytes, mime))
+        }
+    }
+}
+
+fn serve(source: &Source, path: &str) -> Response {
+    let path = path.trim_start_matches('/');
+    let (found, is_index) = match file(source, path) {
+        Some(f) if !path.is_empty() => (Some(f), false),
+        // The app's own routes (no such file): the SPA's entry point.
+        _ => (file(source, "index.html"), true),
+    };
+    let Some((bytes, mime)) = found else {
+        return (
+            StatusCode::NOT_FOUND,
+            "the console is not built into this binary (see admin-ui/README.md)",
+        )
+            .into_response();
+    };
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&mime) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    // Hashed asset names never change content; the entry point always may.
+    let cache = if !is_index && path.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+/// `/console` and everything under it: from `dir` if given, else the
+/// files built into the binary.
+pub fn router(dir: Option<PathBuf>) -> Router {
+    let source = match dir {
+        Some(dir) => Source::Dir(dir),
+        None => Source::Embedded,
+    };
+    let (index, rest) = (source.clone(), source);
+    Router::new()
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
+        .route("/console/", get(move || async move { serve(&index, "") }))
+        .route(
+            "/console/{*path}",
+            get(move |Path(path): Path<String>| async move { serve(&rest, &path) }),
+        )
+}
