@@ -1,0 +1,85 @@
+import { Anchor, AppShell, Badge, Burger, Button, Group, NavLink, ScrollArea, Text } from '@mantine/core';
+import { useDisclosure } from '@mantine/hooks';
+import { Link, Outlet, useLocation, useNavigate } from 'react-router';
+import { isOperator, useAccount, useAuth } from './auth';
+
+export function Layout() {
+  const account = useAccount();
+  const { signOut } = useAuth();
+  const navigate = useNavigate();
+  const location = useLocation();
+  const [opened, { toggle, close }] = useDisclosure();
+  const operator = isOperator(account);
+
+  const links = operator
+    ? [
+        { to: '/tenants', label: 'Tenants' },
+        { to: '/cells', label: 'Cells' },
+        { to: '/words', label: 'Global words' },
+        { to: '/gray-rules', label: 'Gray release' },
+        { to: '/accounts', label: 'Accounts' },
+      ]
+    : [
+        { to: `/tenants/${account.tenant_id}`, label: 'Apps' },
+        { to: '/accounts', label: 'Accounts' },
+      ];
+
+  const active = (to: string) => location.pathname === to || location.pathname.startsWith(`${to}/`);
+
+  return (
+    <AppShell
+      header={{ height: 56 }}
+      navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !opened } }}
+      padding="md"
+    >
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+          <Group gap="sm" wrap="nowrap">
+            <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
+            <Anchor component={Link} to="/" c="inherit" underline="never" fw={700} size="lg">
+              Confab console
+            </Anchor>
+          </Group>
+          <Group gap="xs" wrap="nowrap">
+            <Text size="sm" visibleFrom="xs" data-testid="whoami">
+              {account.username}
+            </Text>
+            <Badge variant="light" visibleFrom="xs">
+              {operator ? 'operator' : 'tenant admin'}
+            </Badge>
+            <Button
+              size="xs"
+              variant="default"
+              onClick={async () => {
+                await signOut();
+                navigate('/login');
+              }}
+            >
+              Sign out
+            </Button>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" aria-label="Main navigation">
+        <ScrollArea>
+          {links.map((l) => (
+            <NavLink
+              key={l.to}
+              component={Link}
+              to={l.to}
+              label={l.label}
+              active={active(l.to)}
+              onClick={close}
+            />
+          ))}
+        </ScrollArea>
+      </AppShell.Navbar>
+      <AppShell.Main id="main" style={{ minWidth: 0 }}>
+        <Outlet />
+      </AppShell.Main>
+    </AppShell>
+  );
+}

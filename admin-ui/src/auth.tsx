@@ -1,0 +1,58 @@
+import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import { api, session, setUnauthorizedHandler, unwrap, type Account } from './api/client';
+
+interface Auth {
+  /** `undefined` while the stored session is being checked. */
+  account: Account | null | undefined;
+  signIn: (username: string, password: string) => Promise<Account>;
+  signOut: () => Promise<void>;
+}
+
+const AuthContext = createContext<Auth | null>(null);
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [account, setAccount] = useState<Account | null | undefined>(session.get() ? undefined : null);
+
+  useEffect(() => {
+    setUnauthorizedHandler(() => setAccount(null));
+    if (!session.get()) return;
+    unwrap(api.GET('/admin/v1/me')).then(setAccount, () => {
+      session.clear();
+      setAccount(null);
+    });
+  }, []);
+
+  const signIn = useCallback(async (username: string, password: string) => {
+    const s = await unwrap(api.POST('/admin/v1/sessions', { body: { username, password } }));
+    session.set(s.token);
+    setAccount(s.account);
+    return s.account;
+  }, []);
+
+  const signOut = useCallback(async () => {
+    try {
+      await unwrap(api.DELETE('/admin/v1/sessions/current'));
+    } catch {
+      // Signed out locally either way.
+    }
+    session.clear();
+    setAccount(null);
+  }, []);
+
+  return <AuthContext.Provider value={{ account, signIn, signOut }}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): Auth {
+  const a = useContext(AuthContext);
+  if (!a) throw new Error('useAuth outside AuthProvider');
+  return a;
+}
+
+/** The signed-in account (only under the signed-in layout). */
+export function useAccount(): Account {
+  const { account } = useAuth();
+  if (!account) throw new Error('not signed in');
+  return account;
+}
+
+export const isOperator = (a: Account) => a.role === 'operator';

@@ -1,0 +1,115 @@
+import { Anchor, Breadcrumbs, Button, Group, Tabs, Text } from '@mantine/core';
+import { Link, useNavigate, useParams } from 'react-router';
+import { api, unwrap } from '../api/client';
+import { useQuery } from '../api/useQuery';
+import { isOperator, useAccount } from '../auth';
+import { ConfirmButton, IdText, PageHeader, QueryView, StatusBadge, notifyDone, notifyError } from '../components/common';
+import { AppSettingsTab, QuotasTab } from './AppSettings';
+import { KeysTab } from './Keys';
+import { WordsPanel } from './Words';
+
+const TABS = ['settings', 'quotas', 'keys', 'words'] as const;
+
+export function AppPage() {
+  const { appId = '', tab } = useParams();
+  const navigate = useNavigate();
+  const account = useAccount();
+  const app = useQuery(
+    () => unwrap(api.GET('/admin/v1/apps/{app_id}', { params: { path: { app_id: appId } } })),
+    [appId],
+  );
+  const current = TABS.find((t) => t === tab) ?? 'settings';
+
+  const setStatus = async (status: 'active' | 'suspended') => {
+    const path = status === 'suspended' ? '/admin/v1/apps/{app_id}/suspend' : '/admin/v1/apps/{app_id}/resume';
+    await unwrap(api.POST(path, { params: { path: { app_id: appId } } }));
+    notifyDone(status === 'suspended' ? 'App suspended' : 'App resumed');
+    app.reload();
+  };
+
+  return (
+    <QueryView query={app}>
+      {(a) => (
+        <>
+          <Breadcrumbs mb="xs">
+            {isOperator(account) && (
+              <Anchor component={Link} to="/tenants">
+                Tenants
+              </Anchor>
+            )}
+            <Anchor component={Link} to={`/tenants/${a.tenant_id}`}>
+              Apps
+            </Anchor>
+            <Text>{a.name}</Text>
+          </Breadcrumbs>
+          <PageHeader
+            title={
+              <>
+                {a.name} <StatusBadge status={a.status} />
+              </>
+            }
+          >
+            {a.status === 'active' ? (
+              <ConfirmButton
+                label="Suspend"
+                color="orange"
+                size="sm"
+                title="Suspend app"
+                message="Suspend this app? It refuses logins and REST calls, and its live sessions are kicked."
+                confirmLabel="Suspend"
+                onConfirm={() => setStatus('suspended')}
+              />
+            ) : (
+              <Button variant="light" color="green" onClick={() => setStatus('active').catch(notifyError)}>
+                Resume
+              </Button>
+            )}
+            <ConfirmButton
+              label="Delete app"
+              size="sm"
+              title="Delete app"
+              message={`Delete ${a.name} with its keys and word list? Its users can no longer log in. This cannot be undone.`}
+              confirmLabel="Delete"
+              typeToConfirm={a.name}
+              onConfirm={async () => {
+                await unwrap(api.DELETE('/admin/v1/apps/{app_id}', { params: { path: { app_id: a.app_id } } }));
+                notifyDone(`App ${a.name} deleted`);
+                navigate(`/tenants/${a.tenant_id}`);
+              }}
+            />
+          </PageHeader>
+          <Group gap={4} mb="md">
+            <Text size="sm" c="dimmed">
+              App id
+            </Text>
+            <IdText id={a.app_id} />
+          </Group>
+          <Tabs
+            value={current}
+            onChange={(v) => v && navigate(`/apps/${a.app_id}/${v}`)}
+            keepMounted={false}
+          >
+            <Tabs.List mb="md">
+              <Tabs.Tab value="settings">Settings</Tabs.Tab>
+              <Tabs.Tab value="quotas">Quotas</Tabs.Tab>
+              <Tabs.Tab value="keys">Keys</Tabs.Tab>
+              <Tabs.Tab value="words">Sensitive words</Tabs.Tab>
+            </Tabs.List>
+            <Tabs.Panel value="settings">
+              <AppSettingsTab app={a} onSaved={app.reload} />
+            </Tabs.Panel>
+            <Tabs.Panel value="quotas">
+              <QuotasTab app={a} onSaved={app.reload} />
+            </Tabs.Panel>
+            <Tabs.Panel value="keys">
+              <KeysTab appId={a.app_id} />
+            </Tabs.Panel>
+            <Tabs.Panel value="words">
+              <WordsPanel appId={a.app_id} />
+            </Tabs.Panel>
+          </Tabs>
+        </>
+      )}
+    </QueryView>
+  );
+}

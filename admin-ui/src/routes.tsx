@@ -1,0 +1,59 @@
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
+import { Center, Loader } from '@mantine/core';
+import { useAuth } from './auth';
+import { Layout } from './Layout';
+import { SignIn } from './pages/SignIn';
+import { Home } from './pages/Home';
+import { Tenants } from './pages/Tenants';
+import { TenantPage } from './pages/TenantPage';
+import { AppPage } from './pages/AppPage';
+import { GlobalWords } from './pages/GlobalWords';
+import { GrayRules } from './pages/GrayRules';
+import { Cells } from './pages/Cells';
+import { Accounts } from './pages/Accounts';
+import { NotFound } from './pages/NotFound';
+
+function RequireAuth({ children }: { children: React.ReactNode }) {
+  const { account } = useAuth();
+  const location = useLocation();
+  if (account === undefined) {
+    return (
+      <Center h="100vh">
+        <Loader aria-label="Loading" />
+      </Center>
+    );
+  }
+  if (account === null) {
+    const next = location.pathname + location.search;
+    return <Navigate to={`/login${next && next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`} replace />;
+  }
+  return <>{children}</>;
+}
+
+export function ConsoleRouter() {
+  return (
+    <BrowserRouter basename="/console">
+      <Routes>
+        <Route path="/login" element={<SignIn />} />
+        <Route
+          element={
+            <RequireAuth>
+              <Layout />
+            </RequireAuth>
+          }
+        >
+          <Route index element={<Home />} />
+          <Route path="tenants" element={<Tenants />} />
+          <Route path="tenants/:tenantId" element={<TenantPage />} />
+          <Route path="apps/:appId" element={<AppPage />} />
+          <Route path="apps/:appId/:tab" element={<AppPage />} />
+          <Route path="words" element={<GlobalWords />} />
+          <Route path="gray-rules" element={<GrayRules />} />
+          <Route path="cells" element={<Cells />} />
+          <Route path="accounts" element={<Accounts />} />
+          <Route path="*" element={<NotFound />} />
+        </Route>
+      </Routes>
+    </BrowserRouter>
+  );
+}
