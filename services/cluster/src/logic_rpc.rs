@@ -3,8 +3,8 @@
 //!
 //! [`LogicServer`] serves a [`Logic`] on a logic node. [`RemoteLogic`] is what
 //! a gateway holds instead of an in-process `Logic`: it spreads requests over
-//! the logic nodes round-robin and, when a node does not answer, retries the
-//! request on the next one. Retrying is safe: a send is deduplicated by its
+//! the logic nodes (those of the user's gray release first), round-robin, and
+//! when a node does not answer, retries the request on the next one. Retrying is safe: a send is deduplicated by its
 //! `client_msg_id`, and the other requests are reads or move cursors forward.
 
 use std::sync::Arc;
@@ -112,10 +112,36 @@ impl LogicService for LogicServer {
 
 type Client = LogicServiceClient<InterceptedService<Channel, crate::auth::Stamp>>;
 
-/// How often a gateway asks each logic node for its release label.
-const LABEL_REFRESH: Duration = Duration::from_secs(5);
+/// How often a gateway re-resolves the logic addresses and asks each node
+/// for its release label.
+const DISCOVERY_EVERY: Duration = Duration::from_secs(5);
+
+/// One logic node as a gateway knows it.
+#[derive(Clone)]
+struct Node {
+    /// `host:port` as configured, or the resolved `ip:port`.
+    addr: String,
+    client: Client,
+    /// The release label it reported (None until it answers `Info`).
+    release: Option<String>,
+}
+
+fn client_for(addr: &str) -> Result<Client, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| format!("logic address {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(RPC_TIMEOUT);
+    Ok(LogicServiceClient::with_interceptor(
+        endpoint.connect_lazy(),
+        crate::auth::Stamp,
+    ))
+}
 
 /// The logic layer as a gateway sees it on a split deployment.
+///
+/// `CONFAB_LOGIC_ADDRS` entries may be DNS names (e.g. a Kubernetes headless
+/// Service): they are re-resolved every few seconds, so logic nodes can be
+/// added or removed while traffic flows, without restarting gateways.
 ///
 /// With a config ([`RemoteLogic::follow_releases`]), every request goes to a
 /// node of the release the gray rules choose for its user — evaluated per
@@ -124,10 +150,10 @@ const LABEL_REFRESH: Duration = Duration::from_secs(5);
 /// release are tried first, the others after them (availability wins over
 /// the split when a release has no live node).
 pub struct RemoteLogic {
-    clients: Vec<(String, Client)>,
+    /// The configured addresses.
+    configured: Vec<String>,
+    nodes: std::sync::RwLock<Vec<Node>>,
     next: AtomicUsize,
-    /// Each node's release label, as last reported (index as `clients`).
-    labels: std::sync::RwLock<Vec<Option<String>>>,
     config: std::sync::OnceLock<confab_config::ConfigView>,
 }
 
@@ -138,54 +164,98 @@ impl RemoteLogic {
         if addrs.is_empty() {
             return Err("no logic node address (CONFAB_LOGIC_ADDRS)".into());
         }
-        let mut clients = Vec::new();
+        let mut nodes = Vec::new();
         for a in addrs {
-            let endpoint = Endpoint::from_shared(format!("http://{a}"))
-                .map_err(|e| format!("logic address {a:?}: {e}"))?
-                .connect_timeout(Duration::from_secs(1))
-                .timeout(RPC_TIMEOUT);
-            clients.push((
-                a.clone(),
-                LogicServiceClient::with_interceptor(endpoint.connect_lazy(), crate::auth::Stamp),
-            ));
+            nodes.push(Node {
+                addr: a.clone(),
+                client: client_for(a)?,
+                release: None,
+            });
         }
-        let labels = std::sync::RwLock::new(vec![None; clients.len()]);
         Ok(Self {
-            clients,
+            configured: addrs.to_vec(),
+            nodes: std::sync::RwLock::new(nodes),
             next: AtomicUsize::new(0),
-            labels,
             config: std::sync::OnceLock::new(),
         })
     }
 
-    /// Routes by the gray rules of `config` from now on, and keeps the
-    /// nodes' release labels current.
-    pub fn follow_releases(self: &Arc<Self>, config: confab_config::ConfigView) {
-        let _ = self.config.set(config);
+    /// Keeps the node list current (DNS) and the nodes' release labels
+    /// known, every few seconds, for as long as the gateway runs.
+    pub fn start_discovery(self: &Arc<Self>) {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
                 let Some(remote) = me.upgrade() else { return };
-                remote.refresh_labels().await;
+                remote.discover().await;
                 drop(remote);
-                tokio::time::sleep(LABEL_REFRESH).await;
+                tokio::time::sleep(DISCOVERY_EVERY).await;
             }
         });
     }
 
-    /// Asks every node for its release label.
-    pub async fn refresh_labels(&self) {
-        for (i, (addr, client)) in self.clients.iter().enumerate() {
-            let label = match client.clone().info(InfoRequest {}).await {
+    /// Routes by the gray rules of `config` from now on.
+    pub fn follow_releases(&self, config: confab_config::ConfigView) {
+        let _ = self.config.set(config);
+    }
+
+    /// The addresses requests currently go to.
+    pub fn node_addrs(&self) -> Vec<String> {
+        self.nodes
+            .read()
+            .map(|n| n.iter().map(|n| n.addr.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Re-resolves the configured addresses and asks every node for its
+    /// release label.
+    pub async fn discover(&self) {
+        let mut wanted: Vec<String> = Vec::new();
+        for entry in &self.configured {
+            match tokio::net::lookup_host(entry.as_str()).await {
+                Ok(found) => {
+                    let mut found: Vec<String> = found.map(|a| a.to_string()).collect();
+                    found.sort();
+                    if found.is_empty() {
+                        wanted.push(entry.clone());
+                    }
+                    wanted.extend(found);
+                }
+                // Unresolvable now: keep trying the name itself.
+                Err(_) => wanted.push(entry.clone()),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        wanted.retain(|a| seen.insert(a.clone()));
+        let current = self.nodes.read().map(|n| n.clone()).unwrap_or_default();
+        let mut next = Vec::with_capacity(wanted.len());
+        for addr in wanted {
+            match current.iter().find(|n| n.addr == addr) {
+                Some(known) => next.push(known.clone()),
+                None => match client_for(&addr) {
+                    Ok(client) => {
+                        tracing::info!(logic = %addr, "logic node added");
+                        next.push(Node {
+                            addr,
+                            client,
+                            release: None,
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "bad logic address"),
+                },
+            }
+        }
+        for node in &mut next {
+            node.release = match node.client.clone().info(InfoRequest {}).await {
                 Ok(info) => Some(info.into_inner().release),
                 Err(e) => {
-                    tracing::debug!(logic = %addr, error = %e, "no release label");
+                    tracing::debug!(logic = %node.addr, error = %e, "no release label");
                     None
                 }
             };
-            if let Ok(mut labels) = self.labels.write() {
-                labels[i] = label;
-            }
+        }
+        if let Ok(mut nodes) = self.nodes.write() {
+            *nodes = next;
         }
     }
 
@@ -206,22 +276,24 @@ impl RemoteLogic {
         Some(config.release_for(&who).to_owned())
     }
 
-    /// The clients in the order to try them for one request: nodes of
+    /// The nodes in the order to try them for one request: nodes of
     /// `release` first (round-robin among them), then the rest.
-    fn rotation(&self, release: Option<&str>) -> Vec<&(String, Client)> {
+    fn rotation(&self, release: Option<&str>) -> Vec<(String, Client)> {
+        let nodes = self.nodes.read().map(|n| n.clone()).unwrap_or_default();
+        let n = nodes.len();
+        if n == 0 {
+            return Vec::new();
+        }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.clients.len();
         let order = (0..n).map(move |i| (start + i) % n);
-        let Some(release) = release else {
-            return order.map(|i| &self.clients[i]).collect();
+        let (first, rest): (Vec<usize>, Vec<usize>) = match release {
+            Some(release) => order.partition(|i| nodes[*i].release.as_deref() == Some(release)),
+            None => (order.collect(), Vec::new()),
         };
-        let labels = self.labels.read().map(|l| l.clone()).unwrap_or_default();
-        let preferred = |i: &usize| labels.get(*i).and_then(|l| l.as_deref()) == Some(release);
-        let (first, rest): (Vec<usize>, Vec<usize>) = order.partition(preferred);
         first
             .into_iter()
             .chain(rest)
-            .map(|i| &self.clients[i])
+            .map(|i| (nodes[i].addr.clone(), nodes[i].client.clone()))
             .collect()
     }
 }
@@ -274,8 +346,7 @@ impl LogicApi for RemoteLogic {
         let release = unverified_claims(&frame.token).and_then(|(app, user)| {
             self.release_for(&app, &user, &frame.platform, &frame.client_version)
         });
-        for (addr, client) in self.rotation(release.as_deref()) {
-            let mut client = client.clone();
+        for (addr, mut client) in self.rotation(release.as_deref()) {
             let req = LoginRequest {
                 frame: Some(frame.clone()),
                 session_id: session_id.clone(),
@@ -313,8 +384,7 @@ impl LogicApi for RemoteLogic {
             session.platform.as_str(),
             &session.client_version,
         );
-        for (addr, client) in self.rotation(release.as_deref()) {
-            let mut client = client.clone();
+        for (addr, mut client) in self.rotation(release.as_deref()) {
             let req = HandleRequest {
                 session: Some(info.clone()),
                 frame: Some(frame.clone()),
@@ -328,5 +398,22 @@ impl LogicApi for RemoteLogic {
             }
         }
         error_reply(rid, code::UNAVAILABLE, "no logic node is reachable; retry")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn names_are_re_resolved_into_one_node_per_address() {
+        let remote = RemoteLogic::new(&["localhost:7".to_owned(), "127.0.0.2:7".to_owned()])
+            .expect("addresses");
+        assert_eq!(remote.node_addrs(), vec!["localhost:7", "127.0.0.2:7"]);
+        remote.discover().await;
+        let addrs = remote.node_addrs();
+        assert!(addrs.contains(&"127.0.0.1:7".to_owned()), "{addrs:?}");
+        assert!(addrs.contains(&"127.0.0.2:7".to_owned()), "{addrs:?}");
+        assert!(!addrs.contains(&"localhost:7".to_owned()), "{addrs:?}");
     }
 }

@@ -279,6 +279,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     let remote = Arc::new(
         confab_cluster::RemoteLogic::new(&settings.logic_addrs).map_err(anyhow::Error::msg)?,
     );
+    remote.start_discovery();
     let logic: Arc<dyn confab_logic::LogicApi> = remote.clone();
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await
