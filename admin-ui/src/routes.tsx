@@ -12,6 +12,7 @@ import { GrayRules } from './pages/GrayRules';
 import { Cells } from './pages/Cells';
 import { Accounts } from './pages/Accounts';
 import { NotFound } from './pages/NotFound';
+import { OperatorOnly } from './components/OperatorOnly';
 
 function RequireAuth({ children }: { children: React.ReactNode }) {
   const { account } = useAuth();
@@ -43,13 +44,13 @@ export function ConsoleRouter() {
           }
         >
           <Route index element={<Home />} />
-          <Route path="tenants" element={<Tenants />} />
+          <Route path="tenants" element={<OperatorOnly><Tenants /></OperatorOnly>} />
           <Route path="tenants/:tenantId" element={<TenantPage />} />
           <Route path="apps/:appId" element={<AppPage />} />
           <Route path="apps/:appId/:tab" element={<AppPage />} />
-          <Route path="words" element={<GlobalWords />} />
-          <Route path="gray-rules" element={<GrayRules />} />
-          <Route path="cells" element={<Cells />} />
+          <Route path="words" element={<OperatorOnly><GlobalWords /></OperatorOnly>} />
+          <Route path="gray-rules" element={<OperatorOnly><GrayRules /></OperatorOnly>} />
+          <Route path="cells" element={<OperatorOnly><Cells /></OperatorOnly>} />
           <Route path="accounts" element={<Accounts />} />
           <Route path="*" element={<NotFound />} />
         </Route>

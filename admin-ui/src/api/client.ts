@@ -58,7 +58,12 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: '' });
+export const api = createClient<paths>({
+  // Same origin as the console; the API lives at /admin/v1.
+  baseUrl: globalThis.location?.origin ?? '',
+  // Looked up per call (tests stub it).
+  fetch: (request: Request) => globalThis.fetch(request),
+});
 api.use(auth);
 
 /** Turns an error body (or anything else) into an `ApiError` with the API's message. */

@@ -1,0 +1,185 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from '@playwright/test';
+import { apiGet, apiPost, apiToken, expect, signIn, test, unique } from './fixtures';
+
+interface WordList {
+  items: { word: string; action: string }[];
+  next_cursor?: string | null;
+}
+
+/** Creates a tenant and an app through the UI; returns the app's page URL and id. */
+async function createTenantAndApp(page: Page, tenant: string, app: string) {
+  await page.goto('/console/tenants');
+  await page.getByRole('button', { name: 'New tenant' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New tenant' });
+  // Validated before submit: an empty name is refused in the form.
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog.getByText('Enter a name')).toBeVisible();
+  await dialog.getByLabel('Name').fill(tenant);
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toBeHidden();
+  await page.getByTestId(`tenant-row-${tenant}`).getByRole('link', { name: tenant }).click();
+  await expect(page.getByTestId('empty')).toContainText('No apps yet');
+
+  await page.getByRole('button', { name: 'New app' }).click();
+  const appDialog = page.getByRole('dialog', { name: 'New app' });
+  await appDialog.getByLabel('Name').fill(app);
+  await appDialog.getByRole('button', { name: 'Create' }).click();
+  const secretDialog = page.getByRole('dialog', { name: 'App created' });
+  const secret = (await secretDialog.getByTestId('secret').textContent())!;
+  expect(secret).toMatch(/^sk_[0-9a-f]{20,}$/);
+  await expect(secretDialog.getByRole('button', { name: 'Copy', exact: true })).toBeVisible();
+  return { secret, secretDialog };
+}
+
+test('create a tenant and an app: the secret is shown once', async ({ page }) => {
+  await signIn(page);
+  const tenant = unique('acme');
+  const { secret, secretDialog } = await createTenantAndApp(page, tenant, 'chat');
+  await page.screenshot({ path: 'test-results/screens/secret-once.png' });
+  await secretDialog.getByRole('button', { name: 'I have stored it' }).click();
+  await expect(secretDialog).toBeHidden();
+  await expect(page.getByRole('table', { name: 'Apps' }).getByRole('link', { name: 'chat' })).toBeVisible();
+  // Nowhere on the page, nor after a reload, nor in storage.
+  await expect(page.getByText(secret)).toHaveCount(0);
+  await page.reload();
+  await expect(page.getByRole('table', { name: 'Apps' })).toBeVisible();
+  expect(await page.content()).not.toContain(secret);
+  const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage, ...localStorage }));
+  expect(stored).not.toContain(secret);
+});
+
+test('rotate and revoke a key, with confirmation', async ({ page }) => {
+  await signIn(page);
+  const { secretDialog } = await createTenantAndApp(page, unique('keys'), 'keyed');
+  await secretDialog.getByRole('button', { name: 'I have stored it' }).click();
+  await page.getByRole('table', { name: 'Apps' }).getByRole('link', { name: 'keyed' }).click();
+  await page.getByRole('tab', { name: 'Keys' }).click();
+  await expect(page).toHaveURL(/\/apps\/app_[^/]+\/keys$/);
+  const rows = page.getByRole('table', { name: 'Keys' }).locator('tbody tr');
+  await expect(rows).toHaveCount(1);
+  const oldKey = (await rows.first().locator('code').textContent())!;
+
+  // Rotate: a second key, its secret shown once.
+  await page.getByRole('button', { name: /Rotate/ }).click();
+  const dialog = page.getByRole('dialog', { name: 'New key created' });
+  await expect(dialog.getByTestId('secret')).toHaveText(/^sk_/);
+  await dialog.getByRole('button', { name: 'I have stored it' }).click();
+  await expect(rows).toHaveCount(2);
+  // Two active keys: no third until one is revoked.
+  await expect(page.getByRole('button', { name: /Rotate/ })).toBeDisabled();
+
+  // Revoke the old key: cancel first (nothing happens), then confirm.
+  await page.getByRole('button', { name: `Revoke ${oldKey}` }).click();
+  const confirm = page.getByRole('dialog', { name: 'Revoke key' });
+  await expect(confirm).toContainText(oldKey);
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await expect(confirm).toBeHidden();
+  await expect(page.getByTestId(`key-row-${oldKey}`)).toContainText('active');
+  await page.getByRole('button', { name: `Revoke ${oldKey}` }).click();
+  await confirm.getByRole('button', { name: 'Revoke' }).click();
+  await expect(page.getByTestId(`key-row-${oldKey}`)).toContainText('revoked');
+  await expect(page.getByRole('button', { name: /Rotate/ })).toBeEnabled();
+  await page.screenshot({ path: 'test-results/screens/keys.png', fullPage: true });
+});
+
+test('sensitive words: add a blocked word (checked over the API), bulk import from a file', async ({ page, request }) => {
+  await signIn(page);
+  const { secretDialog } = await createTenantAndApp(page, unique('words'), 'filtered');
+  await secretDialog.getByRole('button', { name: 'I have stored it' }).click();
+  await page.getByRole('table', { name: 'Apps' }).getByRole('link', { name: 'filtered' }).click();
+  const appId = /\/apps\/(app_[^/]+)/.exec(page.url())![1];
+  await page.getByRole('tab', { name: 'Sensitive words' }).click();
+  await expect(page.getByTestId('empty')).toHaveText('The list is empty.');
+
+  // Add: validated before submit, then block.
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page.getByText('Enter a word')).toBeVisible();
+  await page.getByLabel('Word').fill('forbiddenword');
+  await page.getByRole('radio', { name: 'Block' }).check({ force: true });
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page.getByTestId('word-row').filter({ hasText: 'forbiddenword' })).toContainText('block');
+
+  const token = await apiToken(request);
+  const list = await apiGet<WordList>(request, token, `/admin/v1/apps/${appId}/words`);
+  expect(list.items).toContainEqual({ word: 'forbiddenword', action: 'block' });
+
+  // Bulk import: a text file, one word per line, with actions and a comment.
+  const dir = mkdtempSync(join(tmpdir(), 'words-'));
+  const file = join(dir, 'words.txt');
+  writeFileSync(file, '# imported\nalphaword\nbetaword,mask\ngammaword\tblock\n\n');
+  await page.getByLabel('Action of lines that name none').click();
+  await page.getByRole('option', { name: 'Mask' }).click();
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: /Import from a text file/ }).click();
+  await (await chooser).setFiles(file);
+  await expect(page.getByText(/Imported 3 lines; the list has 4 words/)).toBeVisible();
+  await expect(page.getByTestId('word-row')).toHaveCount(4);
+  const after = await apiGet<WordList>(request, token, `/admin/v1/apps/${appId}/words`);
+  expect(after.items).toEqual(
+    expect.arrayContaining([
+      { word: 'alphaword', action: 'mask' },
+      { word: 'betaword', action: 'mask' },
+      { word: 'gammaword', action: 'block' },
+      { word: 'forbiddenword', action: 'block' },
+    ]),
+  );
+  await page.screenshot({ path: 'test-results/screens/words.png', fullPage: true });
+
+  // Remove, confirmed.
+  await page.getByRole('button', { name: 'Remove alphaword' }).click();
+  await page.getByRole('dialog', { name: 'Remove word' }).getByRole('button', { name: 'Remove' }).click();
+  await expect(page.getByTestId('word-row')).toHaveCount(3);
+});
+
+test('a gray rule with a preview of the share it moves', async ({ page, request }) => {
+  await signIn(page);
+  const token = await apiToken(request);
+  const apps = await apiGet<{ items: { app_id: string; name: string; tenant_id: string }[] }>(
+    request,
+    token,
+    '/admin/v1/apps?tenant_id=default',
+  );
+  const app = apps.items[0];
+  const release = unique('canary');
+  await page.goto('/console/gray-rules');
+  await page.getByRole('button', { name: 'New rule' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New gray rule' });
+  // Validation before anything is sent.
+  await dialog.getByRole('button', { name: 'Create rule' }).click();
+  await expect(dialog.getByText(/1 to 40 of letters/)).toBeVisible();
+  await dialog.getByLabel('Release').fill(release);
+  await dialog.getByRole('textbox', { name: 'Percent of matching users' }).fill('30');
+  await dialog.getByRole('textbox', { name: 'App', exact: true }).click();
+  await page.getByRole('option', { name: new RegExp(app.app_id) }).click();
+  await dialog.getByRole('button', { name: 'Preview share' }).click();
+  const result = dialog.getByTestId('preview-result');
+  await expect(result).toContainText('of 10,000 sampled');
+  const share = Number(/Would move ([\d.]+)%/.exec((await result.textContent())!)![1]);
+  expect(share).toBeGreaterThan(27);
+  expect(share).toBeLessThan(33);
+  // Same as the API's own preview.
+  const api = await apiPost<{ share: number }>(request, token, '/admin/v1/gray-rules/preview', {
+    rule: { release, percent: 30, app_id: app.app_id },
+    app_id: app.app_id,
+    sample: 10000,
+  });
+  expect(share).toBeCloseTo(api.share * 100, 1);
+  await page.screenshot({ path: 'test-results/screens/gray-preview.png' });
+  await dialog.getByRole('button', { name: 'Create rule' }).click();
+  await expect(dialog).toBeHidden();
+  const row = page.getByTestId(`rule-${release}`);
+  await expect(row).toContainText('30%');
+
+  // Edit it, then delete it (confirmed).
+  await row.getByRole('button', { name: 'Edit' }).click();
+  const edit = page.getByRole('dialog', { name: /Edit rule/ });
+  await edit.getByRole('textbox', { name: 'Percent of matching users' }).fill('50');
+  await edit.getByRole('button', { name: 'Save rule' }).click();
+  await expect(row).toContainText('50%');
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog', { name: 'Delete rule' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(row).toHaveCount(0);
+});
