@@ -26,7 +26,7 @@ export async function signIn(page: Page, username = OPERATOR, password = operato
 /** A session token of the admin API, for checks behind the UI's back. */
 export async function apiToken(request: APIRequestContext, username = OPERATOR, password = operatorPassword()) {
   const r = await request.post(`${apiUrl()}/admin/v1/sessions`, { data: { username, password } });
-  expect(r.status()).toBe(200);
+  expect(r.ok(), await r.text()).toBe(true);
   return ((await r.json()) as { token: string }).token;
 }
 

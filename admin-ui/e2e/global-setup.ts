@@ -1,10 +1,11 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startConfab, startStaticProxy, stopConfab } from './server';
 
 export default async function globalSetup() {
   const bin = process.env.CONFAB_BIN;
   if (!bin) throw new Error('set CONFAB_BIN to a confab binary (e.g. target/debug/confab)');
-  const dist = resolve(__dirname, '..', 'dist');
+  const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
   const confab = await startConfab(bin, dist);
   let baseURL = confab.url;
   let proxy: Awaited<ReturnType<typeof startStaticProxy>> | undefined;

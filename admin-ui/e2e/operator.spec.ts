@@ -97,7 +97,7 @@ test('sensitive words: add a blocked word (checked over the API), bulk import fr
   // Add: validated before submit, then block.
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await expect(page.getByText('Enter a word')).toBeVisible();
-  await page.getByLabel('Word').fill('forbiddenword');
+  await page.getByRole('textbox', { name: 'Word' }).fill('forbiddenword');
   await page.getByRole('radio', { name: 'Block' }).check({ force: true });
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await expect(page.getByTestId('word-row').filter({ hasText: 'forbiddenword' })).toContainText('block');
@@ -110,7 +110,7 @@ test('sensitive words: add a blocked word (checked over the API), bulk import fr
   const dir = mkdtempSync(join(tmpdir(), 'words-'));
   const file = join(dir, 'words.txt');
   writeFileSync(file, '# imported\nalphaword\nbetaword,mask\ngammaword\tblock\n\n');
-  await page.getByLabel('Action of lines that name none').click();
+  await page.getByRole('combobox', { name: 'Action of lines that name none' }).click();
   await page.getByRole('option', { name: 'Mask' }).click();
   const chooser = page.waitForEvent('filechooser');
   await page.getByRole('button', { name: /Import from a text file/ }).click();
@@ -152,7 +152,7 @@ test('a gray rule with a preview of the share it moves', async ({ page, request 
   await expect(dialog.getByText(/1 to 40 of letters/)).toBeVisible();
   await dialog.getByLabel('Release').fill(release);
   await dialog.getByRole('textbox', { name: 'Percent of matching users' }).fill('30');
-  await dialog.getByRole('textbox', { name: 'App', exact: true }).click();
+  await dialog.getByRole('combobox', { name: 'App', exact: true }).click();
   await page.getByRole('option', { name: new RegExp(app.app_id) }).click();
   await dialog.getByRole('button', { name: 'Preview share' }).click();
   const result = dialog.getByTestId('preview-result');

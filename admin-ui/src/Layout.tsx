@@ -1,12 +1,11 @@
 import { Anchor, AppShell, Badge, Burger, Button, Group, NavLink, ScrollArea, Text } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
-import { Link, Outlet, useLocation, useNavigate } from 'react-router';
+import { Link, Outlet, useLocation } from 'react-router';
 import { isOperator, useAccount, useAuth } from './auth';
 
 export function Layout() {
   const account = useAccount();
   const { signOut } = useAuth();
-  const navigate = useNavigate();
   const location = useLocation();
   const [opened, { toggle, close }] = useDisclosure();
   const operator = isOperator(account);
@@ -53,10 +52,7 @@ export function Layout() {
             <Button
               size="xs"
               variant="default"
-              onClick={async () => {
-                await signOut();
-                navigate('/login');
-              }}
+              onClick={() => signOut()}
             >
               Sign out
             </Button>

@@ -6,12 +6,15 @@ interface Auth {
   account: Account | null | undefined;
   signIn: (username: string, password: string) => Promise<Account>;
   signOut: () => Promise<void>;
+  /** True after an explicit sign-out (no "return to" page then). */
+  signedOut: boolean;
 }
 
 const AuthContext = createContext<Auth | null>(null);
 
 export function AuthProvider({ children }: { children: ReactNode }) {
   const [account, setAccount] = useState<Account | null | undefined>(session.get() ? undefined : null);
+  const [signedOut, setSignedOut] = useState(false);
 
   useEffect(() => {
     setUnauthorizedHandler(() => setAccount(null));
@@ -25,6 +28,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const signIn = useCallback(async (username: string, password: string) => {
     const s = await unwrap(api.POST('/admin/v1/sessions', { body: { username, password } }));
     session.set(s.token);
+    setSignedOut(false);
     setAccount(s.account);
     return s.account;
   }, []);
@@ -36,10 +40,11 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       // Signed out locally either way.
     }
     session.clear();
+    setSignedOut(true);
     setAccount(null);
   }, []);
 
-  return <AuthContext.Provider value={{ account, signIn, signOut }}>{children}</AuthContext.Provider>;
+  return <AuthContext.Provider value={{ account, signIn, signOut, signedOut }}>{children}</AuthContext.Provider>;
 }
 
 export function useAuth(): Auth {

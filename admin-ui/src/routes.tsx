@@ -15,7 +15,7 @@ import { NotFound } from './pages/NotFound';
 import { OperatorOnly } from './components/OperatorOnly';
 
 function RequireAuth({ children }: { children: React.ReactNode }) {
-  const { account } = useAuth();
+  const { account, signedOut } = useAuth();
   const location = useLocation();
   if (account === undefined) {
     return (
@@ -25,6 +25,7 @@ function RequireAuth({ children }: { children: React.ReactNode }) {
     );
   }
   if (account === null) {
+    if (signedOut) return <Navigate to="/login" replace />;
     const next = location.pathname + location.search;
     return <Navigate to={`/login${next && next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`} replace />;
   }
