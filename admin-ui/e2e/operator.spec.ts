@@ -38,7 +38,7 @@ test('create a tenant and an app: the secret is shown once', async ({ page }) =>
   await signIn(page);
   const tenant = unique('acme');
   const { secret, secretDialog } = await createTenantAndApp(page, tenant, 'chat');
-  await page.screenshot({ path: 'test-results/screens/secret-once.png' });
+  await page.screenshot({ path: 'e2e/screenshots/secret-once.png' });
   await secretDialog.getByRole('button', { name: 'I have stored it' }).click();
   await expect(secretDialog).toBeHidden();
   await expect(page.getByRole('table', { name: 'Apps' }).getByRole('link', { name: 'chat' })).toBeVisible();
@@ -82,7 +82,7 @@ test('rotate and revoke a key, with confirmation', async ({ page }) => {
   await confirm.getByRole('button', { name: 'Revoke' }).click();
   await expect(page.getByTestId(`key-row-${oldKey}`)).toContainText('revoked');
   await expect(page.getByRole('button', { name: /Rotate/ })).toBeEnabled();
-  await page.screenshot({ path: 'test-results/screens/keys.png', fullPage: true });
+  await page.screenshot({ path: 'e2e/screenshots/keys.png', fullPage: true });
 });
 
 test('sensitive words: add a blocked word (checked over the API), bulk import from a file', async ({ page, request }) => {
@@ -126,7 +126,7 @@ test('sensitive words: add a blocked word (checked over the API), bulk import fr
       { word: 'forbiddenword', action: 'block' },
     ]),
   );
-  await page.screenshot({ path: 'test-results/screens/words.png', fullPage: true });
+  await page.screenshot({ path: 'e2e/screenshots/words.png', fullPage: true });
 
   // Remove, confirmed.
   await page.getByRole('button', { name: 'Remove alphaword' }).click();
@@ -167,7 +167,7 @@ test('a gray rule with a preview of the share it moves', async ({ page, request 
     sample: 10000,
   });
   expect(share).toBeCloseTo(api.share * 100, 1);
-  await page.screenshot({ path: 'test-results/screens/gray-preview.png' });
+  await page.screenshot({ path: 'e2e/screenshots/gray-preview.png' });
   await dialog.getByRole('button', { name: 'Create rule' }).click();
   await expect(dialog).toBeHidden();
   const row = page.getByTestId(`rule-${release}`);

@@ -20,7 +20,7 @@ test('a wrong password shows the API message; the right one signs in; sign out',
   await expect(page).toHaveURL(/\/console\/tenants$/);
   await expect(page.getByRole('heading', { name: 'Tenants' })).toBeVisible();
   await expect(page.getByTestId('tenant-row-default')).toBeVisible();
-  await page.screenshot({ path: 'test-results/screens/tenants-1280.png', fullPage: true });
+  await page.screenshot({ path: 'e2e/screenshots/tenants-1280.png', fullPage: true });
 
   // The session survives a reload (sessionStorage), and signing out ends it.
   await page.reload();
@@ -68,7 +68,7 @@ test.describe('phone width', () => {
     await signIn(page);
     await expect(page.getByRole('heading', { name: 'Tenants' })).toBeVisible();
     await expectNoHorizontalOverflow(page);
-    await page.screenshot({ path: 'test-results/screens/tenants-390.png', fullPage: true });
+    await page.screenshot({ path: 'e2e/screenshots/tenants-390.png', fullPage: true });
     await page.getByRole('button', { name: 'Toggle navigation' }).click();
     await page.getByRole('link', { name: 'Gray release' }).click();
     await expect(page.getByRole('heading', { name: 'Gray release' })).toBeVisible();
@@ -81,7 +81,7 @@ test.describe('phone width', () => {
     await page.getByRole('table', { name: 'Apps' }).getByRole('link').first().click();
     await expect(page.getByRole('tab', { name: 'Settings' })).toBeVisible();
     await expectNoHorizontalOverflow(page);
-    await page.screenshot({ path: 'test-results/screens/app-390.png', fullPage: true });
+    await page.screenshot({ path: 'e2e/screenshots/app-390.png', fullPage: true });
     for (const tab of ['Quotas', 'Keys', 'Sensitive words']) {
       await page.getByRole('tab', { name: tab }).click();
       await expect(page.getByRole('tab', { name: tab })).toHaveAttribute('aria-selected', 'true');

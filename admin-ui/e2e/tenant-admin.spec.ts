@@ -42,7 +42,7 @@ test('a tenant admin created by the operator sees only its own tenant', async ({
   await expect(page.getByRole('table', { name: 'Apps' })).toContainText('mine-app');
   const nav = page.getByRole('navigation', { name: 'Main navigation' });
   await expect(nav.getByRole('link')).toHaveText(['Apps', 'Accounts']);
-  await page.screenshot({ path: 'test-results/screens/tenant-admin.png', fullPage: true });
+  await page.screenshot({ path: 'e2e/screenshots/tenant-admin.png', fullPage: true });
 
   // Another tenant's pages, by URL: the API says not found, nothing of it shows.
   await page.goto(`/console/tenants/${other.tenant_id}`);

@@ -31,7 +31,7 @@ export function Accounts() {
       <QueryView query={accounts} isEmpty={(d) => d.length === 0}>
         {(items) => (
           <Table.ScrollContainer minWidth={560}>
-            <Table striped verticalSpacing="sm" aria-label="Accounts">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label="Accounts">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>User name</Table.Th>

@@ -5,10 +5,10 @@ import { api, unwrap, type App, type KickPolicy, type Quotas } from '../api/clie
 import { isOperator, useAccount } from '../auth';
 import { notifyDone, notifyError } from '../components/common';
 
-const KICK_POLICIES: { value: KickPolicy; label: string }[] = [
-  { value: 'one_per_platform', label: 'One device per platform (a new login kicks the same platform)' },
-  { value: 'one_in_all', label: 'One device in all (a new login kicks every other)' },
-  { value: 'unlimited', label: 'Unlimited devices' },
+const KICK_POLICIES: { value: KickPolicy; label: string; help: string }[] = [
+  { value: 'one_per_platform', label: 'One device per platform', help: 'A new login kicks the device on the same platform.' },
+  { value: 'one_in_all', label: 'One device in all', help: 'A new login kicks every other device of the user.' },
+  { value: 'unlimited', label: 'Unlimited devices', help: 'Logins never kick other devices.' },
 ];
 
 const WEEK_SECONDS = 7 * 24 * 3600;
@@ -59,7 +59,13 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
     <Paper withBorder p="md" maw={720}>
       <form onSubmit={submit} noValidate>
         <Stack>
-          <Select label="Kick policy" data={KICK_POLICIES} allowDeselect={false} {...form.getInputProps('kick_policy')} />
+          <Select
+            label="Kick policy"
+            description={KICK_POLICIES.find((p) => p.value === form.getValues().kick_policy)?.help}
+            data={KICK_POLICIES.map(({ value, label }) => ({ value, label }))}
+            allowDeselect={false}
+            {...form.getInputProps('kick_policy')}
+          />
           {!operator && (
             <Text size="xs" c="dimmed">
               The recall window, body size and retention are quotas: an operator changes them.

@@ -22,7 +22,7 @@ export function Cells() {
       <QueryView query={cells} isEmpty={(d) => d.length === 0}>
         {(items) => (
           <Table.ScrollContainer minWidth={560}>
-            <Table striped verticalSpacing="sm" aria-label="Cells">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label="Cells">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Cell</Table.Th>

@@ -51,7 +51,7 @@ export function GrayRules() {
       <QueryView query={rules} isEmpty={(d) => d.length === 0} empty="No rules: every user is on the default release.">
         {(items) => (
           <Table.ScrollContainer minWidth={820}>
-            <Table striped verticalSpacing="sm" aria-label="Gray rules">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label="Gray rules">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Priority</Table.Th>

@@ -55,7 +55,7 @@ export function KeysTab({ appId }: { appId: string }) {
       <QueryView query={keys} isEmpty={(d) => d.length === 0} empty="No keys.">
         {(items) => (
           <Table.ScrollContainer minWidth={640}>
-            <Table striped verticalSpacing="sm" aria-label="Keys">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label="Keys">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Key id</Table.Th>

@@ -62,7 +62,7 @@ export function TenantPage() {
           <QueryView query={apps} isEmpty={(d) => d.length === 0} empty="No apps yet: create one to get an app id and a secret key.">
             {(items) => (
               <Table.ScrollContainer minWidth={600}>
-                <Table striped highlightOnHover verticalSpacing="sm" aria-label="Apps">
+                <Table className="data-table" striped highlightOnHover verticalSpacing="sm" aria-label="Apps">
                   <Table.Thead>
                     <Table.Tr>
                       <Table.Th>Name</Table.Th>

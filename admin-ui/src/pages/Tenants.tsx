@@ -42,7 +42,7 @@ export function Tenants() {
       <QueryView query={tenants} isEmpty={(d) => d.length === 0} empty="No tenants yet.">
         {(items) => (
           <Table.ScrollContainer minWidth={760}>
-            <Table striped highlightOnHover verticalSpacing="sm">
+            <Table className="data-table" striped highlightOnHover verticalSpacing="sm">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Name</Table.Th>

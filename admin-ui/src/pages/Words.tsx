@@ -86,7 +86,7 @@ export function WordsPanel({ appId }: { appId?: string }) {
               {d.next ? ' shown' : ''}
             </Text>
             <Table.ScrollContainer minWidth={360}>
-              <Table striped verticalSpacing="xs" aria-label="Words">
+              <Table className="data-table" striped verticalSpacing="xs" aria-label="Words">
                 <Table.Thead>
                   <Table.Tr>
                     <Table.Th>Word</Table.Th>
