@@ -98,7 +98,8 @@ test('sensitive words: add a blocked word (checked over the API), bulk import fr
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await expect(page.getByText('Enter a word')).toBeVisible();
   await page.getByRole('textbox', { name: 'Word' }).fill('forbiddenword');
-  await page.getByRole('radio', { name: 'Block' }).check({ force: true });
+  await page.locator('label', { hasText: 'Block' }).first().click();
+  await expect(page.getByRole('radio', { name: 'Block' })).toBeChecked();
   await page.getByRole('button', { name: 'Add', exact: true }).click();
   await expect(page.getByTestId('word-row').filter({ hasText: 'forbiddenword' })).toContainText('block');
 

@@ -89,3 +89,22 @@ test.describe('phone width', () => {
     }
   });
 });
+
+test('English and Simplified Chinese, switchable', async ({ page }) => {
+  await page.goto('/console/login');
+  await page.locator('label', { hasText: '中文' }).click();
+  await expect(page.getByRole('heading', { name: '登录 Confab' })).toBeVisible();
+  await expect(page.locator('html')).toHaveAttribute('lang', 'zh-CN');
+  await page.getByLabel('用户名').fill('admin');
+  await page.getByLabel('密码', { exact: true }).fill(operatorPassword());
+  await page.getByRole('button', { name: '登录' }).click();
+  await expect(page.getByRole('heading', { name: '租户' })).toBeVisible();
+  await expect(page.getByRole('link', { name: '灰度发布' })).toBeVisible();
+  await page.screenshot({ path: 'e2e/screenshots/tenants-zh.png', fullPage: true });
+  // Kept across a reload; back to English.
+  await page.reload();
+  await expect(page.getByRole('heading', { name: '租户' })).toBeVisible();
+  await page.locator('label', { hasText: 'EN' }).click();
+  await expect(page.getByRole('heading', { name: 'Tenants' })).toBeVisible();
+  await expect(page.locator('html')).toHaveAttribute('lang', 'en');
+});

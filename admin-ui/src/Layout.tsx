@@ -2,6 +2,7 @@ import { Anchor, AppShell, Badge, Burger, Button, Group, NavLink, ScrollArea, Te
 import { useDisclosure } from '@mantine/hooks';
 import { Link, Outlet, useLocation } from 'react-router';
 import { isOperator, useAccount, useAuth } from './auth';
+import { LangSwitch, tr } from './i18n';
 
 export function Layout() {
   const account = useAccount();
@@ -12,15 +13,15 @@ export function Layout() {
 
   const links = operator
     ? [
-        { to: '/tenants', label: 'Tenants' },
-        { to: '/cells', label: 'Cells' },
-        { to: '/words', label: 'Global words' },
-        { to: '/gray-rules', label: 'Gray release' },
-        { to: '/accounts', label: 'Accounts' },
+        { to: '/tenants', label: tr('Tenants') },
+        { to: '/cells', label: tr('Cells') },
+        { to: '/words', label: tr('Global words') },
+        { to: '/gray-rules', label: tr('Gray release') },
+        { to: '/accounts', label: tr('Accounts') },
       ]
     : [
-        { to: `/tenants/${account.tenant_id}`, label: 'Apps' },
-        { to: '/accounts', label: 'Accounts' },
+        { to: `/tenants/${account.tenant_id}`, label: tr('Apps') },
+        { to: '/accounts', label: tr('Accounts') },
       ];
 
   const active = (to: string) => location.pathname === to || location.pathname.startsWith(`${to}/`);
@@ -32,34 +33,35 @@ export function Layout() {
       padding="md"
     >
       <a href="#main" className="skip-link">
-        Skip to content
+        {tr('Skip to content')}
       </a>
       <AppShell.Header>
         <Group h="100%" px="md" justify="space-between" wrap="nowrap">
           <Group gap="sm" wrap="nowrap">
-            <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
+            <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label={tr('Toggle navigation')} />
             <Anchor component={Link} to="/" c="inherit" underline="never" fw={700} size="lg">
-              Confab console
+              {tr('Confab console')}
             </Anchor>
           </Group>
           <Group gap="xs" wrap="nowrap">
-            <Text size="sm" visibleFrom="xs" data-testid="whoami">
+            <LangSwitch />
+            <Text size="sm" visibleFrom="md" data-testid="whoami">
               {account.username}
             </Text>
-            <Badge variant="light" visibleFrom="xs">
-              {operator ? 'operator' : 'tenant admin'}
+            <Badge variant="light" visibleFrom="md">
+              {operator ? tr('operator') : tr('tenant admin')}
             </Badge>
             <Button
               size="xs"
               variant="default"
               onClick={() => signOut()}
             >
-              Sign out
+              {tr('Sign out')}
             </Button>
           </Group>
         </Group>
       </AppShell.Header>
-      <AppShell.Navbar p="xs" aria-label="Main navigation">
+      <AppShell.Navbar p="xs" aria-label={tr('Main navigation')}>
         <ScrollArea>
           {links.map((l) => (
             <NavLink

@@ -7,6 +7,7 @@ import '@mantine/notifications/styles.css';
 import './app.css';
 import { AuthProvider } from './auth';
 import { ConsoleRouter } from './routes';
+import { LangProvider } from './i18n';
 
 const theme = createTheme({ primaryColor: 'blue', defaultRadius: 'md' });
 
@@ -15,7 +16,7 @@ createRoot(document.getElementById('root')!).render(
     <MantineProvider theme={theme} defaultColorScheme="light">
       <Notifications position="top-right" />
       <AuthProvider>
-        <ConsoleRouter />
+        <LangProvider>{(lang) => <ConsoleRouter key={lang} />}</LangProvider>
       </AuthProvider>
     </MantineProvider>
   </StrictMode>,

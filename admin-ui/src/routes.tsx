@@ -1,6 +1,7 @@
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
 import { Center, Loader } from '@mantine/core';
 import { useAuth } from './auth';
+import { tr } from './i18n';
 import { Layout } from './Layout';
 import { SignIn } from './pages/SignIn';
 import { Home } from './pages/Home';
@@ -20,7 +21,7 @@ function RequireAuth({ children }: { children: React.ReactNode }) {
   if (account === undefined) {
     return (
       <Center h="100vh">
-        <Loader aria-label="Loading" />
+        <Loader aria-label={tr('Loading')} />
       </Center>
     );
   }

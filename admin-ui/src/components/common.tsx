@@ -17,12 +17,13 @@ import {
 } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import type { Query } from '../api/useQuery';
+import { tr } from '../i18n';
 
 /** The API's error message, in a notification. */
 export function notifyError(e: unknown) {
   notifications.show({
     color: 'red',
-    title: 'Error',
+    title: tr('Error'),
     message: e instanceof Error ? e.message : String(e),
     autoClose: 8000,
   });
@@ -46,11 +47,11 @@ export function QueryView<T>({
 }) {
   if (query.error) {
     return (
-      <Alert color="red" title="Could not load" role="alert">
+      <Alert color="red" title={tr('Could not load')} role="alert">
         <Stack gap="xs" align="flex-start">
           <Text size="sm">{query.error.message}</Text>
           <Button size="xs" variant="light" color="red" onClick={query.reload}>
-            Retry
+            {tr('Retry')}
           </Button>
         </Stack>
       </Alert>
@@ -59,14 +60,14 @@ export function QueryView<T>({
   if (query.data === undefined) {
     return (
       <Center py="xl" aria-busy="true">
-        <Loader size="sm" aria-label="Loading" />
+        <Loader size="sm" aria-label={tr('Loading')} />
       </Center>
     );
   }
   if (isEmpty?.(query.data)) {
     return (
       <Text c="dimmed" ta="center" py="lg" data-testid="empty">
-        {empty ?? 'Nothing here yet.'}
+        {empty ?? tr('Nothing here yet.')}
       </Text>
     );
   }
@@ -88,7 +89,7 @@ export function StatusBadge({ status }: { status: string }) {
   const color = status === 'active' ? 'green' : status === 'suspended' ? 'orange' : 'gray';
   return (
     <Badge color={color} variant="light">
-      {status}
+      {tr(status)}
     </Badge>
   );
 }
@@ -148,7 +149,7 @@ export function ConfirmButton({
             <TextInput
               label={
                 <>
-                  Type <Code>{typeToConfirm}</Code> to confirm
+                  {tr('Type the name to confirm:')} <Code>{typeToConfirm}</Code>
                 </>
               }
               value={typed}
@@ -158,7 +159,7 @@ export function ConfirmButton({
           )}
           <Group justify="flex-end">
             <Button variant="default" onClick={close}>
-              Cancel
+              {tr('Cancel')}
             </Button>
             <Button
               color="red"
@@ -192,9 +193,8 @@ export function SecretModal({
     <Modal opened={secret !== null} onClose={onClose} title={title} centered size="lg">
       <Stack>
         {details}
-        <Alert color="yellow" title="Copy the secret now">
-          This is the only time it is shown. Store it in your backend&apos;s secret store; Confab keeps it
-          encrypted and never shows it again.
+        <Alert color="yellow" title={tr('Copy the secret now')}>
+          {tr("This is the only time it is shown. Store it in your backend's secret store; Confab keeps it encrypted and never shows it again.")}
         </Alert>
         <Group gap="xs" wrap="nowrap" align="center">
           <Code block data-testid="secret" style={{ flex: 1, overflowWrap: 'anywhere', whiteSpace: 'pre-wrap' }}>
@@ -203,13 +203,13 @@ export function SecretModal({
           <CopyButton value={secret ?? ''}>
             {({ copied, copy }) => (
               <Button onClick={copy} color={copied ? 'teal' : 'blue'} variant="light">
-                {copied ? 'Copied' : 'Copy'}
+                {copied ? tr('Copied') : tr('Copy')}
               </Button>
             )}
           </CopyButton>
         </Group>
         <Group justify="flex-end">
-          <Button onClick={onClose}>I have stored it</Button>
+          <Button onClick={onClose}>{tr('I have stored it')}</Button>
         </Group>
       </Stack>
     </Modal>
@@ -223,8 +223,8 @@ export function IdText({ id }: { id: string }) {
       <Code style={{ overflowWrap: 'anywhere' }}>{id}</Code>
       <CopyButton value={id}>
         {({ copied, copy }) => (
-          <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={`Copy ${id}`}>
-            {copied ? 'Copied' : 'Copy'}
+          <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={tr('Copy {id}', { id })}>
+            {copied ? tr('Copied') : tr('Copy')}
           </Button>
         )}
       </CopyButton>

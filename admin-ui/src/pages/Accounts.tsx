@@ -6,10 +6,11 @@ import { useQuery } from '../api/useQuery';
 import { isOperator, useAccount } from '../auth';
 import { PageHeader, QueryView, When, notifyDone, notifyError } from '../components/common';
 import { listTenants } from './Tenants';
+import { tr } from '../i18n';
 
 export function validatePassword(v: string): string | null {
   const n = [...v].length;
-  return n < 10 ? 'At least 10 characters' : n > 256 ? 'At most 256 characters' : null;
+  return n < 10 ? tr('At least 10 characters') : n > 256 ? tr('At most 256 characters') : null;
 }
 
 export function Accounts() {
@@ -25,19 +26,19 @@ export function Accounts() {
 
   return (
     <>
-      <PageHeader title="Accounts">
-        <Button onClick={() => setCreating(true)}>New account</Button>
+      <PageHeader title={tr('Accounts')}>
+        <Button onClick={() => setCreating(true)}>{tr('New account')}</Button>
       </PageHeader>
       <QueryView query={accounts} isEmpty={(d) => d.length === 0}>
         {(items) => (
           <Table.ScrollContainer minWidth={560}>
-            <Table className="data-table" striped verticalSpacing="sm" aria-label="Accounts">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label={tr('Accounts')}>
               <Table.Thead>
                 <Table.Tr>
-                  <Table.Th>User name</Table.Th>
-                  <Table.Th>Role</Table.Th>
-                  <Table.Th>Tenant</Table.Th>
-                  <Table.Th>Created</Table.Th>
+                  <Table.Th>{tr('User name')}</Table.Th>
+                  <Table.Th>{tr('Role')}</Table.Th>
+                  <Table.Th>{tr('Tenant')}</Table.Th>
+                  <Table.Th>{tr('Created')}</Table.Th>
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
@@ -46,7 +47,7 @@ export function Accounts() {
                     <Table.Td>{a.username}</Table.Td>
                     <Table.Td>
                       <Badge variant="light" color={a.role === 'operator' ? 'grape' : 'blue'}>
-                        {a.role === 'operator' ? 'operator' : 'tenant admin'}
+                        {a.role === 'operator' ? tr('operator') : tr('tenant admin')}
                       </Badge>
                     </Table.Td>
                     <Table.Td>{a.tenant_id ? tenantName(a.tenant_id) : '—'}</Table.Td>
@@ -95,10 +96,10 @@ function CreateAccount({
       tenant_id: null as string | null,
     },
     validate: {
-      username: (v) => (!v.trim() ? 'Enter a user name' : null),
+      username: (v) => (!v.trim() ? tr('Enter a user name') : null),
       password: validatePassword,
       tenant_id: (v, values) =>
-        operator && values.role === 'tenant_admin' && !v ? 'Choose the tenant it administers' : null,
+        operator && values.role === 'tenant_admin' && !v ? tr('Choose the tenant it administers') : null,
     },
   });
   const role = form.getValues().role;
@@ -116,7 +117,7 @@ function CreateAccount({
           headers: { 'Idempotency-Key': idempotencyKey() },
         }),
       );
-      notifyDone(`Account ${v.username.trim()} created`);
+      notifyDone(tr('Account {name} created', { name: v.username.trim() }));
       onCreated();
     } catch (e) {
       notifyError(e);
@@ -125,37 +126,37 @@ function CreateAccount({
     }
   });
   return (
-    <Modal opened onClose={onClose} title="New account" centered>
+    <Modal opened onClose={onClose} title={tr('New account')} centered>
       <form onSubmit={submit} noValidate>
         <Stack>
-          <TextInput label="User name" required data-autofocus autoComplete="off" {...form.getInputProps('username')} />
+          <TextInput label={tr('User name')} required data-autofocus autoComplete="off" {...form.getInputProps('username')} />
           <PasswordInput
-            label="Password"
-            description="10 to 256 characters; tell it to its owner"
+            label={tr('Password')}
+            description={tr('10 to 256 characters; tell it to its owner')}
             required
             autoComplete="new-password"
             {...form.getInputProps('password')}
           />
           {operator && (
             <Select
-              label="Role"
+              label={tr('Role')}
               data={[
-                { value: 'tenant_admin', label: 'Tenant admin' },
-                { value: 'operator', label: 'Operator' },
+                { value: 'tenant_admin', label: tr('Tenant admin') },
+                { value: 'operator', label: tr('Operator') },
               ]}
               allowDeselect={false}
               {...form.getInputProps('role')}
             />
           )}
           {operator && role === 'tenant_admin' && (
-            <Select label="Tenant" data={tenants} searchable required {...form.getInputProps('tenant_id')} />
+            <Select label={tr('Tenant')} data={tenants} searchable required {...form.getInputProps('tenant_id')} />
           )}
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
-              Cancel
+              {tr('Cancel')}
             </Button>
             <Button type="submit" loading={busy}>
-              Create
+              {tr('Create')}
             </Button>
           </Group>
         </Stack>

@@ -7,6 +7,7 @@ import { ConfirmButton, IdText, PageHeader, QueryView, StatusBadge, notifyDone, 
 import { AppSettingsTab, QuotasTab } from './AppSettings';
 import { KeysTab } from './Keys';
 import { WordsPanel } from './Words';
+import { tr } from '../i18n';
 
 const TABS = ['settings', 'quotas', 'keys', 'words'] as const;
 
@@ -23,7 +24,7 @@ export function AppPage() {
   const setStatus = async (status: 'active' | 'suspended') => {
     const path = status === 'suspended' ? '/admin/v1/apps/{app_id}/suspend' : '/admin/v1/apps/{app_id}/resume';
     await unwrap(api.POST(path, { params: { path: { app_id: appId } } }));
-    notifyDone(status === 'suspended' ? 'App suspended' : 'App resumed');
+    notifyDone(status === 'suspended' ? tr('App suspended') : tr('App resumed'));
     app.reload();
   };
 
@@ -34,11 +35,11 @@ export function AppPage() {
           <Breadcrumbs mb="xs">
             {isOperator(account) && (
               <Anchor component={Link} to="/tenants">
-                Tenants
+                {tr('Tenants')}
               </Anchor>
             )}
             <Anchor component={Link} to={`/tenants/${a.tenant_id}`}>
-              Apps
+              {tr('Apps')}
             </Anchor>
             <Text>{a.name}</Text>
           </Breadcrumbs>
@@ -51,36 +52,36 @@ export function AppPage() {
           >
             {a.status === 'active' ? (
               <ConfirmButton
-                label="Suspend"
+                label={tr('Suspend')}
                 color="orange"
                 size="sm"
-                title="Suspend app"
-                message="Suspend this app? It refuses logins and REST calls, and its live sessions are kicked."
-                confirmLabel="Suspend"
+                title={tr('Suspend app')}
+                message={tr('Suspend this app? It refuses logins and REST calls, and its live sessions are kicked.')}
+                confirmLabel={tr('Suspend')}
                 onConfirm={() => setStatus('suspended')}
               />
             ) : (
               <Button variant="light" color="green" onClick={() => setStatus('active').catch(notifyError)}>
-                Resume
+                {tr('Resume')}
               </Button>
             )}
             <ConfirmButton
-              label="Delete app"
+              label={tr('Delete app')}
               size="sm"
-              title="Delete app"
-              message={`Delete ${a.name} with its keys and word list? Its users can no longer log in. This cannot be undone.`}
-              confirmLabel="Delete"
+              title={tr('Delete app')}
+              message={tr('Delete {name} with its keys and word list? Its users can no longer log in. This cannot be undone.', { name: a.name })}
+              confirmLabel={tr('Delete')}
               typeToConfirm={a.name}
               onConfirm={async () => {
                 await unwrap(api.DELETE('/admin/v1/apps/{app_id}', { params: { path: { app_id: a.app_id } } }));
-                notifyDone(`App ${a.name} deleted`);
+                notifyDone(tr('App {name} deleted', { name: a.name }));
                 navigate(`/tenants/${a.tenant_id}`);
               }}
             />
           </PageHeader>
           <Group gap={4} mb="md">
             <Text size="sm" c="dimmed">
-              App id
+              {tr('App id')}
             </Text>
             <IdText id={a.app_id} />
           </Group>
@@ -90,10 +91,10 @@ export function AppPage() {
             keepMounted={false}
           >
             <Tabs.List mb="md">
-              <Tabs.Tab value="settings">Settings</Tabs.Tab>
-              <Tabs.Tab value="quotas">Quotas</Tabs.Tab>
-              <Tabs.Tab value="keys">Keys</Tabs.Tab>
-              <Tabs.Tab value="words">Sensitive words</Tabs.Tab>
+              <Tabs.Tab value="settings">{tr('Settings')}</Tabs.Tab>
+              <Tabs.Tab value="quotas">{tr('Quotas')}</Tabs.Tab>
+              <Tabs.Tab value="keys">{tr('Keys')}</Tabs.Tab>
+              <Tabs.Tab value="words">{tr('Sensitive words')}</Tabs.Tab>
             </Tabs.List>
             <Tabs.Panel value="settings">
               <AppSettingsTab app={a} onSaved={app.reload} />

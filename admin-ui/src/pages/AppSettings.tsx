@@ -4,6 +4,7 @@ import { useForm } from '@mantine/form';
 import { api, unwrap, type App, type KickPolicy, type Quotas } from '../api/client';
 import { isOperator, useAccount } from '../auth';
 import { notifyDone, notifyError } from '../components/common';
+import { tr } from '../i18n';
 
 const KICK_POLICIES: { value: KickPolicy; label: string; help: string }[] = [
   { value: 'one_per_platform', label: 'One device per platform', help: 'A new login kicks the device on the same platform.' },
@@ -25,11 +26,11 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
       retention_days: s.retention_days,
     },
     validate: {
-      kick_policy: (v) => (KICK_POLICIES.some((p) => p.value === v) ? null : 'Choose a policy'),
+      kick_policy: (v) => (KICK_POLICIES.some((p) => p.value === v) ? null : tr('Choose a policy')),
       recall_window_s: (v) =>
-        typeof v === 'number' && v >= 0 && v <= WEEK_SECONDS ? null : `0 to ${WEEK_SECONDS} seconds (7 days)`,
-      max_body_bytes: (v) => (typeof v === 'number' && v >= 1 && v <= 65536 ? null : '1 to 65536 bytes'),
-      retention_days: (v) => (typeof v === 'number' && v >= 1 && v <= 3650 ? null : '1 to 3650 days'),
+        typeof v === 'number' && v >= 0 && v <= WEEK_SECONDS ? null : tr('0 to {n} seconds (7 days)', { n: WEEK_SECONDS }),
+      max_body_bytes: (v) => (typeof v === 'number' && v >= 1 && v <= 65536 ? null : tr('1 to 65536 bytes')),
+      retention_days: (v) => (typeof v === 'number' && v >= 1 && v <= 3650 ? null : tr('1 to 3650 days')),
     },
   });
   const submit = form.onSubmit(async (v) => {
@@ -46,7 +47,7 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
       await unwrap(
         api.PATCH('/admin/v1/apps/{app_id}', { params: { path: { app_id: app.app_id } }, body: { settings } }),
       );
-      notifyDone('Settings saved');
+      notifyDone(tr('Settings saved'));
       form.resetDirty();
       onSaved();
     } catch (e) {
@@ -60,20 +61,20 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
       <form onSubmit={submit} noValidate>
         <Stack>
           <Select
-            label="Kick policy"
-            description={KICK_POLICIES.find((p) => p.value === form.getValues().kick_policy)?.help}
-            data={KICK_POLICIES.map(({ value, label }) => ({ value, label }))}
+            label={tr('Kick policy')}
+            description={tr(KICK_POLICIES.find((p) => p.value === form.getValues().kick_policy)?.help ?? '')}
+            data={KICK_POLICIES.map(({ value, label }) => ({ value, label: tr(label) }))}
             allowDeselect={false}
             {...form.getInputProps('kick_policy')}
           />
           {!operator && (
             <Text size="xs" c="dimmed">
-              The recall window, body size and retention are quotas: an operator changes them.
+              {tr('The recall window, body size and retention are quotas: an operator changes them.')}
             </Text>
           )}
           <SimpleGrid cols={{ base: 1, sm: 3 }}>
             <NumberInput
-              label="Recall window (seconds)"
+              label={tr('Recall window (seconds)')}
               min={0}
               max={WEEK_SECONDS}
               allowDecimal={false}
@@ -81,7 +82,7 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
               {...form.getInputProps('recall_window_s')}
             />
             <NumberInput
-              label="Max body (bytes)"
+              label={tr('Max body (bytes)')}
               min={1}
               max={65536}
               allowDecimal={false}
@@ -89,7 +90,7 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
               {...form.getInputProps('max_body_bytes')}
             />
             <NumberInput
-              label="History retention (days)"
+              label={tr('History retention (days)')}
               min={1}
               max={3650}
               allowDecimal={false}
@@ -99,7 +100,7 @@ export function AppSettingsTab({ app, onSaved }: { app: App; onSaved: () => void
           </SimpleGrid>
           <Group>
             <Button type="submit" loading={busy} disabled={!form.isDirty()}>
-              Save settings
+              {tr('Save settings')}
             </Button>
           </Group>
         </Stack>
@@ -140,7 +141,7 @@ export function QuotasTab({ app, onSaved }: { app: App; onSaved: () => void }) {
       await unwrap(
         api.PUT('/admin/v1/apps/{app_id}/quotas', { params: { path: { app_id: app.app_id } }, body: v }),
       );
-      notifyDone('Quotas saved');
+      notifyDone(tr('Quotas saved'));
       form.resetDirty();
       onSaved();
     } catch (e) {
@@ -155,16 +156,14 @@ export function QuotasTab({ app, onSaved }: { app: App; onSaved: () => void }) {
         <Stack>
           {!operator && (
             <Alert color="blue" variant="light">
-              Quotas are set by the platform operator. Exceeding one gives your users a clear error
-              (<code>quota_exceeded</code> or <code>rate_limited</code>). Current usage against them is not reported
-              by the API yet.
+              {tr('Quotas are set by the platform operator. Exceeding one gives your users a clear error (quota_exceeded or rate_limited). Current usage against them is not reported by the API yet.')}
             </Alert>
           )}
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
             {QUOTA_FIELDS.map((f) => (
               <NumberInput
                 key={f.key}
-                label={f.label}
+                label={tr(f.label)}
                 min={f.min}
                 max={f.max ?? INT32}
                 allowDecimal={false}
@@ -178,7 +177,7 @@ export function QuotasTab({ app, onSaved }: { app: App; onSaved: () => void }) {
           {operator && (
             <Group>
               <Button type="submit" loading={busy} disabled={!form.isDirty()}>
-                Save quotas
+                {tr('Save quotas')}
               </Button>
             </Group>
           )}

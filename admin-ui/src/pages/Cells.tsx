@@ -5,6 +5,7 @@ import { api, idempotencyKey, unwrap } from '../api/client';
 import { useQuery } from '../api/useQuery';
 import { ConfirmButton, PageHeader, QueryView, When, notifyDone, notifyError } from '../components/common';
 import { listCells, listTenants } from './Tenants';
+import { tr } from '../i18n';
 
 export const CELL_RE = /^[A-Za-z0-9._-]{1,40}$/;
 
@@ -16,19 +17,19 @@ export function Cells() {
 
   return (
     <>
-      <PageHeader title="Cells">
-        <Button onClick={() => setCreating(true)}>New cell</Button>
+      <PageHeader title={tr('Cells')}>
+        <Button onClick={() => setCreating(true)}>{tr('New cell')}</Button>
       </PageHeader>
       <QueryView query={cells} isEmpty={(d) => d.length === 0}>
         {(items) => (
           <Table.ScrollContainer minWidth={560}>
-            <Table className="data-table" striped verticalSpacing="sm" aria-label="Cells">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label={tr('Cells')}>
               <Table.Thead>
                 <Table.Tr>
-                  <Table.Th>Cell</Table.Th>
-                  <Table.Th>Description</Table.Th>
-                  <Table.Th>Tenants</Table.Th>
-                  <Table.Th>Created</Table.Th>
+                  <Table.Th>{tr('Cell')}</Table.Th>
+                  <Table.Th>{tr('Description')}</Table.Th>
+                  <Table.Th>{tr('Tenants')}</Table.Th>
+                  <Table.Th>{tr('Created')}</Table.Th>
                   <Table.Th />
                 </Table.Tr>
               </Table.Thead>
@@ -46,13 +47,13 @@ export function Cells() {
                     <Table.Td>
                       {c.cell_id !== 'default' && (
                         <ConfirmButton
-                          label="Delete"
-                          title="Delete cell"
-                          message={`Delete cell ${c.cell_id}? Only a cell that serves no tenant can be deleted.`}
-                          confirmLabel="Delete"
+                          label={tr('Delete')}
+                          title={tr('Delete cell')}
+                          message={tr('Delete cell {cell}? Only a cell that serves no tenant can be deleted.', { cell: c.cell_id })}
+                          confirmLabel={tr('Delete')}
                           onConfirm={async () => {
                             await unwrap(api.DELETE('/admin/v1/cells/{cell_id}', { params: { path: { cell_id: c.cell_id } } }));
-                            notifyDone(`Cell ${c.cell_id} deleted`);
+                            notifyDone(tr('Cell {cell} deleted', { cell: c.cell_id }));
                             cells.reload();
                           }}
                         />
@@ -81,7 +82,7 @@ function CreateCell({ opened, onClose, onCreated }: { opened: boolean; onClose: 
   const [busy, setBusy] = useState(false);
   const form = useForm({
     initialValues: { cell_id: '', description: '' },
-    validate: { cell_id: (v) => (CELL_RE.test(v) ? null : '1 to 40 of letters, digits, “.”, “_”, “-”') },
+    validate: { cell_id: (v) => (CELL_RE.test(v) ? null : tr('1 to 40 of letters, digits, “.”, “_”, “-”')) },
   });
   const submit = form.onSubmit(async (v) => {
     setBusy(true);
@@ -89,7 +90,7 @@ function CreateCell({ opened, onClose, onCreated }: { opened: boolean; onClose: 
       await unwrap(
         api.POST('/admin/v1/cells', { body: v, headers: { 'Idempotency-Key': idempotencyKey() } }),
       );
-      notifyDone(`Cell ${v.cell_id} created`);
+      notifyDone(tr('Cell {cell} created', { cell: v.cell_id }));
       form.reset();
       onCreated();
     } catch (e) {
@@ -99,17 +100,17 @@ function CreateCell({ opened, onClose, onCreated }: { opened: boolean; onClose: 
     }
   });
   return (
-    <Modal opened={opened} onClose={onClose} title="New cell" centered>
+    <Modal opened={opened} onClose={onClose} title={tr('New cell')} centered>
       <form onSubmit={submit} noValidate>
         <Stack>
-          <TextInput label="Cell id" placeholder="cn-east-1" required data-autofocus {...form.getInputProps('cell_id')} />
-          <TextInput label="Description" {...form.getInputProps('description')} />
+          <TextInput label={tr('Cell id')} placeholder={tr('cn-east-1')} required data-autofocus {...form.getInputProps('cell_id')} />
+          <TextInput label={tr('Description')} {...form.getInputProps('description')} />
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
-              Cancel
+              {tr('Cancel')}
             </Button>
             <Button type="submit" loading={busy}>
-              Create
+              {tr('Create')}
             </Button>
           </Group>
         </Stack>

@@ -22,6 +22,7 @@ import { allPages, api, idempotencyKey, unwrap, type GrayRule, type GrayRuleInpu
 import { useQuery } from '../api/useQuery';
 import { ConfirmButton, PageHeader, QueryView, notifyDone, notifyError } from '../components/common';
 import { listTenants } from './Tenants';
+import { tr } from '../i18n';
 
 const listRules = () =>
   allPages((cursor) => unwrap(api.GET('/admin/v1/gray-rules', { params: { query: { limit: 200, cursor } } })));
@@ -41,26 +42,25 @@ export function GrayRules() {
 
   return (
     <>
-      <PageHeader title="Gray release">
-        <Button onClick={() => setEditing('new')}>New rule</Button>
+      <PageHeader title={tr('Gray release')}>
+        <Button onClick={() => setEditing('new')}>{tr('New rule')}</Button>
       </PageHeader>
       <Text size="sm" c="dimmed" mb="md">
-        Rules move a share of users to a logic release; they are checked lowest priority first and the first match
-        decides. A user&apos;s bucket is a stable hash of app and user, so raising the percentage only adds users.
+        {tr("Rules move a share of users to a logic release; they are checked lowest priority first and the first match decides. A user's bucket is a stable hash of app and user, so raising the percentage only adds users.")}
       </Text>
-      <QueryView query={rules} isEmpty={(d) => d.length === 0} empty="No rules: every user is on the default release.">
+      <QueryView query={rules} isEmpty={(d) => d.length === 0} empty={tr('No rules: every user is on the default release.')}>
         {(items) => (
           <Table.ScrollContainer minWidth={820}>
-            <Table className="data-table" striped verticalSpacing="sm" aria-label="Gray rules">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label={tr('Gray rules')}>
               <Table.Thead>
                 <Table.Tr>
-                  <Table.Th>Priority</Table.Th>
-                  <Table.Th>Release</Table.Th>
-                  <Table.Th>Share</Table.Th>
-                  <Table.Th>Tenant</Table.Th>
-                  <Table.Th>App</Table.Th>
-                  <Table.Th>Platforms</Table.Th>
-                  <Table.Th>Min version</Table.Th>
+                  <Table.Th>{tr('Priority')}</Table.Th>
+                  <Table.Th>{tr('Release')}</Table.Th>
+                  <Table.Th>{tr('Share')}</Table.Th>
+                  <Table.Th>{tr('Tenant')}</Table.Th>
+                  <Table.Th>{tr('App')}</Table.Th>
+                  <Table.Th>{tr('Platforms')}</Table.Th>
+                  <Table.Th>{tr('Min version')}</Table.Th>
                   <Table.Th />
                 </Table.Tr>
               </Table.Thead>
@@ -72,25 +72,25 @@ export function GrayRules() {
                       <Badge variant="light">{r.release}</Badge>
                     </Table.Td>
                     <Table.Td>{r.percent}%</Table.Td>
-                    <Table.Td>{r.tenant_id ? tenantName(r.tenant_id) : 'any'}</Table.Td>
-                    <Table.Td>{r.app_id ? appName(r.app_id) : 'any'}</Table.Td>
-                    <Table.Td>{r.platforms.length ? r.platforms.join(', ') : 'any'}</Table.Td>
-                    <Table.Td>{r.min_client_version ?? 'any'}</Table.Td>
+                    <Table.Td>{r.tenant_id ? tenantName(r.tenant_id) : tr('any')}</Table.Td>
+                    <Table.Td>{r.app_id ? appName(r.app_id) : tr('any')}</Table.Td>
+                    <Table.Td>{r.platforms.length ? r.platforms.join(', ') : tr('any')}</Table.Td>
+                    <Table.Td>{r.min_client_version ?? tr('any')}</Table.Td>
                     <Table.Td>
                       <Group gap={4} wrap="nowrap" justify="flex-end">
                         <Button size="xs" variant="default" onClick={() => setEditing(r)}>
-                          Edit
+                          {tr('Edit')}
                         </Button>
                         <ConfirmButton
-                          label="Delete"
-                          title="Delete rule"
-                          message={`Delete the rule moving ${r.percent}% to ${r.release}? Its users move back at once.`}
-                          confirmLabel="Delete"
+                          label={tr('Delete')}
+                          title={tr('Delete rule')}
+                          message={tr('Delete the rule moving {percent}% to {release}? Its users move back at once.', { percent: r.percent, release: r.release })}
+                          confirmLabel={tr('Delete')}
                           onConfirm={async () => {
                             await unwrap(
                               api.DELETE('/admin/v1/gray-rules/{rule_id}', { params: { path: { rule_id: r.rule_id } } }),
                             );
-                            notifyDone('Rule deleted');
+                            notifyDone(tr('Rule deleted'));
                             rules.reload();
                           }}
                         />
@@ -159,10 +159,10 @@ function RuleForm({
       preview_app: rule?.app_id ?? null,
     },
     validate: {
-      release: (v) => (RELEASE_RE.test(v) ? null : '1 to 40 of letters, digits, “.”, “_”, “-”'),
-      percent: (v) => (Number.isInteger(v) && v >= 0 && v <= 100 ? null : '0 to 100'),
-      priority: (v) => (Number.isInteger(v) ? null : 'A whole number'),
-      min_client_version: (v) => (!v || VERSION_RE.test(v.trim()) ? null : 'Dotted numbers, e.g. 2.3.0'),
+      release: (v) => (RELEASE_RE.test(v) ? null : tr('1 to 40 of letters, digits, “.”, “_”, “-”')),
+      percent: (v) => (Number.isInteger(v) && v >= 0 && v <= 100 ? null : tr('0 to 100')),
+      priority: (v) => (Number.isInteger(v) ? null : tr('A whole number')),
+      min_client_version: (v) => (!v || VERSION_RE.test(v.trim()) ? null : tr('Dotted numbers, e.g. 2.3.0')),
     },
     onValuesChange: () => setPreview(null),
   });
@@ -189,7 +189,7 @@ function RuleForm({
           api.POST('/admin/v1/gray-rules', { body: input(v), headers: { 'Idempotency-Key': idempotencyKey() } }),
         );
       }
-      notifyDone(rule ? 'Rule saved' : 'Rule created');
+      notifyDone(rule ? tr('Rule saved') : tr('Rule created'));
       onSaved();
     } catch (e) {
       notifyError(e);
@@ -203,7 +203,7 @@ function RuleForm({
     if (form.validate().hasErrors) return;
     const appId = v.app_id || v.preview_app;
     if (!appId) {
-      form.setFieldError('preview_app', 'Choose an app to preview over');
+      form.setFieldError('preview_app', tr('Choose an app to preview over'));
       return;
     }
     setPreviewing(true);
@@ -224,21 +224,21 @@ function RuleForm({
   const appOptions = values.tenant_id ? apps.filter((a) => a.tenant === values.tenant_id) : apps;
 
   return (
-    <Modal opened onClose={onClose} title={rule ? `Edit rule ${rule.rule_id}` : 'New gray rule'} size="lg" centered>
+    <Modal opened onClose={onClose} title={rule ? tr('Edit rule {id}', { id: rule.rule_id }) : tr('New gray rule')} size="lg" centered>
       <form onSubmit={submit} noValidate>
         <Stack>
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
-            <TextInput label="Release" placeholder="canary" required data-autofocus {...form.getInputProps('release')} />
+            <TextInput label={tr('Release')} placeholder={tr('canary')} required data-autofocus {...form.getInputProps('release')} />
             <NumberInput
-              label="Priority"
-              description="Lower is checked first"
+              label={tr('Priority')}
+              description={tr('Lower is checked first')}
               allowDecimal={false}
               {...form.getInputProps('priority')}
             />
           </SimpleGrid>
           <div>
             <NumberInput
-              label="Percent of matching users"
+              label={tr('Percent of matching users')}
               min={0}
               max={100}
               allowDecimal={false}
@@ -249,7 +249,7 @@ function RuleForm({
               mt="xs"
               min={0}
               max={100}
-              aria-label="Percent slider"
+              aria-label={tr('Percent slider')}
               value={values.percent}
               onChange={(p) => form.setFieldValue('percent', p)}
               label={(p) => `${p}%`}
@@ -257,30 +257,30 @@ function RuleForm({
           </div>
           <SimpleGrid cols={{ base: 1, sm: 2 }}>
             <Select
-              label="Tenant"
-              placeholder="any"
+              label={tr('Tenant')}
+              placeholder={tr('any')}
               data={tenants}
               clearable
               searchable
               {...form.getInputProps('tenant_id')}
             />
-            <Select label="App" placeholder="any" data={appOptions} clearable searchable {...form.getInputProps('app_id')} />
+            <Select label={tr('App')} placeholder={tr('any')} data={appOptions} clearable searchable {...form.getInputProps('app_id')} />
             <TagsInput
-              label="Platforms"
-              placeholder="any (type and press Enter)"
+              label={tr('Platforms')}
+              placeholder={tr('any (type and press Enter)')}
               data={['ios', 'android', 'web', 'windows', 'macos', 'linux']}
               {...form.getInputProps('platforms')}
             />
-            <TextInput label="Minimum client version" placeholder="any, e.g. 2.3.0" {...form.getInputProps('min_client_version')} />
+            <TextInput label={tr('Minimum client version')} placeholder={tr('any, e.g. 2.3.0')} {...form.getInputProps('min_client_version')} />
           </SimpleGrid>
           <Paper withBorder p="sm" bg="gray.0">
             <Stack gap="xs">
               <Text fw={500} size="sm">
-                Preview
+                {tr('Preview')}
               </Text>
               {!values.app_id && (
                 <Select
-                  label="App to preview over"
+                  label={tr('App to preview over')}
                   data={appOptions}
                   searchable
                   {...form.getInputProps('preview_app')}
@@ -288,16 +288,19 @@ function RuleForm({
               )}
               <Group>
                 <Button variant="light" onClick={runPreview} loading={previewing}>
-                  Preview share
+                  {tr('Preview share')}
                 </Button>
                 {preview && (
                   <Text size="sm" data-testid="preview-result">
-                    Would move <b>{(preview.share * 100).toFixed(1)}%</b> of users ({preview.matched.toLocaleString()} of{' '}
-                    {preview.total.toLocaleString()} sampled)
+                    {tr('Would move {share} of users ({matched} of {total} sampled)', {
+                      share: `${(preview.share * 100).toFixed(1)}%`,
+                      matched: preview.matched.toLocaleString('en-US'),
+                      total: preview.total.toLocaleString('en-US'),
+                    })}
                   </Text>
                 )}
               </Group>
-              {preview && <Progress value={preview.share * 100} aria-label="Share of users moved" />}
+              {preview && <Progress value={preview.share * 100} aria-label={tr('Share of users moved')} />}
               {previewError && (
                 <Alert color="red" role="alert">
                   {previewError}
@@ -307,10 +310,10 @@ function RuleForm({
           </Paper>
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
-              Cancel
+              {tr('Cancel')}
             </Button>
             <Button type="submit" loading={busy}>
-              {rule ? 'Save rule' : 'Create rule'}
+              {rule ? tr('Save rule') : tr('Create rule')}
             </Button>
           </Group>
         </Stack>

@@ -3,6 +3,7 @@ import { Alert, Button, Group, Stack, Table, Text } from '@mantine/core';
 import { allPages, api, idempotencyKey, unwrap, type Schemas } from '../api/client';
 import { useQuery } from '../api/useQuery';
 import { ConfirmButton, IdText, QueryView, SecretModal, StatusBadge, When, notifyDone, notifyError } from '../components/common';
+import { tr } from '../i18n';
 
 export function KeysTab({ appId }: { appId: string }) {
   const keys = useQuery(
@@ -39,29 +40,28 @@ export function KeysTab({ appId }: { appId: string }) {
   return (
     <Stack>
       <Alert variant="light" color="blue">
-        Rotation: create a new key, move your backend&apos;s signers to it, then revoke the old one. An app has at most
-        two active keys.
+        {tr("Rotation: create a new key, move your backend's signers to it, then revoke the old one. An app has at most two active keys.")}
       </Alert>
       <Group>
         <Button onClick={create} loading={busy} disabled={keys.data !== undefined && active >= 2}>
-          {active >= 1 ? 'Rotate: create a new key' : 'Create key'}
+          {active >= 1 ? tr('Rotate: create a new key') : tr('Create key')}
         </Button>
         {active >= 2 && (
           <Text size="sm" c="dimmed">
-            Revoke a key before creating another.
+            {tr('Revoke a key before creating another.')}
           </Text>
         )}
       </Group>
-      <QueryView query={keys} isEmpty={(d) => d.length === 0} empty="No keys.">
+      <QueryView query={keys} isEmpty={(d) => d.length === 0} empty={tr('No keys.')}>
         {(items) => (
           <Table.ScrollContainer minWidth={640}>
-            <Table className="data-table" striped verticalSpacing="sm" aria-label="Keys">
+            <Table className="data-table" striped verticalSpacing="sm" aria-label={tr('Keys')}>
               <Table.Thead>
                 <Table.Tr>
-                  <Table.Th>Key id</Table.Th>
-                  <Table.Th>Status</Table.Th>
-                  <Table.Th>Created</Table.Th>
-                  <Table.Th>Revoked</Table.Th>
+                  <Table.Th>{tr('Key id')}</Table.Th>
+                  <Table.Th>{tr('Status')}</Table.Th>
+                  <Table.Th>{tr('Created')}</Table.Th>
+                  <Table.Th>{tr('Revoked')}</Table.Th>
                   <Table.Th />
                 </Table.Tr>
               </Table.Thead>
@@ -83,18 +83,18 @@ export function KeysTab({ appId }: { appId: string }) {
                     <Table.Td>
                       {k.status === 'active' && (
                         <ConfirmButton
-                          label="Revoke"
-                          aria-label={`Revoke ${k.key_id}`}
-                          title="Revoke key"
-                          message={`Revoke ${k.key_id}? User tokens it signed and server calls with its secret stop working within seconds.`}
-                          confirmLabel="Revoke"
+                          label={tr('Revoke')}
+                          aria-label={tr('Revoke {key}', { key: k.key_id })}
+                          title={tr('Revoke key')}
+                          message={tr('Revoke {key}? User tokens it signed and server calls with its secret stop working within seconds.', { key: k.key_id })}
+                          confirmLabel={tr('Revoke')}
                           onConfirm={async () => {
                             await unwrap(
                               api.POST('/admin/v1/apps/{app_id}/keys/{key_id}/revoke', {
                                 params: { path: { app_id: appId, key_id: k.key_id } },
                               }),
                             );
-                            notifyDone(`Key ${k.key_id} revoked`);
+                            notifyDone(tr('Key {key} revoked', { key: k.key_id }));
                             keys.reload();
                           }}
                         />
@@ -109,12 +109,12 @@ export function KeysTab({ appId }: { appId: string }) {
       </QueryView>
       <SecretModal
         secret={created?.secret ?? null}
-        title="New key created"
+        title={tr('New key created')}
         details={
           created && (
             <Group gap="xs">
               <Text size="sm" c="dimmed">
-                Key id
+                {tr('Key id')}
               </Text>
               <IdText id={created.key_id} />
             </Group>

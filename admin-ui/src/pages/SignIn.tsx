@@ -1,8 +1,9 @@
 import { useState } from 'react';
-import { Alert, Button, Center, Paper, PasswordInput, Stack, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Center, Group, Paper, PasswordInput, Stack, TextInput, Title } from '@mantine/core';
 import { useForm } from '@mantine/form';
 import { Navigate, useNavigate, useSearchParams } from 'react-router';
 import { useAuth } from '../auth';
+import { LangSwitch, tr } from '../i18n';
 
 export function SignIn() {
   const { account, signIn } = useAuth();
@@ -13,8 +14,8 @@ export function SignIn() {
   const form = useForm({
     initialValues: { username: '', password: '' },
     validate: {
-      username: (v) => (v.trim() ? null : 'Enter your user name'),
-      password: (v) => (v ? null : 'Enter your password'),
+      username: (v) => (v.trim() ? null : tr('Enter your user name')),
+      password: (v) => (v ? null : tr('Enter your password')),
     },
   });
   const next = params.get('next');
@@ -39,16 +40,19 @@ export function SignIn() {
       <Paper withBorder shadow="sm" p="xl" w="100%" maw={400} component="main">
         <form onSubmit={submit} noValidate>
           <Stack>
-            <Title order={2}>Sign in to Confab</Title>
+            <Group justify="space-between" wrap="nowrap" align="center">
+              <Title order={2}>{tr('Sign in to Confab')}</Title>
+              <LangSwitch />
+            </Group>
             {error && (
               <Alert color="red" role="alert" data-testid="signin-error">
                 {error}
               </Alert>
             )}
-            <TextInput label="User name" autoComplete="username" autoFocus {...form.getInputProps('username')} />
-            <PasswordInput label="Password" autoComplete="current-password" {...form.getInputProps('password')} />
+            <TextInput label={tr('User name')} autoComplete="username" autoFocus {...form.getInputProps('username')} />
+            <PasswordInput label={tr('Password')} autoComplete="current-password" {...form.getInputProps('password')} />
             <Button type="submit" loading={busy} fullWidth>
-              Sign in
+              {tr('Sign in')}
             </Button>
           </Stack>
         </form>

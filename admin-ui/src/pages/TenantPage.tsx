@@ -6,6 +6,7 @@ import { allPages, api, idempotencyKey, unwrap, type Schemas } from '../api/clie
 import { useQuery } from '../api/useQuery';
 import { isOperator, useAccount } from '../auth';
 import { IdText, PageHeader, QueryView, SecretModal, StatusBadge, When, notifyError } from '../components/common';
+import { tr } from '../i18n';
 
 export function TenantPage() {
   const { tenantId = '' } = useParams();
@@ -31,7 +32,7 @@ export function TenantPage() {
           {isOperator(account) && (
             <Breadcrumbs mb="xs">
               <Anchor component={Link} to="/tenants">
-                Tenants
+                {tr('Tenants')}
               </Anchor>
               <Text>{t.name}</Text>
             </Breadcrumbs>
@@ -43,32 +44,32 @@ export function TenantPage() {
               </>
             }
           >
-            <Button onClick={() => setCreating(true)}>New app</Button>
+            <Button onClick={() => setCreating(true)}>{tr('New app')}</Button>
           </PageHeader>
           <Group gap="lg" mb="md" wrap="wrap">
             <Group gap={4}>
               <Text size="sm" c="dimmed">
-                Tenant id
+                {tr('Tenant id')}
               </Text>
               <IdText id={t.tenant_id} />
             </Group>
             <Text size="sm">
               <Text span c="dimmed">
-                Cell
+                {tr('Cell')}
               </Text>{' '}
               <Code>{t.cell_id}</Code>
             </Text>
           </Group>
-          <QueryView query={apps} isEmpty={(d) => d.length === 0} empty="No apps yet: create one to get an app id and a secret key.">
+          <QueryView query={apps} isEmpty={(d) => d.length === 0} empty={tr('No apps yet: create one to get an app id and a secret key.')}>
             {(items) => (
               <Table.ScrollContainer minWidth={600}>
-                <Table className="data-table" striped highlightOnHover verticalSpacing="sm" aria-label="Apps">
+                <Table className="data-table" striped highlightOnHover verticalSpacing="sm" aria-label={tr('Apps')}>
                   <Table.Thead>
                     <Table.Tr>
-                      <Table.Th>Name</Table.Th>
-                      <Table.Th>App id</Table.Th>
-                      <Table.Th>Status</Table.Th>
-                      <Table.Th>Created</Table.Th>
+                      <Table.Th>{tr('Name')}</Table.Th>
+                      <Table.Th>{tr('App id')}</Table.Th>
+                      <Table.Th>{tr('Status')}</Table.Th>
+                      <Table.Th>{tr('Created')}</Table.Th>
                     </Table.Tr>
                   </Table.Thead>
                   <Table.Tbody>
@@ -107,19 +108,19 @@ export function TenantPage() {
           />
           <SecretModal
             secret={created?.secret ?? null}
-            title="App created"
+            title={tr('App created')}
             details={
               created && (
                 <Stack gap={4}>
                   <Group gap="xs">
                     <Text size="sm" c="dimmed" w={60}>
-                      App id
+                      {tr('App id')}
                     </Text>
                     <IdText id={created.app_id} />
                   </Group>
                   <Group gap="xs">
                     <Text size="sm" c="dimmed" w={60}>
-                      Key id
+                      {tr('Key id')}
                     </Text>
                     <IdText id={created.key_id} />
                   </Group>
@@ -149,7 +150,7 @@ function CreateApp({
   const form = useForm({
     initialValues: { name: '' },
     validate: {
-      name: (v) => (!v.trim() ? 'Enter a name' : v.trim().length > 100 ? 'At most 100 characters' : null),
+      name: (v) => (!v.trim() ? tr('Enter a name') : v.trim().length > 100 ? tr('At most 100 characters') : null),
     },
   });
   const submit = form.onSubmit(async (v) => {
@@ -170,19 +171,19 @@ function CreateApp({
     }
   });
   return (
-    <Modal opened={opened} onClose={onClose} title="New app" centered>
+    <Modal opened={opened} onClose={onClose} title={tr('New app')} centered>
       <form onSubmit={submit} noValidate>
         <Stack>
-          <TextInput label="Name" required data-autofocus {...form.getInputProps('name')} />
+          <TextInput label={tr('Name')} required data-autofocus {...form.getInputProps('name')} />
           <Text size="xs" c="dimmed">
-            The app gets default settings and quotas and its first secret key, shown once.
+            {tr('The app gets default settings and quotas and its first secret key, shown once.')}
           </Text>
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
-              Cancel
+              {tr('Cancel')}
             </Button>
             <Button type="submit" loading={busy}>
-              Create
+              {tr('Create')}
             </Button>
           </Group>
         </Stack>

@@ -14,6 +14,7 @@ import {
   notifyDone,
   notifyError,
 } from '../components/common';
+import { tr } from '../i18n';
 
 export const listTenants = () =>
   allPages((cursor) => unwrap(api.GET('/admin/v1/tenants', { params: { query: { limit: 200, cursor } } })));
@@ -30,27 +31,27 @@ export function Tenants() {
   const setStatus = async (t: Tenant, status: 'active' | 'suspended') => {
     const path = status === 'suspended' ? '/admin/v1/tenants/{tenant_id}/suspend' : '/admin/v1/tenants/{tenant_id}/resume';
     await unwrap(api.POST(path, { params: { path: { tenant_id: t.tenant_id } } }));
-    notifyDone(`Tenant ${t.name} ${status === 'suspended' ? 'suspended' : 'resumed'}`);
+    notifyDone(tr(status === 'suspended' ? 'Tenant {name} suspended' : 'Tenant {name} resumed', { name: t.name }));
     tenants.reload();
   };
 
   return (
     <>
-      <PageHeader title="Tenants">
-        <Button onClick={() => setCreating(true)}>New tenant</Button>
+      <PageHeader title={tr('Tenants')}>
+        <Button onClick={() => setCreating(true)}>{tr('New tenant')}</Button>
       </PageHeader>
-      <QueryView query={tenants} isEmpty={(d) => d.length === 0} empty="No tenants yet.">
+      <QueryView query={tenants} isEmpty={(d) => d.length === 0} empty={tr('No tenants yet.')}>
         {(items) => (
           <Table.ScrollContainer minWidth={760}>
             <Table className="data-table" striped highlightOnHover verticalSpacing="sm">
               <Table.Thead>
                 <Table.Tr>
-                  <Table.Th>Name</Table.Th>
-                  <Table.Th>Id</Table.Th>
-                  <Table.Th>Status</Table.Th>
-                  <Table.Th>Cell</Table.Th>
-                  <Table.Th>Created</Table.Th>
-                  <Table.Th>Actions</Table.Th>
+                  <Table.Th>{tr('Name')}</Table.Th>
+                  <Table.Th>{tr('Id')}</Table.Th>
+                  <Table.Th>{tr('Status')}</Table.Th>
+                  <Table.Th>{tr('Cell')}</Table.Th>
+                  <Table.Th>{tr('Created')}</Table.Th>
+                  <Table.Th>{tr('Actions')}</Table.Th>
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
@@ -75,11 +76,11 @@ export function Tenants() {
                       <Group gap={4} wrap="nowrap">
                         {t.status === 'active' ? (
                           <ConfirmButton
-                            label="Suspend"
+                            label={tr('Suspend')}
                             color="orange"
-                            title="Suspend tenant"
-                            message={`Suspend ${t.name}? Its apps refuse logins and REST calls, and its live sessions are kicked.`}
-                            confirmLabel="Suspend"
+                            title={tr('Suspend tenant')}
+                            message={tr('Suspend {name}? Its apps refuse logins and REST calls, and its live sessions are kicked.', { name: t.name })}
+                            confirmLabel={tr('Suspend')}
                             onConfirm={() => setStatus(t, 'suspended')}
                           />
                         ) : (
@@ -89,17 +90,17 @@ export function Tenants() {
                             color="green"
                             onClick={() => setStatus(t, 'active').catch(notifyError)}
                           >
-                            Resume
+                            {tr('Resume')}
                           </Button>
                         )}
                         <Button size="xs" variant="default" onClick={() => setMoving(t)}>
-                          Cell…
+                          {tr('Cell…')}
                         </Button>
                         <ConfirmButton
-                          label="Delete"
-                          title="Delete tenant"
-                          message={`Delete ${t.name} and its accounts? Only a tenant without apps can be deleted.`}
-                          confirmLabel="Delete"
+                          label={tr('Delete')}
+                          title={tr('Delete tenant')}
+                          message={tr('Delete {name} and its accounts? Only a tenant without apps can be deleted.', { name: t.name })}
+                          confirmLabel={tr('Delete')}
                           typeToConfirm={t.name}
                           onConfirm={async () => {
                             await unwrap(
@@ -107,7 +108,7 @@ export function Tenants() {
                                 params: { path: { tenant_id: t.tenant_id } },
                               }),
                             );
-                            notifyDone(`Tenant ${t.name} deleted`);
+                            notifyDone(tr('Tenant {name} deleted', { name: t.name }));
                             tenants.reload();
                           }}
                         />
@@ -157,7 +158,7 @@ function CreateTenant({
   const form = useForm({
     initialValues: { name: '', cell_id: 'default' },
     validate: {
-      name: (v) => (!v.trim() ? 'Enter a name' : v.trim().length > 100 ? 'At most 100 characters' : null),
+      name: (v) => (!v.trim() ? tr('Enter a name') : v.trim().length > 100 ? tr('At most 100 characters') : null),
     },
   });
   const submit = form.onSubmit(async (v) => {
@@ -169,7 +170,7 @@ function CreateTenant({
           headers: { 'Idempotency-Key': idempotencyKey() },
         }),
       );
-      notifyDone(`Tenant ${t.name} created`);
+      notifyDone(tr('Tenant {name} created', { name: t.name }));
       form.reset();
       onCreated();
     } catch (e) {
@@ -179,22 +180,22 @@ function CreateTenant({
     }
   });
   return (
-    <Modal opened={opened} onClose={onClose} title="New tenant" centered>
+    <Modal opened={opened} onClose={onClose} title={tr('New tenant')} centered>
       <form onSubmit={submit} noValidate>
         <Stack>
-          <TextInput label="Name" required data-autofocus {...form.getInputProps('name')} />
+          <TextInput label={tr('Name')} required data-autofocus {...form.getInputProps('name')} />
           <Select
-            label="Cell"
+            label={tr('Cell')}
             data={cells.length ? cells : [{ value: 'default', label: 'default' }]}
             allowDeselect={false}
             {...form.getInputProps('cell_id')}
           />
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
-              Cancel
+              {tr('Cancel')}
             </Button>
             <Button type="submit" loading={busy}>
-              Create
+              {tr('Create')}
             </Button>
           </Group>
         </Stack>
@@ -227,7 +228,7 @@ function MoveTenant({
           body: { cell_id: cell },
         }),
       );
-      notifyDone(`${tenant.name} moved to cell ${cell}`);
+      notifyDone(tr('{name} moved to cell {cell}', { name: tenant.name, cell }));
       onMoved();
     } catch (e) {
       notifyError(e);
@@ -242,25 +243,25 @@ function MoveTenant({
         setCell(null);
         onClose();
       }}
-      title={`Assign ${tenant?.name ?? ''} to a cell`}
+      title={tr('Assign {name} to a cell', { name: tenant?.name ?? '' })}
       centered
     >
       <Stack>
         <Select
-          label="Cell"
+          label={tr('Cell')}
           data={cells}
           value={cell ?? current}
           onChange={setCell}
           allowDeselect={false}
-          description="Moves the tenant's config at once; stored messages are not migrated."
+          description={tr('Moves the tenant\'s config at once; stored messages are not migrated.')}
           data-autofocus
         />
         <Group justify="flex-end">
           <Button variant="default" onClick={onClose}>
-            Cancel
+            {tr('Cancel')}
           </Button>
           <Button onClick={submit} loading={busy} disabled={!cell || cell === current}>
-            Assign
+            {tr('Assign')}
           </Button>
         </Group>
       </Stack>

@@ -17,13 +17,14 @@ import { useForm } from '@mantine/form';
 import { api, unwrap, type WordAction, type WordRule } from '../api/client';
 import { useQuery } from '../api/useQuery';
 import { ConfirmButton, QueryView, notifyDone, notifyError } from '../components/common';
+import { tr } from '../i18n';
 
 /** Checks one word as the API does: 1 to 64 characters. */
 export function validateWord(word: string): string | null {
   const w = word.trim();
-  if (!w) return 'Enter a word';
-  if ([...w].length > 64) return 'At most 64 characters';
-  if (/[\r\n]/.test(w)) return 'One word at a time (use import for many)';
+  if (!w) return tr('Enter a word');
+  if ([...w].length > 64) return tr('At most 64 characters');
+  if (/[\r\n]/.test(w)) return tr('One word at a time (use import for many)');
   return null;
 }
 
@@ -78,19 +79,18 @@ export function WordsPanel({ appId }: { appId?: string }) {
           return r;
         }}
       />
-      <QueryView query={list} isEmpty={(d) => d.items.length === 0} empty="The list is empty.">
+      <QueryView query={list} isEmpty={(d) => d.items.length === 0} empty={tr('The list is empty.')}>
         {(d) => (
           <>
             <Text size="sm" c="dimmed">
-              {d.items.length} word{d.items.length === 1 ? '' : 's'}
-              {d.next ? ' shown' : ''}
+              {d.items.length === 1 ? tr('1 word') : tr('{count} words', { count: d.items.length })}
             </Text>
             <Table.ScrollContainer minWidth={360}>
-              <Table className="data-table" striped verticalSpacing="xs" aria-label="Words">
+              <Table className="data-table" striped verticalSpacing="xs" aria-label={tr('Words')}>
                 <Table.Thead>
                   <Table.Tr>
-                    <Table.Th>Word</Table.Th>
-                    <Table.Th>Action</Table.Th>
+                    <Table.Th>{tr('Word')}</Table.Th>
+                    <Table.Th>{tr('Action')}</Table.Th>
                     <Table.Th />
                   </Table.Tr>
                 </Table.Thead>
@@ -100,19 +100,19 @@ export function WordsPanel({ appId }: { appId?: string }) {
                       <Table.Td style={{ overflowWrap: 'anywhere' }}>{w.word}</Table.Td>
                       <Table.Td>
                         <Badge color={w.action === 'block' ? 'red' : 'yellow'} variant="light">
-                          {w.action}
+                          {tr(w.action)}
                         </Badge>
                       </Table.Td>
                       <Table.Td ta="right">
                         <ConfirmButton
-                          label="Remove"
-                          aria-label={`Remove ${w.word}`}
-                          title="Remove word"
-                          message={`Remove “${w.word}” from the list? Messages with it are no longer ${w.action === 'block' ? 'blocked' : 'masked'}.`}
-                          confirmLabel="Remove"
+                          label={tr('Remove')}
+                          aria-label={tr('Remove {word}', { word: w.word })}
+                          title={tr('Remove word')}
+                          message={tr(w.action === 'block' ? 'Remove “{word}” from the list? Messages with it are no longer blocked.' : 'Remove “{word}” from the list? Messages with it are no longer masked.', { word: w.word })}
+                          confirmLabel={tr('Remove')}
                           onConfirm={async () => {
                             await change({ remove: [w.word] });
-                            notifyDone(`Removed ${w.word}`);
+                            notifyDone(tr('Removed {word}', { word: w.word }));
                           }}
                         />
                       </Table.Td>
@@ -123,7 +123,7 @@ export function WordsPanel({ appId }: { appId?: string }) {
             </Table.ScrollContainer>
             {d.next && (
               <Button variant="default" onClick={() => setPages((p) => [...p, d.next!])}>
-                Load more
+                {tr('Load more')}
               </Button>
             )}
           </>
@@ -143,7 +143,7 @@ function AddWord({ onAdd }: { onAdd: (w: WordRule) => Promise<unknown> }) {
     setBusy(true);
     try {
       await onAdd({ word: v.word.trim(), action: v.action });
-      notifyDone(`Added ${v.word.trim()} (${v.action})`);
+      notifyDone(tr(v.action === 'block' ? 'Added {word} (block)' : 'Added {word} (mask)', { word: v.word.trim() }));
       form.setFieldValue('word', '');
     } catch (e) {
       notifyError(e);
@@ -155,34 +155,33 @@ function AddWord({ onAdd }: { onAdd: (w: WordRule) => Promise<unknown> }) {
     <Paper withBorder p="md">
       <form onSubmit={submit} noValidate>
         <Stack gap="xs">
-          <Title order={4}>Add a word</Title>
+          <Title order={4}>{tr('Add a word')}</Title>
           <Group align="flex-start" wrap="wrap" gap="sm">
             <TextInput
-              label="Word"
-              placeholder="spam"
+              label={tr('Word')}
+              placeholder={tr('spam')}
               style={{ flex: '1 1 200px' }}
               {...form.getInputProps('word')}
             />
             <Stack gap={4}>
               <Text size="sm" fw={500} id="word-action-label">
-                Action
+                {tr('Action')}
               </Text>
               <SegmentedControl
                 aria-labelledby="word-action-label"
                 data={[
-                  { value: 'block', label: 'Block' },
-                  { value: 'mask', label: 'Mask' },
+                  { value: 'block', label: tr('Block') },
+                  { value: 'mask', label: tr('Mask') },
                 ]}
                 {...form.getInputProps('action')}
               />
             </Stack>
             <Button type="submit" loading={busy} mt={{ base: 0, xs: 25 }}>
-              Add
+              {tr('Add')}
             </Button>
           </Group>
           <Text size="xs" c="dimmed">
-            Block refuses a message containing the word; mask replaces it with asterisks. Matching ignores case, full
-            and half width and characters inserted between letters.
+            {tr('Block refuses a message containing the word; mask replaces it with asterisks. Matching ignores case, full and half width and characters inserted between letters.')}
           </Text>
         </Stack>
       </form>
@@ -202,11 +201,11 @@ function ImportWords({
     if (!file) return;
     setBusy(true);
     try {
-      if (file.size > 1024 * 1024) throw new Error('The file is larger than 1 MiB; split it.');
+      if (file.size > 1024 * 1024) throw new Error(tr('The file is larger than 1 MiB; split it.'));
       const text = await file.text();
-      if (!text.trim()) throw new Error('The file is empty.');
+      if (!text.trim()) throw new Error(tr('The file is empty.'));
       const r = await onImport(text, defaultAction);
-      notifyDone(`Imported ${r.imported} line${r.imported === 1 ? '' : 's'}; the list has ${r.count} words`);
+      notifyDone(tr('Imported {lines} lines; the list has {count} words', { lines: r.imported, count: r.count }));
     } catch (e) {
       notifyError(e);
     } finally {
@@ -217,17 +216,16 @@ function ImportWords({
   return (
     <Paper withBorder p="md">
       <Stack gap="xs">
-        <Title order={4}>Bulk import</Title>
+        <Title order={4}>{tr('Bulk import')}</Title>
         <Text size="xs" c="dimmed">
-          A text file, one word per line, optionally followed by <code>,block</code> or <code>,mask</code>; blank lines
-          and lines starting with <code>#</code> are skipped.
+          {tr('A text file, one word per line, optionally followed by ",block" or ",mask"; blank lines and lines starting with # are skipped.')}
         </Text>
         <Group align="flex-end" wrap="wrap" gap="sm">
           <Select
-            label="Action of lines that name none"
+            label={tr('Action of lines that name none')}
             data={[
-              { value: 'block', label: 'Block' },
-              { value: 'mask', label: 'Mask' },
+              { value: 'block', label: tr('Block') },
+              { value: 'mask', label: tr('Mask') },
             ]}
             value={defaultAction}
             onChange={(v) => v && setDefaultAction(v as WordAction)}
@@ -237,7 +235,7 @@ function ImportWords({
           <FileButton onChange={upload} accept="text/plain,.txt,.csv" resetRef={reset}>
             {(props) => (
               <Button {...props} variant="light" loading={busy}>
-                Import from a text file…
+                {tr('Import from a text file…')}
               </Button>
             )}
           </FileButton>
