@@ -9,6 +9,16 @@ export const test = base.extend({
   baseURL: async ({}, use) => {
     await use(process.env.E2E_BASE_URL);
   },
+  // Every page fails its test on an uncaught error or a Content-Security-Policy violation.
+  page: async ({ page }, use) => {
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content.Security.Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+    });
+    await use(page);
+    expect(problems).toEqual([]);
+  },
 });
 export { expect };
 
