@@ -38,6 +38,7 @@ test('create a tenant and an app: the secret is shown once', async ({ page }) =>
   await signIn(page);
   const tenant = unique('acme');
   const { secret, secretDialog } = await createTenantAndApp(page, tenant, 'chat');
+  await page.waitForTimeout(500); // the dialog's fade-in, for the picture
   await page.screenshot({ path: 'e2e/screenshots/secret-once.png' });
   await secretDialog.getByRole('button', { name: 'I have stored it' }).click();
   await expect(secretDialog).toBeHidden();
@@ -168,6 +169,7 @@ test('a gray rule with a preview of the share it moves', async ({ page, request 
     sample: 10000,
   });
   expect(share).toBeCloseTo(api.share * 100, 1);
+  await page.waitForTimeout(300);
   await page.screenshot({ path: 'e2e/screenshots/gray-preview.png' });
   await dialog.getByRole('button', { name: 'Create rule' }).click();
   await expect(dialog).toBeHidden();
@@ -183,4 +185,23 @@ test('a gray rule with a preview of the share it moves', async ({ page, request 
   await row.getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('dialog', { name: 'Delete rule' }).getByRole('button', { name: 'Delete' }).click();
   await expect(row).toHaveCount(0);
+});
+
+test("a refused change shows the API's message", async ({ page, request }) => {
+  await signIn(page);
+  const token = await apiToken(request);
+  // What the API says to a second tenant named `default`.
+  const r = await request.post(`${process.env.E2E_API_URL}/admin/v1/tenants`, {
+    headers: { Authorization: `Bearer ${token}` },
+    data: { name: 'default' },
+  });
+  expect(r.ok()).toBe(false);
+  const message = ((await r.json()) as { error: { message: string } }).error.message;
+  await page.goto('/console/tenants');
+  await page.getByRole('button', { name: 'New tenant' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New tenant' });
+  await dialog.getByLabel('Name').fill('default');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: message })).toBeVisible();
+  await expect(dialog).toBeVisible(); // kept open to fix the input
 });

@@ -17,7 +17,7 @@ import {
 } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import type { Query } from '../api/useQuery';
-import { tr } from '../i18n';
+import { lang, tr } from '../i18n';
 
 /** The API's error message, in a notification. */
 export function notifyError(e: unknown) {
@@ -98,7 +98,9 @@ export function StatusBadge({ status }: { status: string }) {
 export function When({ at }: { at: string | null | undefined }) {
   if (!at) return <>—</>;
   const d = new Date(at);
-  return <time dateTime={at}>{Number.isNaN(d.getTime()) ? at : d.toLocaleString()}</time>;
+  return (
+    <time dateTime={at}>{Number.isNaN(d.getTime()) ? at : d.toLocaleString(lang() === 'zh' ? 'zh-CN' : undefined)}</time>
+  );
 }
 
 /** A button that asks before doing something destructive. */
