@@ -52,6 +52,12 @@ export async function apiPost<T>(request: APIRequestContext, token: string, path
   return (await r.json()) as T;
 }
 
+export async function apiPatch<T>(request: APIRequestContext, token: string, path: string, data: unknown): Promise<T> {
+  const r = await request.patch(`${apiUrl()}${path}`, { headers: { Authorization: `Bearer ${token}` }, data });
+  expect(r.ok(), await r.text()).toBe(true);
+  return (await r.json()) as T;
+}
+
 /** No element makes the page scroll sideways. */
 export async function expectNoHorizontalOverflow(page: Page) {
   const { scroll, client } = await page.evaluate(() => ({

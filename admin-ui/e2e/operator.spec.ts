@@ -2,7 +2,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
-import { apiGet, apiPost, apiToken, expect, signIn, test, unique } from './fixtures';
+import { apiGet, apiPatch, apiPost, apiToken, expect, signIn, test, unique } from './fixtures';
 
 interface WordList {
   items: { word: string; action: string }[];
@@ -34,10 +34,15 @@ async function createTenantAndApp(page: Page, tenant: string, app: string) {
   return { secret, secretDialog };
 }
 
-test('create a tenant and an app: the secret is shown once', async ({ page }) => {
+test('create a tenant and an app: the secret is shown once', async ({ page, context, baseURL }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL });
   await signIn(page);
   const tenant = unique('acme');
   const { secret, secretDialog } = await createTenantAndApp(page, tenant, 'chat');
+  // The copy button puts the secret on the clipboard.
+  await secretDialog.getByRole('button', { name: 'Copy', exact: true }).click();
+  await expect(secretDialog.getByRole('button', { name: 'Copied', exact: true })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
   await page.waitForTimeout(500); // the dialog's fade-in, for the picture
   await page.screenshot({ path: 'e2e/screenshots/secret-once.png' });
   await secretDialog.getByRole('button', { name: 'I have stored it' }).click();
@@ -204,4 +209,71 @@ test("a refused change shows the API's message", async ({ page, request }) => {
   await dialog.getByRole('button', { name: 'Create' }).click();
   await expect(page.getByRole('alert').filter({ hasText: message })).toBeVisible();
   await expect(dialog).toBeVisible(); // kept open to fix the input
+});
+
+test('cells: declare one, assign a tenant to it, refused delete while in use, then delete', async ({ page, request }) => {
+  await signIn(page);
+  const token = await apiToken(request);
+  const tenant = await apiPost<{ tenant_id: string; name: string }>(request, token, '/admin/v1/tenants', {
+    name: unique('mover'),
+  });
+  const cell = unique('cell');
+  await page.goto('/console/cells');
+  await page.getByRole('button', { name: 'New cell' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New cell' });
+  await dialog.getByLabel('Cell id').fill('bad cell id');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog.getByText(/1 to 40 of letters/)).toBeVisible();
+  await dialog.getByLabel('Cell id').fill(cell);
+  await dialog.getByLabel('Description').fill('e2e cell');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('table', { name: 'Cells' })).toContainText(cell);
+
+  // Assign the tenant to it.
+  await page.goto('/console/tenants');
+  const row = page.getByTestId(`tenant-row-${tenant.name}`);
+  await row.getByRole('button', { name: 'Cell…' }).click();
+  const assign = page.getByRole('dialog', { name: /Assign .* to a cell/ });
+  await assign.getByRole('combobox', { name: 'Cell' }).click();
+  await page.getByRole('option', { name: cell }).click();
+  await assign.getByRole('button', { name: 'Assign' }).click();
+  await expect(row).toContainText(cell);
+  const moved = await apiGet<{ cell_id: string }>(request, token, `/admin/v1/tenants/${tenant.tenant_id}`);
+  expect(moved.cell_id).toBe(cell);
+
+  // A cell in use cannot go: the API says why, and the console shows that.
+  const refused = await request.delete(`${process.env.E2E_API_URL}/admin/v1/cells/${cell}`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(refused.ok()).toBe(false);
+  const why = ((await refused.json()) as { error: { message: string } }).error.message;
+  await page.goto('/console/cells');
+  const cellRow = page.getByRole('row').filter({ hasText: cell });
+  await expect(cellRow.getByRole('cell').nth(2)).toHaveText('1');
+  await cellRow.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog', { name: 'Delete cell' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: why })).toBeVisible();
+  await expect(page.getByRole('table', { name: 'Cells' })).toContainText(cell);
+  await page.getByRole('dialog', { name: 'Delete cell' }).getByRole('button', { name: 'Cancel' }).click();
+
+  // Back to default; then the cell can be deleted.
+  await apiPatch(request, token, `/admin/v1/tenants/${tenant.tenant_id}`, { cell_id: 'default' });
+  await page.reload();
+  await cellRow.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog', { name: 'Delete cell' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('table', { name: 'Cells' })).not.toContainText(cell);
+});
+
+test('global words (operator): add a masked word, checked over the API', async ({ page, request }) => {
+  await signIn(page);
+  await page.getByRole('link', { name: 'Global words' }).click();
+  await expect(page.getByRole('heading', { name: 'Global sensitive words' })).toBeVisible();
+  const word = unique('globalword').replace(/-/g, '');
+  await page.getByRole('textbox', { name: 'Word' }).fill(word);
+  await page.locator('label', { hasText: 'Mask' }).first().click();
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  await expect(page.getByTestId('word-row').filter({ hasText: word })).toContainText('mask');
+  const token = await apiToken(request);
+  const list = await apiGet<WordList>(request, token, '/admin/v1/words?limit=200');
+  expect(list.items).toContainEqual({ word, action: 'mask' });
 });

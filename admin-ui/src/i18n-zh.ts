@@ -31,6 +31,7 @@ export const zh: Record<string, string> = {
   Edit: '编辑',
   Copy: '复制',
   Copied: '已复制',
+  'Could not copy: select the text and copy it by hand.': '无法复制：请选中文本手动复制。',
   'Copy {id}': '复制 {id}',
   'Type the name to confirm:': '输入名称以确认：',
   'Copy the secret now': '请立即复制密钥',

@@ -5,7 +5,6 @@ import {
   Button,
   Center,
   Code,
-  CopyButton,
   Group,
   Loader,
   Modal,
@@ -202,13 +201,9 @@ export function SecretModal({
           <Code block data-testid="secret" style={{ flex: 1, overflowWrap: 'anywhere', whiteSpace: 'pre-wrap' }}>
             {secret}
           </Code>
-          <CopyButton value={secret ?? ''}>
-            {({ copied, copy }) => (
-              <Button onClick={copy} color={copied ? 'teal' : 'blue'} variant="light">
-                {copied ? tr('Copied') : tr('Copy')}
-              </Button>
-            )}
-          </CopyButton>
+          <CopyTextButton value={secret ?? ''} variant="light">
+            {(copied) => (copied ? tr('Copied') : tr('Copy'))}
+          </CopyTextButton>
         </Group>
         <Group justify="flex-end">
           <Button onClick={onClose}>{tr('I have stored it')}</Button>
@@ -218,18 +213,68 @@ export function SecretModal({
   );
 }
 
+/** Copies text: the Clipboard API, or (plain-HTTP origins lack it) a selected textarea. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    // fall through
+  }
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.setAttribute('readonly', '');
+  area.style.position = 'fixed';
+  area.style.opacity = '0';
+  document.body.appendChild(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand('copy');
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  return ok;
+}
+
+/** A copy button: "Copied" for a moment, or an error to copy by hand. */
+export function CopyTextButton({
+  value,
+  children,
+  ...props
+}: { value: string; children: (copied: boolean) => ReactNode } & Omit<ButtonProps, 'children'> & {
+  'aria-label'?: string;
+}) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <Button
+      {...props}
+      color={copied ? 'teal' : props.color}
+      onClick={async () => {
+        if (await copyText(value)) {
+          setCopied(true);
+          setTimeout(() => setCopied(false), 1500);
+        } else {
+          notifyError(new Error(tr('Could not copy: select the text and copy it by hand.')));
+        }
+      }}
+    >
+      {children(copied)}
+    </Button>
+  );
+}
+
 /** An id in monospace with a copy button. */
 export function IdText({ id }: { id: string }) {
   return (
     <Group gap={4} wrap="nowrap">
       <Code style={{ overflowWrap: 'anywhere' }}>{id}</Code>
-      <CopyButton value={id}>
-        {({ copied, copy }) => (
-          <Button size="compact-xs" variant="subtle" onClick={copy} aria-label={tr('Copy {id}', { id })}>
-            {copied ? tr('Copied') : tr('Copy')}
-          </Button>
-        )}
-      </CopyButton>
+      <CopyTextButton value={id} size="compact-xs" variant="subtle" aria-label={tr('Copy {id}', { id })}>
+        {(copied) => (copied ? tr('Copied') : tr('Copy'))}
+      </CopyTextButton>
     </Group>
   );
 }
