@@ -277,3 +277,63 @@ test('global words (operator): add a masked word, checked over the API', async (
   const list = await apiGet<WordList>(request, token, '/admin/v1/words?limit=200');
   expect(list.items).toContainEqual({ word, action: 'mask' });
 });
+
+test('an app: settings, quotas, suspend and resume, delete with typed confirmation', async ({ page, request }) => {
+  await signIn(page);
+  const token = await apiToken(request);
+  const tenant = await apiPost<{ tenant_id: string }>(request, token, '/admin/v1/tenants', { name: unique('life') });
+  const app = await apiPost<{ app_id: string }>(request, token, '/admin/v1/apps', {
+    tenant_id: tenant.tenant_id,
+    name: 'lifecycle',
+  });
+  await page.goto(`/console/apps/${app.app_id}/settings`);
+
+  // Settings: kick policy and recall window.
+  await page.getByRole('combobox', { name: 'Kick policy' }).click();
+  await page.getByRole('option', { name: 'One device in all' }).click();
+  await page.getByRole('textbox', { name: 'Recall window (seconds)' }).fill('');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText(/0 to 604800 seconds/)).toBeVisible();
+  await page.getByRole('textbox', { name: 'Recall window (seconds)' }).fill('300');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('Settings saved')).toBeVisible();
+  type AppBody = { status: string; settings: { kick_policy: string; recall_window_ms: number } };
+  let got = await apiGet<AppBody>(request, token, `/admin/v1/apps/${app.app_id}`);
+  expect(got.settings.kick_policy).toBe('one_in_all');
+  expect(got.settings.recall_window_ms).toBe(300_000);
+
+  // Quotas (operator).
+  await page.getByRole('tab', { name: 'Quotas' }).click();
+  await expect(page).toHaveURL(/\/quotas$/);
+  await page.getByRole('textbox', { name: 'Concurrent connections (per cell)' }).fill('1234');
+  await page.getByRole('button', { name: 'Save quotas' }).click();
+  await expect(page.getByText('Quotas saved')).toBeVisible();
+  const quotas = await apiGet<{ max_connections: number }>(request, token, `/admin/v1/apps/${app.app_id}/quotas`);
+  expect(quotas.max_connections).toBe(1234);
+  // A bookmark of the tab opens it again.
+  await page.reload();
+  await expect(page.getByRole('textbox', { name: 'Concurrent connections (per cell)' })).toHaveValue('1 234');
+
+  // Suspend (confirmed) and resume.
+  await page.getByRole('button', { name: 'Suspend' }).click();
+  await page.getByRole('dialog', { name: 'Suspend app' }).getByRole('button', { name: 'Suspend' }).click();
+  await expect(page.getByRole('heading', { name: /lifecycle/ })).toContainText('suspended');
+  got = await apiGet<AppBody>(request, token, `/admin/v1/apps/${app.app_id}`);
+  expect(got.status).toBe('suspended');
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await expect(page.getByRole('heading', { name: /lifecycle/ })).toContainText('active');
+
+  // Delete: the name must be typed.
+  await page.getByRole('button', { name: 'Delete app' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Delete app' });
+  const confirm = dialog.getByRole('button', { name: 'Delete' });
+  await expect(confirm).toBeDisabled();
+  await dialog.getByLabel(/to confirm/).fill('lifecycle');
+  await confirm.click();
+  await expect(page).toHaveURL(new RegExp(`/console/tenants/${tenant.tenant_id}$`));
+  await expect(page.getByTestId('empty')).toBeVisible();
+  const gone = await request.get(`${process.env.E2E_API_URL}/admin/v1/apps/${app.app_id}`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  expect(gone.status()).toBe(404);
+});

@@ -14,7 +14,7 @@ const theme = createTheme({ primaryColor: 'blue', defaultRadius: 'md' });
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <MantineProvider theme={theme} defaultColorScheme="light">
-      <Notifications position="top-right" />
+      <Notifications position="bottom-right" limit={3} />
       <AuthProvider>
         <LangProvider>{(lang) => <ConsoleRouter key={lang} />}</LangProvider>
       </AuthProvider>
