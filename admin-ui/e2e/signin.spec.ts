@@ -47,6 +47,15 @@ test('keyboard-only sign-in', async ({ page }) => {
   // Keyboard navigation: the skip link comes first, then the header's link.
   await page.keyboard.press('Tab');
   await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+  // A dialog by keyboard: open, validate, close with Escape; focus stays usable.
+  await page.getByRole('button', { name: 'New tenant' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'New tenant' });
+  await expect(dialog.getByLabel('Name')).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(dialog.getByText('Enter a name')).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toBeHidden();
 });
 
 test('a deep link survives sign-in and is bookmarkable', async ({ page }) => {

@@ -63,4 +63,15 @@ test('a tenant admin created by the operator sees only its own tenant', async ({
   await expect(page.getByRole('button', { name: 'Save quotas' })).toHaveCount(0);
   await page.getByRole('tab', { name: 'Settings' }).click();
   await expect(page.getByLabel('Recall window (seconds)')).toBeDisabled();
+  // The kick policy is its own to change.
+  await page.getByRole('combobox', { name: 'Kick policy' }).click();
+  await page.getByRole('option', { name: 'Unlimited devices' }).click();
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('Settings saved')).toBeVisible();
+  // And it creates an app of its own, with the secret shown once.
+  await page.getByRole('link', { name: 'Apps' }).first().click();
+  await page.getByRole('button', { name: 'New app' }).click();
+  await page.getByRole('dialog', { name: 'New app' }).getByLabel('Name').fill('second-app');
+  await page.getByRole('dialog', { name: 'New app' }).getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('dialog', { name: 'App created' }).getByTestId('secret')).toHaveText(/^sk_/);
 });
