@@ -119,13 +119,34 @@ async fn word_lists_block_and_mask_evasions_and_a_change_applies_live() {
         .expect("unblocked");
 }
 
+/// Sends `n` messages as fast as they are answered; returns how many went
+/// through, the refusals' codes, and how long it took.
+async fn burst(c: &Client, prefix: &str, n: usize) -> (usize, Vec<String>, Duration) {
+    let started = Instant::now();
+    let (mut ok, mut refused) = (0, Vec::new());
+    for i in 0..n {
+        match c.call(send_frame(&format!("{prefix}{i}"))).await {
+            Ok(_) => ok += 1,
+            Err(ClientError::Refused { code, .. }) => refused.push(code),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    (ok, refused, started.elapsed())
+}
+
+/// What a token bucket of `rate` per second (burst `rate`) lets through in
+/// `elapsed`: the burst plus what refilled meanwhile.
+fn bucket_allows(rate: u32, elapsed: Duration) -> usize {
+    rate as usize + (elapsed.as_secs_f64() * f64::from(rate)).ceil() as usize
+}
+
 #[tokio::test]
 async fn message_rate_quotas_refuse_with_retry_after_and_spare_other_apps() {
     let server = TestServer::start().await;
     server
         .update_settings(|s| {
             s.quotas.user_messages_per_sec = 5;
-            s.quotas.app_messages_per_sec = 8;
+            s.quotas.app_messages_per_sec = 1_000;
         })
         .await;
     let other = server
@@ -135,33 +156,47 @@ async fn message_rate_quotas_refuse_with_retry_after_and_spare_other_apps() {
         .expect("other app");
     server.config_applied().await;
 
+    // The per-user bucket: 5 at once, then rate_limited (with when to retry).
     let alice = server.user("alice").await;
-    let mut codes = Vec::new();
-    for i in 0..8 {
-        match alice.call(send_frame(&format!("a{i}"))).await {
-            Ok(_) => codes.push("ok".to_owned()),
-            Err(ClientError::Refused { code, .. }) => codes.push(code),
-            Err(e) => panic!("{e}"),
-        }
-    }
-    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{codes:?}");
-    assert!(codes[5..].iter().all(|c| c == "rate_limited"), "{codes:?}");
-    let refused = alice.request(send_frame("a-late")).await.expect("reply");
-    assert_eq!(error_code(&refused), "rate_limited");
+    let (ok, refused, elapsed) = burst(&alice, "a", 12).await;
     assert!(
-        refused.retry_after_ms.is_some_and(|ms| ms > 0),
+        ok >= 5 && ok <= bucket_allows(5, elapsed),
+        "{ok} in {elapsed:?}"
+    );
+    assert!(
+        !refused.is_empty() && refused.iter().all(|c| c == "rate_limited"),
+        "{refused:?}"
+    );
+    let refusal = loop {
+        let reply = alice.request(send_frame("a-late")).await.expect("reply");
+        if reply.ok == Some(false) {
+            break reply;
+        }
+    };
+    assert_eq!(error_code(&refusal), "rate_limited");
+    assert!(
+        refusal.retry_after_ms.is_some_and(|ms| ms > 0),
         "retry_after_ms"
     );
 
-    // The app bucket: bob gets 3 more, then the app is out, though bob is not.
+    // The per-app bucket is shared by all users of the app.
+    server
+        .update_settings(|s| {
+            s.quotas.user_messages_per_sec = 1_000;
+            s.quotas.app_messages_per_sec = 8;
+        })
+        .await;
     let bob = server.user("bob").await;
-    let mut ok = 0;
-    for i in 0..5 {
-        if bob.call(send_frame(&format!("b{i}"))).await.is_ok() {
-            ok += 1;
-        }
-    }
-    assert_eq!(ok, 3, "the app's 8 per second are shared");
+    let (ok, refused, elapsed) = burst(&bob, "b", 16).await;
+    assert!(
+        ok >= 8 && ok <= bucket_allows(8, elapsed),
+        "{ok} in {elapsed:?}"
+    );
+    assert!(refused.iter().all(|c| c == "rate_limited"), "{refused:?}");
+    assert!(
+        !refused.is_empty() || elapsed > Duration::from_secs(1),
+        "no refusal in {elapsed:?}"
+    );
 
     // Another app of the same tenant is not slowed at all.
     let now = now_s();

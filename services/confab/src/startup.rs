@@ -132,11 +132,22 @@ pub async fn node_config(
     node: &str,
 ) -> anyhow::Result<(ConfigView, Option<ControlPlane>)> {
     use confab_config::subscriber::{self, Subscription};
-    if let Some(endpoint) = &settings.control_addr {
+    // A gateway-only node without a control plane of its own gets the
+    // config from the logic nodes, which serve it from their database.
+    let endpoints: Vec<String> = match (&settings.control_addr, stores) {
+        (Some(control), _) => vec![control.clone()],
+        (None, None) => settings
+            .logic_addrs
+            .iter()
+            .map(|a| format!("http://{a}"))
+            .collect(),
+        (None, Some(_)) => Vec::new(),
+    };
+    if !endpoints.is_empty() {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
         let sub = Subscription {
-            endpoint: endpoint.clone(),
+            endpoints,
             cell_id: settings.cell.clone(),
             node: node.to_owned(),
             cell_secret: settings.cell_secret.clone().unwrap_or_default(),
@@ -291,16 +302,13 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     let hub = Hub::new();
     let kicks = confab_cluster::ClusterDelivery::new(hub.clone(), routes.clone(), node.clone());
     let gateway = Gateway::new(logic, hub, routes, kicks, settings.gateway(), node.clone());
-    // With a control plane, the gateway follows suspensions (kicks).
-    let config = match settings.control_addr {
-        Some(_) => Some(node_config(&settings, None, &node).await?.0),
-        None => None,
-    };
-    if let Some(view) = &config {
-        gateway.watch_config(view.clone());
-        // Gray release: route each user to a logic node of its release.
-        remote.follow_releases(view.clone());
-    }
+    // The gateway follows suspensions (kicks) and gray rules, with the
+    // config from the control plane or else from the logic nodes.
+    let config = node_config(&settings, None, &node).await?.0;
+    gateway.watch_config(config.clone());
+    // Gray release: route each user to a logic node of its release.
+    remote.follow_releases(config.clone());
+    let config = Some(config);
     let http = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
@@ -333,6 +341,7 @@ pub struct LogicNode {
     pub stores: Stores,
     pub control: Option<ControlPlane>,
     pub config: ConfigView,
+    cell_secret: Option<String>,
     logic: Arc<Logic>,
     grpc: TcpListener,
     http: TcpListener,
@@ -364,6 +373,7 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
         stores,
         control,
         config,
+        cell_secret: settings.cell_secret.clone(),
         logic,
         grpc,
         http,
@@ -378,8 +388,14 @@ impl LogicNode {
         let http =
             tokio::spawn(axum::serve(self.http, observability::basic_router()).into_future());
         tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab logic serving");
+        // Gateways without a control plane of their own subscribe here.
+        let config_service = self
+            .control
+            .as_ref()
+            .map(|plane| ConfigGrpc::server(plane.publisher.clone(), self.cell_secret.clone()));
         let served = tonic::transport::Server::builder()
             .add_service(confab_cluster::LogicServer::server(self.logic))
+            .add_optional_service(config_service)
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.grpc),
                 shutdown,

@@ -15,8 +15,9 @@ use crate::{ConfigError, ConfigHandle, Delta, Snapshot, cache};
 pub const CELL_SECRET_HEADER: &str = "x-confab-cell-secret";
 
 pub struct Subscription {
-    /// The control plane's gRPC address (`http://host:port`).
-    pub endpoint: String,
+    /// Where the config is served (`http://host:port`): the control plane,
+    /// or (split services without one) the logic nodes. Tried in turn.
+    pub endpoints: Vec<String>,
     pub cell_id: String,
     pub node: String,
     pub cell_secret: String,
@@ -53,12 +54,22 @@ pub fn apply_update(handle: &ConfigHandle, update: &ConfigUpdate) -> Result<Snap
 
 /// Runs until the process ends.
 pub async fn run(sub: Subscription, handle: ConfigHandle) {
+    if sub.endpoints.is_empty() {
+        tracing::error!("no config endpoint: serving on the cached config only");
+        return;
+    }
     let mut backoff = Duration::from_millis(200);
+    let mut turn = 0usize;
     loop {
-        match watch_once(&sub, &handle).await {
-            Ok(()) => tracing::info!("config stream ended; reconnecting"),
+        let endpoint = &sub.endpoints[turn % sub.endpoints.len()];
+        turn += 1;
+        match watch_once(&sub, endpoint, &handle).await {
+            Ok(()) => {
+                tracing::info!(%endpoint, "config stream ended; reconnecting");
+                backoff = Duration::from_millis(200);
+            }
             Err(e) => {
-                tracing::warn!(error = %e, endpoint = %sub.endpoint, "config stream failed; serving on the last config")
+                tracing::warn!(error = %e, %endpoint, "config stream failed; serving on the last config")
             }
         }
         tokio::time::sleep(backoff).await;
@@ -66,8 +77,12 @@ pub async fn run(sub: Subscription, handle: ConfigHandle) {
     }
 }
 
-async fn watch_once(sub: &Subscription, handle: &ConfigHandle) -> Result<(), String> {
-    let mut client = ConfigServiceClient::connect(sub.endpoint.clone())
+async fn watch_once(
+    sub: &Subscription,
+    endpoint: &str,
+    handle: &ConfigHandle,
+) -> Result<(), String> {
+    let mut client = ConfigServiceClient::connect(endpoint.to_owned())
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let mut request = tonic::Request::new(WatchRequest {

@@ -63,8 +63,11 @@ impl MessageRates {
         {
             self.shrink();
         }
-        let buckets = match self.apps.get(app) {
-            Some(b) if b.quotas == *quotas => b.clone(),
+        // The read guard must be gone before the insert below (same shard:
+        // holding it would deadlock), hence the separate statement.
+        let current = self.apps.get(app).map(|b| b.clone());
+        let buckets = match current {
+            Some(b) if b.quotas == *quotas => b,
             _ => {
                 let fresh = Arc::new(AppBuckets::new(*quotas));
                 self.apps.insert(app.clone(), fresh.clone());
@@ -136,5 +139,12 @@ mod tests {
         assert!(rates.check(&a, &u3, &quotas).is_err());
         // Another app is not affected.
         rates.check(&b, &u1, &quotas).unwrap();
+        // A changed quota takes effect at once (fresh buckets).
+        let wider = Quotas {
+            user_messages_per_sec: 100,
+            app_messages_per_sec: 100,
+            ..quotas
+        };
+        rates.check(&a, &u1, &wider).unwrap();
     }
 }
