@@ -451,6 +451,10 @@ async fn the_console_is_served_with_spa_fallback_and_cache_headers() {
     assert!(asset.contains("console.log(1)"));
     assert!(asset.to_lowercase().contains("immutable"));
     assert!(asset.to_lowercase().contains("javascript"));
+    assert!(asset.to_lowercase().contains("x-content-type-options: nosniff"));
+    assert!(index.contains("frame-ancestors 'none'"));
+    let missing = get("/console/assets/gone-0000.js").await;
+    assert!(missing.starts_with("HTTP/1.0 404"), "{missing}");
     // No way out of the console's directory.
     let escape = get("/console/../Cargo.toml").await;
     assert!(!escape.contains("[package]"));

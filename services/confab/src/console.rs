@@ -56,10 +56,21 @@ fn file(source: &Source, path: &str) -> Option<(Vec<u8>, String)> {
     }
 }
 
+/// The console's Content-Security-Policy (the same as the `<meta>` tag in
+/// its index.html, `admin-ui/vite.config.ts`, plus what only a header can say).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 fn serve(source: &Source, path: &str) -> Response {
     let path = path.trim_start_matches('/');
     let (found, is_index) = match file(source, path) {
         Some(f) if !path.is_empty() => (Some(f), false),
+        // A missing asset is a 404, never the page: a stale page must not
+        // load HTML as its script.
+        None if path.starts_with("assets/") => {
+            return (StatusCode::NOT_FOUND, "no such console asset").into_response();
+        }
         // The app's own routes (no such file): the SPA's entry point.
         _ => (file(source, "index.html"), true),
     };
@@ -82,6 +93,8 @@ fn serve(source: &Source, path: &str) -> Response {
         "no-cache"
     };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 
