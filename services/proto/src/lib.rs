@@ -15,7 +15,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/confab.v1.rs"));
 }
 
-pub use v1::{Conversation, Error as WireError, Frame, Message, Peer};
+pub use v1::{Conversation, Error as WireError, Frame, Group, GroupMember, Message, Peer};
 
 use bytes::Bytes;
 use prost::Message as _;
