@@ -114,7 +114,9 @@ async fn a_group_message_reaches_every_member_device_with_one_seq() {
     let mut alice_desk = server
         .login(Transport::WsProto, "alice", "a-desk", "desktop")
         .await;
-    let mut bob = server.login(Transport::Tcp, "bob", "b-phone", "android").await;
+    let mut bob = server
+        .login(Transport::Tcp, "bob", "b-phone", "android")
+        .await;
     let mut bob_web = server.login(Transport::WsJson, "bob", "b-web", "web").await;
     let mut carol = server
         .login(Transport::WsProto, "carol", "c-phone", "ios")
@@ -201,16 +203,34 @@ async fn rights_follow_roles() {
     let carol = server.user("carol").await; // member
     let dave = server.user("dave").await; // member
     let zed = server.user("zed").await; // not a member
-    create(&alice, "g1", &["bob", "carol", "dave", "erin"], "invite_only").await;
+    create(
+        &alice,
+        "g1",
+        &["bob", "carol", "dave", "erin"],
+        "invite_only",
+    )
+    .await;
     assert!(ok(&set_role(&alice, "g1", "bob", "admin").await));
     assert!(ok(&set_role(&alice, "g1", "erin", "admin").await));
 
     // A member manages nothing.
-    assert_eq!(error_code(&remove(&carol, "g1", &["dave"]).await), "forbidden");
-    assert_eq!(error_code(&remove(&carol, "g1", &["bob"]).await), "forbidden");
+    assert_eq!(
+        error_code(&remove(&carol, "g1", &["dave"]).await),
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(&remove(&carol, "g1", &["bob"]).await),
+        "forbidden"
+    );
     assert_eq!(error_code(&add(&carol, "g1", &["zed"]).await), "forbidden");
-    assert_eq!(error_code(&mute(&carol, "g1", "dave", 1000).await), "forbidden");
-    assert_eq!(error_code(&set_role(&carol, "g1", "dave", "admin").await), "forbidden");
+    assert_eq!(
+        error_code(&mute(&carol, "g1", "dave", 1000).await),
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(&set_role(&carol, "g1", "dave", "admin").await),
+        "forbidden"
+    );
     let update = carol
         .request(Frame {
             announcement: Some("mine now".into()),
@@ -226,11 +246,26 @@ async fn rights_follow_roles() {
     assert_eq!(error_code(&dismiss), "forbidden");
 
     // An admin manages members, not admins or the owner.
-    assert_eq!(error_code(&remove(&bob, "g1", &["alice"]).await), "forbidden");
-    assert_eq!(error_code(&remove(&bob, "g1", &["erin"]).await), "forbidden");
-    assert_eq!(error_code(&mute(&bob, "g1", "erin", 1000).await), "forbidden");
-    assert_eq!(error_code(&mute(&bob, "g1", "alice", 1000).await), "forbidden");
-    assert_eq!(error_code(&set_role(&bob, "g1", "dave", "admin").await), "forbidden");
+    assert_eq!(
+        error_code(&remove(&bob, "g1", &["alice"]).await),
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(&remove(&bob, "g1", &["erin"]).await),
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(&mute(&bob, "g1", "erin", 1000).await),
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(&mute(&bob, "g1", "alice", 1000).await),
+        "forbidden"
+    );
+    assert_eq!(
+        error_code(&set_role(&bob, "g1", "dave", "admin").await),
+        "forbidden"
+    );
     let transfer = bob
         .request(Frame {
             user_id: "bob".into(),
@@ -265,7 +300,10 @@ async fn rights_follow_roles() {
         let r = zed.request(group_frame(op, "g1")).await.expect("reply");
         assert_eq!(error_code(&r), "not_found", "{op}");
     }
-    assert_eq!(error_code(&gsend(&zed, "g1", "z1", "hi").await), "not_found");
+    assert_eq!(
+        error_code(&gsend(&zed, "g1", "z1", "hi").await),
+        "not_found"
+    );
     let history = zed
         .request(Frame {
             op: ops::HISTORY.into(),
@@ -291,10 +329,19 @@ async fn rights_follow_roles() {
         .expect("info");
     assert_eq!(info.role.as_deref(), Some("member"));
     assert_eq!(info.group.expect("group").owner, "carol");
-    assert_eq!(error_code(&remove(&alice, "g1", &["dave"]).await), "forbidden");
-    assert!(ok(&remove(&carol, "g1", &["bob"]).await), "the new owner removes an admin");
+    assert_eq!(
+        error_code(&remove(&alice, "g1", &["dave"]).await),
+        "forbidden"
+    );
     assert!(
-        ok(&alice.request(group_frame(ops::GROUP_QUIT, "g1")).await.expect("reply")),
+        ok(&remove(&carol, "g1", &["bob"]).await),
+        "the new owner removes an admin"
+    );
+    assert!(
+        ok(&alice
+            .request(group_frame(ops::GROUP_QUIT, "g1"))
+            .await
+            .expect("reply")),
         "a former owner may quit"
     );
     // Dismiss: only the owner; afterwards the group is gone for everyone.
@@ -308,7 +355,10 @@ async fn rights_follow_roles() {
         .await
         .expect("reply");
     assert_eq!(error_code(&info), "not_found");
-    assert_eq!(error_code(&gsend(&dave, "g1", "d1", "hi").await), "not_found");
+    assert_eq!(
+        error_code(&gsend(&dave, "g1", "d1", "hi").await),
+        "not_found"
+    );
     let again = carol
         .request(Frame {
             user_ids: users(&["x"]),
@@ -316,7 +366,11 @@ async fn rights_follow_roles() {
         })
         .await
         .expect("reply");
-    assert_eq!(error_code(&again), "conflict", "a dismissed id is not reused");
+    assert_eq!(
+        error_code(&again),
+        "conflict",
+        "a dismissed id is not reused"
+    );
 }
 
 #[tokio::test]
@@ -396,9 +450,15 @@ async fn a_removed_member_stops_receiving_and_loses_history() {
         .expect("the removed member is told");
     assert_eq!(removed.event, "removed");
     assert!(ok(&gsend(&alice, "g1", "m2", "after").await));
-    let bobs = bob.next_op(ops::MESSAGE, WAIT).await.expect("bob still gets it");
+    let bobs = bob
+        .next_op(ops::MESSAGE, WAIT)
+        .await
+        .expect("bob still gets it");
     assert_eq!(text_of(&bobs.body), "before");
-    let bobs = bob.next_op(ops::MESSAGE, WAIT).await.expect("bob still gets it");
+    let bobs = bob
+        .next_op(ops::MESSAGE, WAIT)
+        .await
+        .expect("bob still gets it");
     assert_eq!(text_of(&bobs.body), "after");
     assert!(
         carol.next_op(ops::MESSAGE, QUIET).await.is_none(),
@@ -423,7 +483,10 @@ async fn a_removed_member_stops_receiving_and_loses_history() {
         .await
         .expect("reply");
     assert_eq!(error_code(&read), "not_found");
-    assert_eq!(error_code(&gsend(&carol, "g1", "c1", "hello?").await), "not_found");
+    assert_eq!(
+        error_code(&gsend(&carol, "g1", "c1", "hello?").await),
+        "not_found"
+    );
     let convs = carol
         .call(Frame {
             op: ops::CONVERSATIONS.into(),
@@ -515,7 +578,10 @@ async fn join_policies() {
         .await
         .expect("reply");
     assert_eq!(error_code(&info), "not_found", "not a member yet");
-    assert!(ok(&add(&alice, "asked", &["zed"]).await), "approve by adding");
+    assert!(
+        ok(&add(&alice, "asked", &["zed"]).await),
+        "approve by adding"
+    );
     let info = zed
         .call(group_frame(ops::GROUP_INFO, "asked"))
         .await
@@ -633,7 +699,10 @@ async fn group_size_and_groups_per_user_quotas() {
         .expect("reply");
     assert_eq!(error_code(&too_big), "quota_exceeded");
     create(&alice, "g1", &["b", "c"], "open").await;
-    assert_eq!(error_code(&add(&alice, "g1", &["d"]).await), "quota_exceeded");
+    assert_eq!(
+        error_code(&add(&alice, "g1", &["d"]).await),
+        "quota_exceeded"
+    );
     let d = server.user("d").await;
     let join = d
         .request(group_frame(ops::GROUP_JOIN, "g1"))
@@ -651,7 +720,11 @@ async fn group_size_and_groups_per_user_quotas() {
         .call(group_frame(ops::GROUP_MEMBERS, "g1"))
         .await
         .expect("members");
-    assert_eq!(members.group_members.len(), 3, "nothing of a refused add is kept");
+    assert_eq!(
+        members.group_members.len(),
+        3,
+        "nothing of a refused add is kept"
+    );
 }
 
 #[tokio::test]
@@ -673,7 +746,11 @@ async fn members_are_listed_in_pages() {
             .await
             .expect("page");
         assert!(page.group_members.len() <= 10);
-        seen.extend(page.group_members.iter().map(|m| (m.user_id.clone(), m.role.clone())));
+        seen.extend(
+            page.group_members
+                .iter()
+                .map(|m| (m.user_id.clone(), m.role.clone())),
+        );
         if page.has_more != Some(true) {
             assert!(page.cursor.is_empty());
             break;

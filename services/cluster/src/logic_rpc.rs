@@ -262,6 +262,7 @@ fn known_code(c: &str) -> &'static str {
         code::UNSUPPORTED,
         code::CONFLICT,
         code::SUSPENDED,
+        code::MUTED,
     ]
     .into_iter()
     .find(|k| *k == c)

@@ -182,9 +182,9 @@ fn check_text(value: Option<String>, what: &str, max: usize) -> Result<Option<St
         Some(v) if v.len() > max => Err(LogicError::bad_request(format!(
             "{what} is longer than {max} bytes"
         ))),
-        Some(v) if v.chars().any(|c| c.is_control() && c != '\n') => Err(
-            LogicError::bad_request(format!("{what} must not contain control characters")),
-        ),
+        Some(v) if v.chars().any(|c| c.is_control() && c != '\n') => Err(LogicError::bad_request(
+            format!("{what} must not contain control characters"),
+        )),
         other => Ok(other),
     }
 }
@@ -383,7 +383,9 @@ fn require_manager(me: &GroupMember) -> Result<()> {
     if me.role.manages() {
         Ok(())
     } else {
-        Err(LogicError::forbidden("only the group's owner and admins may do this"))
+        Err(LogicError::forbidden(
+            "only the group's owner and admins may do this",
+        ))
     }
 }
 
@@ -879,10 +881,7 @@ pub(crate) async fn mute(logic: &Logic, s: &Session, frame: Frame) -> Result<Fra
             };
             (
                 kind,
-                fields(&[
-                    ("user", target.as_str().into()),
-                    ("until", until.into()),
-                ]),
+                fields(&[("user", target.as_str().into()), ("until", until.into())]),
             )
         }
         _ => {

@@ -611,7 +611,12 @@ pub async fn group_create_get_update_and_dismiss(s: Stores) {
     let a = app("app1");
     let g = s
         .groups
-        .create_group(new_group(&a, "g1", "alice", &["bob", "carol", "bob", "alice"]))
+        .create_group(new_group(
+            &a,
+            "g1",
+            "alice",
+            &["bob", "carol", "bob", "alice"],
+        ))
         .await
         .expect("create");
     assert_eq!(g.owner.as_str(), "alice");
@@ -667,7 +672,12 @@ pub async fn group_create_get_update_and_dismiss(s: Stores) {
         .expect("exists");
     assert_eq!(got, muted);
 
-    assert!(s.groups.dismiss(&a, &gid("g1"), 2000).await.expect("dismiss"));
+    assert!(
+        s.groups
+            .dismiss(&a, &gid("g1"), 2000)
+            .await
+            .expect("dismiss")
+    );
     assert!(!s.groups.dismiss(&a, &gid("g1"), 2001).await.expect("again"));
     let gone = s
         .groups
@@ -697,11 +707,20 @@ pub async fn group_create_get_update_and_dismiss(s: Stores) {
             .await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(
-        s.groups.create_group(new_group(&a, "g1", "bob", &[])).await,
-        Err(StoreError::Conflict(_))
-    ), "a dismissed group's id is never reused");
-    assert!(s.groups.group(&a, &gid("nope")).await.expect("get").is_none());
+    assert!(
+        matches!(
+            s.groups.create_group(new_group(&a, "g1", "bob", &[])).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a dismissed group's id is never reused"
+    );
+    assert!(
+        s.groups
+            .group(&a, &gid("nope"))
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 pub async fn group_members_add_remove_page_and_count(s: Stores) {
@@ -737,7 +756,11 @@ pub async fn group_members_add_remove_page_and_count(s: Stores) {
     assert_eq!(carol.join_seq, 7);
     assert_eq!(carol.joined_at, 5000);
     assert_eq!(carol.muted_until, 0);
-    let first = s.groups.members(&a, &gid("g1"), None, 2).await.expect("page");
+    let first = s
+        .groups
+        .members(&a, &gid("g1"), None, 2)
+        .await
+        .expect("page");
     assert_eq!(ids(&first), vec!["alice", "bob"]);
     let next = s
         .groups
@@ -745,7 +768,12 @@ pub async fn group_members_add_remove_page_and_count(s: Stores) {
         .await
         .expect("page");
     assert_eq!(ids(&next), vec!["carol", "dave"]);
-    let info = s.groups.group(&a, &gid("g1")).await.expect("get").expect("g");
+    let info = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("g");
     assert_eq!(info.member_count, 4);
 
     let removed = s
@@ -765,14 +793,22 @@ pub async fn group_members_add_remove_page_and_count(s: Stores) {
             .expect("member")
             .is_none()
     );
-    let info = s.groups.group(&a, &gid("g1")).await.expect("get").expect("g");
+    let info = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("g");
     assert_eq!(info.member_count, 3);
 
     s.groups
         .create_group(new_group(&a, "g2", "carol", &[]))
         .await
         .expect("create");
-    assert_eq!(s.groups.group_count(&a, &user("carol")).await.expect("n"), 2);
+    assert_eq!(
+        s.groups.group_count(&a, &user("carol")).await.expect("n"),
+        2
+    );
     assert_eq!(
         s.groups
             .groups_of(&a, &user("carol"), None, 10)
@@ -844,13 +880,22 @@ pub async fn group_roles_transfer_and_mute(s: Stores) {
         .expect("transfer");
     assert_eq!(role("carol").await, Some(GroupRole::Owner));
     assert_eq!(role("alice").await, Some(GroupRole::Member));
-    let info = s.groups.group(&a, &gid("g1")).await.expect("get").expect("g");
+    let info = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("g");
     assert_eq!(info.owner.as_str(), "carol");
     assert!(matches!(
         s.groups.transfer_owner(&a, &gid("g1"), &user("zed")).await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(role("carol").await, Some(GroupRole::Owner), "a failed transfer changes nothing");
+    assert_eq!(
+        role("carol").await,
+        Some(GroupRole::Owner),
+        "a failed transfer changes nothing"
+    );
 
     assert!(
         s.groups
@@ -893,7 +938,11 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
         Err(StoreError::Limit(_))
     ));
     assert!(
-        s.groups.group(&a, &gid("big")).await.expect("get").is_none(),
+        s.groups
+            .group(&a, &gid("big"))
+            .await
+            .expect("get")
+            .is_none(),
         "a refused create writes nothing"
     );
     let mut g = new_group(&a, "g1", "alice", &["bob"]);
@@ -905,7 +954,11 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
         .await;
     assert!(matches!(over, Err(StoreError::Limit(_))), "{over:?}");
     assert_eq!(
-        s.groups.members(&a, &gid("g1"), None, 10).await.expect("m").len(),
+        s.groups
+            .members(&a, &gid("g1"), None, 10)
+            .await
+            .expect("m")
+            .len(),
         2,
         "nothing of a refused add is written"
     );
@@ -961,7 +1014,12 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
         }
     }
     assert_eq!(ok, 4);
-    let info = s.groups.group(&a, &gid("g4")).await.expect("get").expect("g");
+    let info = s
+        .groups
+        .group(&a, &gid("g4"))
+        .await
+        .expect("get")
+        .expect("g");
     assert_eq!(info.member_count, 5);
 }
 
@@ -994,7 +1052,13 @@ pub async fn groups_of_other_apps_are_invisible(s: Stores) {
         .expect("same id, other app");
     assert!(!s.groups.dismiss(&b, &gid("g2"), 1).await.expect("dismiss"));
     assert_eq!(
-        s.groups.group(&a, &gid("g1")).await.expect("get").expect("g").owner.as_str(),
+        s.groups
+            .group(&a, &gid("g1"))
+            .await
+            .expect("get")
+            .expect("g")
+            .owner
+            .as_str(),
         "alice"
     );
 }

@@ -386,7 +386,9 @@ impl GroupStore for PgStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("member {to} of group {group}")));
+            return Err(StoreError::NotFound(format!(
+                "member {to} of group {group}"
+            )));
         }
         if info.owner != *to {
             sqlx::query(

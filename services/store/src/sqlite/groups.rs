@@ -147,11 +147,13 @@ impl SqliteStore {
         group: &GroupId,
     ) -> Result<(Transaction<'static, Sqlite>, GroupInfo)> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE groups SET member_count = member_count WHERE app_id = ? AND group_id = ?")
-            .bind(app.as_str())
-            .bind(group.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE groups SET member_count = member_count WHERE app_id = ? AND group_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .execute(&mut *tx)
+        .await?;
         let info = Self::group_in(&mut tx, app, group).await?;
         Ok((tx, info))
     }
@@ -389,7 +391,9 @@ impl GroupStore for SqliteStore {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("member {to} of group {group}")));
+            return Err(StoreError::NotFound(format!(
+                "member {to} of group {group}"
+            )));
         }
         if info.owner != *to {
             sqlx::query(
