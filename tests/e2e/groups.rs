@@ -761,3 +761,41 @@ async fn members_are_listed_in_pages() {
     assert!(seen.contains(&("owner".into(), "owner".into())));
     assert_eq!(seen.iter().filter(|(_, r)| r == "member").count(), 25);
 }
+
+#[tokio::test]
+async fn reading_a_group_moves_the_cursor_without_receipts() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut bob_phone = server
+        .login(Transport::Tcp, "bob", "b-phone", "android")
+        .await;
+    // A user whose id is the group's id must not be taken for a peer.
+    let mut namesake = server.user("team").await;
+    create(&alice, "team", &["bob"], "invite_only").await;
+    let sent = gsend(&alice, "team", "m1", "read me").await;
+    let read = bob
+        .call(Frame {
+            op: ops::READ.into(),
+            conv_id: "group:team".into(),
+            seq: sent.seq,
+            ..Default::default()
+        })
+        .await
+        .expect("read");
+    assert_eq!(read.seq, sent.seq);
+    let other = bob_phone
+        .next_op(ops::READ, WAIT)
+        .await
+        .expect("bob's other device follows");
+    assert_eq!(other.seq, sent.seq);
+    assert!(namesake.next_op(ops::RECEIPT, QUIET).await.is_none());
+    let convs = bob
+        .call(Frame {
+            op: ops::CONVERSATIONS.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("conversations");
+    assert_eq!(convs.total_unread, Some(0));
+}

@@ -419,7 +419,10 @@ async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             Arc::new(read_push),
             Some(&s.session_id),
         );
+        // Receipts are for single chat only: in a group, the peer is the
+        // group, whose id may well also be some user's id.
         if let Some(peer) = conv.peer_for(&s.user_id)
+            && peer.kind == PeerKind::User
             && let Ok(peer) = UserId::parse(&peer.id)
             && peer != s.user_id
         {
