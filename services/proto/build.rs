@@ -15,6 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (field, skip) in SKIPS {
         config.field_attribute(field, format!("#[serde(skip_serializing_if = \"{skip}\")]"));
     }
+    config.field_attribute(
+        ".confab.v1.Frame.custom",
+        "#[serde(with = \"crate::json::opt_body\")]",
+    );
     for field in JSON_BODIES {
         config.field_attribute(field, "#[serde(with = \"crate::json::body\")]");
     }
@@ -34,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-const JSON_BODIES: &[&str] = &[".confab.v1.Frame.body", ".confab.v1.Message.body"];
+const JSON_BODIES: &[&str] = &[
+    ".confab.v1.Frame.body",
+    ".confab.v1.Message.body",
+    ".confab.v1.Group.custom",
+];
 
 const SKIPS: &[(&str, &str)] = &[
     (".confab.v1.Peer.kind", "String::is_empty"),
@@ -76,4 +84,18 @@ const SKIPS: &[(&str, &str)] = &[
     (".confab.v1.Frame.reason", "String::is_empty"),
     (".confab.v1.Frame.event", "String::is_empty"),
     (".confab.v1.Frame.retry_after_ms", "Option::is_none"),
+    (".confab.v1.Frame.group_id", "String::is_empty"),
+    (".confab.v1.Frame.name", "Option::is_none"),
+    (".confab.v1.Frame.avatar", "Option::is_none"),
+    (".confab.v1.Frame.announcement", "Option::is_none"),
+    (".confab.v1.Frame.custom", "Option::is_none"),
+    (".confab.v1.Frame.join_policy", "Option::is_none"),
+    (".confab.v1.Frame.user_ids", "Vec::is_empty"),
+    (".confab.v1.Frame.role", "Option::is_none"),
+    (".confab.v1.Frame.duration_ms", "Option::is_none"),
+    (".confab.v1.Frame.mute_all", "Option::is_none"),
+    (".confab.v1.Frame.group", "Option::is_none"),
+    (".confab.v1.Frame.group_members", "Vec::is_empty"),
+    (".confab.v1.Frame.cursor", "String::is_empty"),
+    (".confab.v1.Frame.pending", "Option::is_none"),
 ];

@@ -451,7 +451,11 @@ async fn the_console_is_served_with_spa_fallback_and_cache_headers() {
     assert!(asset.contains("console.log(1)"));
     assert!(asset.to_lowercase().contains("immutable"));
     assert!(asset.to_lowercase().contains("javascript"));
-    assert!(asset.to_lowercase().contains("x-content-type-options: nosniff"));
+    assert!(
+        asset
+            .to_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
     assert!(index.contains("frame-ancestors 'none'"));
     let missing = get("/console/assets/gone-0000.js").await;
     assert!(missing.starts_with("HTTP/1.0 404"), "{missing}");

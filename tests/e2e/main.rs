@@ -9,6 +9,7 @@ mod cluster;
 mod control;
 mod control_plane;
 mod durability;
+mod groups;
 mod helpers;
 mod login;
 mod messaging;

@@ -13,8 +13,9 @@
 export type Platform = 'ios' | 'android' | 'web' | 'desktop' | 'other';
 
 /**
- * Where a message goes. Only `user` works on the server today: `group` and
- * `room` are answered with `unsupported`.
+ * Where a message goes. `user` and `group` work on the server today; `room`
+ * is answered with `unsupported`. (The SDK has no helpers for the `group_*`
+ * ops yet: see docs/protocol.md §4.15.)
  */
 export interface Peer {
   kind: 'user' | 'group' | 'room';

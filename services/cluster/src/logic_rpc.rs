@@ -334,6 +334,7 @@ fn known_code(c: &str) -> &'static str {
         code::UNSUPPORTED,
         code::CONFLICT,
         code::SUSPENDED,
+        code::MUTED,
     ]
     .into_iter()
     .find(|k| *k == c)

@@ -47,6 +47,7 @@ impl From<StoreError> for ControlError {
             StoreError::Conflict(m) => Self::conflict(format!("already exists: {m}")),
             StoreError::NotFound(m) => Self::not_found(format!("not found: {m}")),
             StoreError::Unavailable(m) => Self::new("unavailable", m),
+            StoreError::Limit(m) => Self::new("quota_exceeded", m),
             StoreError::Corrupt(m) => Self::internal(format!("stored data is corrupt: {m}")),
         }
     }

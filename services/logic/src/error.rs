@@ -43,6 +43,7 @@ impl From<StoreError> for LogicError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
+            StoreError::Limit(what) => Self::new(code::QUOTA_EXCEEDED, what),
             StoreError::Conflict(what) => {
                 Self::new(code::CONFLICT, format!("{what} already exists"))
             }

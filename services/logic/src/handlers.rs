@@ -11,6 +11,7 @@ use confab_proto::{Frame, Message, Peer as WirePeer};
 use confab_store::NewMessage;
 
 use crate::error::{LogicError, Result};
+use crate::groups;
 use crate::{LoggedIn, Logic, Session};
 
 const MAX_CLIENT_MSG_ID: usize = 128;
@@ -110,6 +111,18 @@ pub(crate) async fn dispatch(logic: &Logic, s: &Session, frame: Frame) -> Result
         ops::CONVERSATIONS => conversations(logic, s, frame).await,
         ops::RECALL => recall(logic, s, frame).await,
         ops::TYPING => typing(logic, s, frame),
+        ops::GROUP_CREATE => groups::create(logic, s, frame).await,
+        ops::GROUP_INFO => groups::info(logic, s, frame).await,
+        ops::GROUP_UPDATE => groups::update(logic, s, frame).await,
+        ops::GROUP_JOIN => groups::join(logic, s, frame).await,
+        ops::GROUP_QUIT => groups::quit(logic, s, frame).await,
+        ops::GROUP_ADD => groups::add(logic, s, frame).await,
+        ops::GROUP_REMOVE => groups::remove(logic, s, frame).await,
+        ops::GROUP_MEMBERS => groups::members(logic, s, frame).await,
+        ops::GROUP_ROLE => groups::role(logic, s, frame).await,
+        ops::GROUP_TRANSFER => groups::transfer(logic, s, frame).await,
+        ops::GROUP_MUTE => groups::mute(logic, s, frame).await,
+        ops::GROUP_DISMISS => groups::dismiss(logic, s, frame).await,
         ops::LOGIN => Err(LogicError::new(
             code::ALREADY_LOGGED_IN,
             "this connection is already logged in",
@@ -142,11 +155,20 @@ fn parse_conv(conv_id: &str) -> Result<ConvId> {
     ConvId::parse(conv_id).map_err(|_| LogicError::not_found("no such conversation"))
 }
 
-/// Whether `s`'s user may read and act in `conv`. Groups and rooms arrive
-/// with their own issue; until then only single chats exist.
-fn authorize_conv(s: &Session, conv: &ConvId) -> Result<()> {
+/// Whether `s`'s user may read and act in `conv`: a participant of a single
+/// chat, or a current member of a group. Returns the first `seq` the user may
+/// read (a group member sees history only from joining).
+async fn authorize_conv(logic: &Logic, s: &Session, conv: &ConvId) -> Result<u64> {
     if conv.p2p_includes(&s.user_id) {
-        Ok(())
+        Ok(1)
+    } else if let Some(group) = conv.group_id() {
+        match groups::membership(logic, s, &group).await {
+            Ok((_, me)) => Ok(me.join_seq),
+            Err(e) if e.code == code::NOT_FOUND => {
+                Err(LogicError::not_found("no such conversation"))
+            }
+            Err(e) => Err(e),
+        }
     } else {
         // Same answer as for a conversation that does not exist: never reveal
         // another user's conversations.
@@ -184,10 +206,10 @@ fn message_push(m: &StoredMessage, inbox_seq: u64) -> Frame {
 async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let started = std::time::Instant::now();
     let to = parse_peer(frame.to.as_ref())?;
-    if to.kind != PeerKind::User {
+    if to.kind == PeerKind::Room {
         return Err(LogicError::new(
             code::UNSUPPORTED,
-            format!("sending to a {} is not available yet", to.kind.as_str()),
+            "sending to a room is not available yet",
         ));
     }
     // The app's config as of now, not as of login: quota, word-list and
@@ -216,16 +238,27 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     } else {
         frame.client_msg_id
     };
-    let recipient =
-        UserId::parse(&to.id).map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
+    let recipients = match to.kind {
+        // Write diffusion: one stored message, one inbox entry per member.
+        PeerKind::Group => {
+            let group = confab_model::GroupId::parse(&to.id)
+                .map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
+            groups::send_recipients(logic, s, &group).await?
+        }
+        _ => {
+            let recipient = UserId::parse(&to.id)
+                .map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
+            let mut recipients = vec![s.user_id.clone()];
+            if recipient != s.user_id {
+                recipients.push(recipient);
+            }
+            recipients
+        }
+    };
     let (body_text, masked) = moderate(logic, s, &body, frame.body)?;
     logic
         .rates
         .check(&s.app_id, &s.user_id, &app.settings.quotas)?;
-    let mut recipients = vec![s.user_id.clone()];
-    if recipient != s.user_id {
-        recipients.push(recipient);
-    }
     let appended = logic
         .stores
         .messages
@@ -336,13 +369,16 @@ async fn sync(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
 
 async fn history(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let conv = parse_conv(&frame.conv_id)?;
-    authorize_conv(s, &conv)?;
+    let first_seq = authorize_conv(logic, s, &conv).await?;
     let limit = clamp_limit(frame.limit, HISTORY_DEFAULT, HISTORY_MAX);
     let mut messages = logic
         .stores
         .messages
         .history(&s.app_id, &conv, frame.before_seq, limit + 1)
         .await?;
+    // Nothing from before the member joined.
+    let visible = messages.iter().take_while(|m| m.seq >= first_seq).count();
+    messages.truncate(visible);
     let mut has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     let fit = within_budget(messages.iter().map(|m| m.body.as_str()));
@@ -360,7 +396,7 @@ async fn history(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
 
 async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let conv = parse_conv(&frame.conv_id)?;
-    authorize_conv(s, &conv)?;
+    authorize_conv(logic, s, &conv).await?;
     let seq = frame
         .seq
         .ok_or_else(|| LogicError::bad_request("seq is required"))?;
@@ -383,7 +419,10 @@ async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             Arc::new(read_push),
             Some(&s.session_id),
         );
+        // Receipts are for single chat only: in a group, the peer is the
+        // group, whose id may well also be some user's id.
         if let Some(peer) = conv.peer_for(&s.user_id)
+            && peer.kind == PeerKind::User
             && let Ok(peer) = UserId::parse(&peer.id)
             && peer != s.user_id
         {
@@ -408,11 +447,29 @@ async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
 
 async fn conversations(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let limit = clamp_limit(frame.limit, CONVERSATIONS_DEFAULT, CONVERSATIONS_MAX);
-    let (list, total) = logic
+    let (mut list, mut total) = logic
         .stores
         .reads
         .conversations(&s.app_id, &s.user_id, limit)
         .await?;
+    // Groups the user has left or was removed from are not theirs any more.
+    // (Their unread is taken out of the total only for the page listed.)
+    let mut kept = Vec::with_capacity(list.len());
+    for c in list.drain(..) {
+        if let Some(group) = c.conv_id.group_id() {
+            let member = match groups::membership(logic, s, &group).await {
+                Ok(_) => true,
+                Err(e) if e.code == code::NOT_FOUND => false,
+                Err(e) => return Err(e),
+            };
+            if !member {
+                total = total.saturating_sub(c.unread());
+                continue;
+            }
+        }
+        kept.push(c);
+    }
+    let list = kept;
     Ok(Frame {
         conversations: list
             .iter()
@@ -432,7 +489,7 @@ async fn conversations(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame
 
 async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let conv = parse_conv(&frame.conv_id)?;
-    authorize_conv(s, &conv)?;
+    let first_seq = authorize_conv(logic, s, &conv).await?;
     if frame.msg_id.is_empty() {
         return Err(LogicError::bad_request("msg_id is required"));
     }
@@ -441,6 +498,7 @@ async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         .messages
         .get(&s.app_id, &conv, &frame.msg_id)
         .await?
+        .filter(|m| m.seq >= first_seq)
         .ok_or_else(|| LogicError::not_found("no such message"))?;
     if m.from != s.user_id {
         return Err(LogicError::forbidden(
@@ -474,13 +532,18 @@ async fn recall(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             seq: Some(m.seq),
             ..Default::default()
         });
+        // Every participant's every session, the recalling one included
+        // (protocol.md: "every participant gets recalled").
         if let Some((a, b)) = conv.p2p_members() {
             for user in [a, b] {
-                // Every participant's every session, the recalling one
-                // included (protocol.md: "every participant gets recalled").
                 if let Ok(user) = UserId::parse(user) {
                     logic.delivery.deliver(&s.app_id, &user, push.clone(), None);
                 }
+            }
+        } else if let Some(group) = conv.group_id() {
+            let g = groups::load(logic, &s.app_id, &group).await?;
+            for user in g.members.keys() {
+                logic.delivery.deliver(&s.app_id, user, push.clone(), None);
             }
         }
     }

@@ -4,11 +4,12 @@
 //! the first frame of a connection and [`Logic::handle`] for every later one,
 //! and implements [`Delivery`] so that logic can push frames to online devices.
 //! Logic owns the send pipeline (validate → dedupe → `seq` → store durably →
-//! inbox → reply → deliver), sync, history, read state, conversations, recall
-//! and typing. It never touches a socket and never blocks on a slow device.
+//! inbox → reply → deliver), sync, history, read state, conversations, recall,
+//! typing and groups. It never touches a socket and never blocks on a slow device.
 
 pub mod auth;
 mod error;
+mod groups;
 mod handlers;
 pub mod quota;
 pub mod retention;
@@ -117,6 +118,8 @@ pub struct Logic {
     delivery: Arc<dyn Delivery>,
     config: ConfigView,
     rates: quota::MessageRates,
+    /// Group member lists for the hot path (per process; see groups.rs).
+    groups: groups::GroupCache,
     /// The release label this node announces (gray release).
     release: String,
     /// Requests served (logins and others), for the release share.
@@ -132,6 +135,7 @@ impl Logic {
             delivery,
             config,
             rates: quota::MessageRates::default(),
+            groups: groups::GroupCache::default(),
             release: confab_config::gray::STABLE_RELEASE.to_owned(),
             served: std::sync::atomic::AtomicU64::new(0),
             logins: std::sync::atomic::AtomicU64::new(0),
@@ -260,6 +264,18 @@ pub fn op_label(op: &str) -> &'static str {
         CONVERSATIONS,
         RECALL,
         TYPING,
+        GROUP_CREATE,
+        GROUP_INFO,
+        GROUP_UPDATE,
+        GROUP_JOIN,
+        GROUP_QUIT,
+        GROUP_ADD,
+        GROUP_REMOVE,
+        GROUP_MEMBERS,
+        GROUP_ROLE,
+        GROUP_TRANSFER,
+        GROUP_MUTE,
+        GROUP_DISMISS,
     ]
     .into_iter()
     .find(|k| *k == op)

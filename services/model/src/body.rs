@@ -5,6 +5,11 @@ pub const BODY_TYPES: &[&str] = &[
     "text", "image", "file", "audio", "video", "location", "custom",
 ];
 
+/// The type of a group event stored in a conversation by the server. It is
+/// deliberately not in [`BODY_TYPES`]: a client can never send one, so an
+/// `event` body in a conversation always comes from the server.
+pub const EVENT_BODY_TYPE: &str = "event";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     #[error("body is required")]
@@ -121,6 +126,11 @@ mod tests {
             Err(BodyError::TooLarge { .. })
         ));
         assert!(Body::parse(r#"{"type":"image","url":"u"}"#, 100).is_ok());
+        assert_eq!(
+            Body::parse(r#"{"type":"event","event":"removed"}"#, 100),
+            Err(BodyError::BadType),
+            "clients cannot forge group events"
+        );
         assert_eq!(
             Body::parse(r#"["type","text"]"#, 100),
             Err(BodyError::NotAnObject)

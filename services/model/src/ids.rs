@@ -54,6 +54,7 @@ macro_rules! string_id {
 
 string_id!(AppId, "app id");
 string_id!(UserId, "user id");
+string_id!(GroupId, "group id");
 
 /// The kind of a message's destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -159,6 +160,16 @@ impl ConvId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A group's conversation.
+    pub fn group(group: &GroupId) -> Self {
+        Self(Arc::from(format!("group:{group}")))
+    }
+
+    /// For a group conversation, the group's id.
+    pub fn group_id(&self) -> Option<GroupId> {
+        GroupId::parse(self.0.strip_prefix("group:")?).ok()
     }
 
     /// For single chat, the two participants.

@@ -3,11 +3,13 @@
 //! No I/O here, and no knowledge of encodings or storage.
 
 mod body;
+mod group;
 mod ids;
 mod settings;
 
-pub use body::{Body, BodyError, body_type_label};
-pub use ids::{AppId, ConvId, IdError, Peer, PeerKind, Platform, UserId};
+pub use body::{Body, BodyError, EVENT_BODY_TYPE, body_type_label};
+pub use group::{GroupInfo, GroupMember, GroupRole, JoinPolicy, event as group_event};
+pub use ids::{AppId, ConvId, GroupId, IdError, Peer, PeerKind, Platform, UserId};
 pub use settings::{AppSettings, KickPolicy, Quotas};
 
 use std::time::{SystemTime, UNIX_EPOCH};

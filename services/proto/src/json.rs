@@ -67,3 +67,22 @@ pub mod body {
         Ok(raw.get().to_owned())
     }
 }
+
+/// An optional JSON object field (`Frame.custom`): absent, or an object on
+/// the wire and its JSON text inside the struct.
+pub mod opt_body {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::value::RawValue;
+
+    pub fn serialize<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match text {
+            Some(text) => super::body::serialize(text, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let raw = Option::<Box<RawValue>>::deserialize(d)?;
+        Ok(raw.map(|r| r.get().to_owned()))
+    }
+}

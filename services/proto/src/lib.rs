@@ -15,7 +15,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/confab.v1.rs"));
 }
 
-pub use v1::{Conversation, Error as WireError, Frame, Message, Peer};
+pub use v1::{Conversation, Error as WireError, Frame, Group, GroupMember, Message, Peer};
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -127,6 +127,36 @@ mod tests {
         assert_eq!(v["to"]["kind"], "user");
         assert!(v.get("rid").is_none(), "pushes carry no rid");
         assert!(v.get("token").is_none(), "unset fields are left out");
+    }
+
+    #[test]
+    fn group_custom_fields_are_objects_in_json_and_text_in_protobuf() {
+        let json = br#"{"op":"group_create","rid":3,"group_id":"g1","name":"","custom":{"topic":"rust"},"user_ids":["bob"]}"#;
+        let frame = decode(Encoding::Json, json).expect("decodes");
+        assert_eq!(frame.custom.as_deref(), Some(r#"{"topic":"rust"}"#));
+        assert_eq!(
+            frame.name.as_deref(),
+            Some(""),
+            "an empty name is kept: it clears"
+        );
+        assert_eq!(frame.announcement, None);
+        let back = encode(Encoding::Json, &frame);
+        let value: serde_json::Value = serde_json::from_slice(&back).expect("json");
+        assert_eq!(value["custom"]["topic"], "rust");
+        assert!(value.get("announcement").is_none());
+        let proto = decode(Encoding::Proto, &encode(Encoding::Proto, &frame)).expect("proto");
+        assert_eq!(proto, frame);
+        let reply = Frame {
+            group: Some(Group {
+                group_id: "g1".into(),
+                custom: r#"{"a":1}"#.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&encode(Encoding::Json, &reply)).expect("json");
+        assert_eq!(value["group"]["custom"]["a"], 1);
     }
 
     #[test]

@@ -12,6 +12,18 @@ pub const READ: &str = "read";
 pub const CONVERSATIONS: &str = "conversations";
 pub const RECALL: &str = "recall";
 pub const TYPING: &str = "typing";
+pub const GROUP_CREATE: &str = "group_create";
+pub const GROUP_INFO: &str = "group_info";
+pub const GROUP_UPDATE: &str = "group_update";
+pub const GROUP_JOIN: &str = "group_join";
+pub const GROUP_QUIT: &str = "group_quit";
+pub const GROUP_ADD: &str = "group_add";
+pub const GROUP_REMOVE: &str = "group_remove";
+pub const GROUP_MEMBERS: &str = "group_members";
+pub const GROUP_ROLE: &str = "group_role";
+pub const GROUP_TRANSFER: &str = "group_transfer";
+pub const GROUP_MUTE: &str = "group_mute";
+pub const GROUP_DISMISS: &str = "group_dismiss";
 
 // Server frames.
 pub const REPLY: &str = "reply";
@@ -46,4 +58,6 @@ pub mod code {
     pub const CONFLICT: &str = "conflict";
     /// The app or its tenant is suspended by the operator.
     pub const SUSPENDED: &str = "suspended";
+    /// The sender is muted in this group (or the whole group is muted).
+    pub const MUTED: &str = "muted";
 }

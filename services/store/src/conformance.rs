@@ -6,7 +6,11 @@
 
 use confab_model::{AppId, ConvId, Peer, UserId};
 
-use crate::{ControlWrite, NewMessage, Route, StoreError, Stores};
+use confab_model::{GroupId, GroupRole, JoinPolicy};
+
+use crate::{
+    ControlWrite, GroupLimits, GroupUpdate, NewGroup, NewMessage, Route, StoreError, Stores,
+};
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
 /// backend made by `$make` (an async expression returning `Stores`).
@@ -28,6 +32,11 @@ macro_rules! conformance_tests {
             token_revocation_time_only_moves_forward,
             control_writes_are_atomic_and_versioned,
             route_table_tracks_devices_per_user,
+            group_create_get_update_and_dismiss,
+            group_members_add_remove_page_and_count,
+            group_roles_transfer_and_mute,
+            group_limits_are_enforced_atomically,
+            groups_of_other_apps_are_invisible,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -653,5 +662,491 @@ pub async fn route_table_tracks_devices_per_user(s: Stores) {
             .await
             .expect("routes")
             .is_empty()
+    );
+}
+
+fn gid(id: &str) -> GroupId {
+    GroupId::parse(id).expect("valid group id")
+}
+
+const ROOMY: GroupLimits = GroupLimits {
+    max_members: 100,
+    max_groups_per_user: 100,
+};
+
+fn new_group(app_id: &AppId, id: &str, owner: &str, members: &[&str]) -> NewGroup {
+    NewGroup {
+        app_id: app_id.clone(),
+        group_id: gid(id),
+        owner: user(owner),
+        name: format!("{id} name"),
+        avatar: String::new(),
+        announcement: String::new(),
+        custom: "{}".into(),
+        join_policy: JoinPolicy::Open,
+        members: members.iter().map(|m| user(m)).collect(),
+        join_seq: 1,
+        created_at: 1000,
+        limits: ROOMY,
+    }
+}
+
+fn ids(members: &[confab_model::GroupMember]) -> Vec<&str> {
+    members.iter().map(|m| m.user_id.as_str()).collect()
+}
+
+pub async fn group_create_get_update_and_dismiss(s: Stores) {
+    let a = app("app1");
+    let g = s
+        .groups
+        .create_group(new_group(
+            &a,
+            "g1",
+            "alice",
+            &["bob", "carol", "bob", "alice"],
+        ))
+        .await
+        .expect("create");
+    assert_eq!(g.owner.as_str(), "alice");
+    assert_eq!(g.member_count, 3, "repeats and the owner count once");
+    assert_eq!(g.join_policy, JoinPolicy::Open);
+    assert!(!g.dismissed && !g.mute_all);
+    let again = s
+        .groups
+        .create_group(new_group(&a, "g1", "dave", &[]))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let updated = s
+        .groups
+        .update_group(
+            &a,
+            &gid("g1"),
+            GroupUpdate {
+                name: Some("Renamed".into()),
+                announcement: Some("Read the rules".into()),
+                custom: Some(r#"{"topic":"rust"}"#.into()),
+                join_policy: Some(JoinPolicy::InviteOnly),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(updated.name, "Renamed");
+    assert_eq!(updated.announcement, "Read the rules");
+    assert_eq!(updated.custom, r#"{"topic":"rust"}"#);
+    assert_eq!(updated.join_policy, JoinPolicy::InviteOnly);
+    assert_eq!(updated.avatar, "", "fields left out stay as they were");
+    let muted = s
+        .groups
+        .update_group(
+            &a,
+            &gid("g1"),
+            GroupUpdate {
+                mute_all: Some(true),
+                avatar: Some("https://x/a.png".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert!(muted.mute_all);
+    assert_eq!(muted.name, "Renamed");
+    let got = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(got, muted);
+
+    assert!(
+        s.groups
+            .dismiss(&a, &gid("g1"), 2000)
+            .await
+            .expect("dismiss")
+    );
+    assert!(!s.groups.dismiss(&a, &gid("g1"), 2001).await.expect("again"));
+    let gone = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(gone.dismissed);
+    assert_eq!(gone.member_count, 0);
+    assert!(
+        s.groups
+            .members(&a, &gid("g1"), None, 10)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+    assert_eq!(s.groups.group_count(&a, &user("bob")).await.expect("n"), 0);
+    assert!(matches!(
+        s.groups
+            .update_group(&a, &gid("g1"), GroupUpdate::default())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.groups
+            .add_members(&a, &gid("g1"), &[user("bob")], 5, 1, ROOMY)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        matches!(
+            s.groups.create_group(new_group(&a, "g1", "bob", &[])).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a dismissed group's id is never reused"
+    );
+    assert!(
+        s.groups
+            .group(&a, &gid("nope"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+pub async fn group_members_add_remove_page_and_count(s: Stores) {
+    let a = app("app1");
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("create");
+    let added = s
+        .groups
+        .add_members(
+            &a,
+            &gid("g1"),
+            &[user("carol"), user("bob"), user("dave"), user("carol")],
+            7,
+            5000,
+            ROOMY,
+        )
+        .await
+        .expect("add");
+    assert_eq!(
+        added.iter().map(UserId::as_str).collect::<Vec<_>>(),
+        vec!["carol", "dave"],
+        "members already in are skipped"
+    );
+    let carol = s
+        .groups
+        .member(&a, &gid("g1"), &user("carol"))
+        .await
+        .expect("member")
+        .expect("is a member");
+    assert_eq!(carol.role, GroupRole::Member);
+    assert_eq!(carol.join_seq, 7);
+    assert_eq!(carol.joined_at, 5000);
+    assert_eq!(carol.muted_until, 0);
+    let first = s
+        .groups
+        .members(&a, &gid("g1"), None, 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(&first), vec!["alice", "bob"]);
+    let next = s
+        .groups
+        .members(&a, &gid("g1"), Some(&first[1].user_id), 2)
+        .await
+        .expect("page");
+    assert_eq!(ids(&next), vec!["carol", "dave"]);
+    let info = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("g");
+    assert_eq!(info.member_count, 4);
+
+    let removed = s
+        .groups
+        .remove_members(&a, &gid("g1"), &[user("bob"), user("zed"), user("alice")])
+        .await
+        .expect("remove");
+    assert_eq!(
+        removed.iter().map(UserId::as_str).collect::<Vec<_>>(),
+        vec!["bob"],
+        "non-members and the owner are not removed"
+    );
+    assert!(
+        s.groups
+            .member(&a, &gid("g1"), &user("bob"))
+            .await
+            .expect("member")
+            .is_none()
+    );
+    let info = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("g");
+    assert_eq!(info.member_count, 3);
+
+    s.groups
+        .create_group(new_group(&a, "g2", "carol", &[]))
+        .await
+        .expect("create");
+    assert_eq!(
+        s.groups.group_count(&a, &user("carol")).await.expect("n"),
+        2
+    );
+    assert_eq!(
+        s.groups
+            .groups_of(&a, &user("carol"), None, 10)
+            .await
+            .expect("groups")
+            .iter()
+            .map(GroupId::as_str)
+            .collect::<Vec<_>>(),
+        vec!["g1", "g2"]
+    );
+    assert_eq!(
+        s.groups
+            .groups_of(&a, &user("carol"), Some(&gid("g1")), 10)
+            .await
+            .expect("groups")
+            .len(),
+        1
+    );
+}
+
+pub async fn group_roles_transfer_and_mute(s: Stores) {
+    let a = app("app1");
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob", "carol"]))
+        .await
+        .expect("create");
+    let role = |u: &'static str| {
+        let s = s.clone();
+        let a = a.clone();
+        async move {
+            s.groups
+                .member(&a, &gid("g1"), &user(u))
+                .await
+                .expect("member")
+                .map(|m| m.role)
+        }
+    };
+    assert!(
+        s.groups
+            .set_role(&a, &gid("g1"), &user("bob"), GroupRole::Admin)
+            .await
+            .expect("role")
+    );
+    assert_eq!(role("bob").await, Some(GroupRole::Admin));
+    assert!(
+        !s.groups
+            .set_role(&a, &gid("g1"), &user("zed"), GroupRole::Admin)
+            .await
+            .expect("role"),
+        "not a member"
+    );
+    assert!(
+        !s.groups
+            .set_role(&a, &gid("g1"), &user("alice"), GroupRole::Member)
+            .await
+            .expect("role"),
+        "the owner's role changes only by transfer"
+    );
+    assert!(
+        s.groups
+            .set_role(&a, &gid("g1"), &user("bob"), GroupRole::Owner)
+            .await
+            .is_err()
+    );
+
+    s.groups
+        .transfer_owner(&a, &gid("g1"), &user("carol"))
+        .await
+        .expect("transfer");
+    assert_eq!(role("carol").await, Some(GroupRole::Owner));
+    assert_eq!(role("alice").await, Some(GroupRole::Member));
+    let info = s
+        .groups
+        .group(&a, &gid("g1"))
+        .await
+        .expect("get")
+        .expect("g");
+    assert_eq!(info.owner.as_str(), "carol");
+    assert!(matches!(
+        s.groups.transfer_owner(&a, &gid("g1"), &user("zed")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        role("carol").await,
+        Some(GroupRole::Owner),
+        "a failed transfer changes nothing"
+    );
+
+    assert!(
+        s.groups
+            .mute_member(&a, &gid("g1"), &user("alice"), 9_000)
+            .await
+            .expect("mute")
+    );
+    let alice = s
+        .groups
+        .member(&a, &gid("g1"), &user("alice"))
+        .await
+        .expect("member")
+        .expect("alice");
+    assert_eq!(alice.muted_until, 9_000);
+    assert!(alice.muted_at(8_999) && !alice.muted_at(9_000));
+    assert!(
+        s.groups
+            .mute_member(&a, &gid("g1"), &user("alice"), 0)
+            .await
+            .expect("unmute")
+    );
+    assert!(
+        !s.groups
+            .mute_member(&a, &gid("g1"), &user("zed"), 5)
+            .await
+            .expect("mute")
+    );
+}
+
+pub async fn group_limits_are_enforced_atomically(s: Stores) {
+    let a = app("app1");
+    let small = GroupLimits {
+        max_members: 3,
+        max_groups_per_user: 2,
+    };
+    let mut g = new_group(&a, "big", "alice", &["b1", "b2", "b3"]);
+    g.limits = small;
+    assert!(matches!(
+        s.groups.create_group(g).await,
+        Err(StoreError::Limit(_))
+    ));
+    assert!(
+        s.groups
+            .group(&a, &gid("big"))
+            .await
+            .expect("get")
+            .is_none(),
+        "a refused create writes nothing"
+    );
+    let mut g = new_group(&a, "g1", "alice", &["bob"]);
+    g.limits = small;
+    s.groups.create_group(g).await.expect("create");
+    let over = s
+        .groups
+        .add_members(&a, &gid("g1"), &[user("carol"), user("dave")], 3, 1, small)
+        .await;
+    assert!(matches!(over, Err(StoreError::Limit(_))), "{over:?}");
+    assert_eq!(
+        s.groups
+            .members(&a, &gid("g1"), None, 10)
+            .await
+            .expect("m")
+            .len(),
+        2,
+        "nothing of a refused add is written"
+    );
+    s.groups
+        .add_members(&a, &gid("g1"), &[user("carol")], 3, 1, small)
+        .await
+        .expect("fits");
+    // Groups per user: alice is in g1; a second group fits, a third does not.
+    let mut g2 = new_group(&a, "g2", "alice", &[]);
+    g2.limits = small;
+    s.groups.create_group(g2).await.expect("second group");
+    let mut g3 = new_group(&a, "g3", "zoe", &["alice"]);
+    g3.limits = small;
+    assert!(matches!(
+        s.groups.create_group(g3).await,
+        Err(StoreError::Limit(_))
+    ));
+    assert!(s.groups.group(&a, &gid("g3")).await.expect("get").is_none());
+
+    // Concurrent adds to one group never exceed its size.
+    let mut g4 = new_group(&a, "g4", "owner", &[]);
+    g4.limits = GroupLimits {
+        max_members: 5,
+        max_groups_per_user: 100,
+    };
+    s.groups.create_group(g4).await.expect("create");
+    let mut tasks = vec![];
+    for i in 0..10 {
+        let s = s.clone();
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            s.groups
+                .add_members(
+                    &a,
+                    &gid("g4"),
+                    &[user(&format!("u{i}"))],
+                    1,
+                    1,
+                    GroupLimits {
+                        max_members: 5,
+                        max_groups_per_user: 100,
+                    },
+                )
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(_) => ok += 1,
+            Err(StoreError::Limit(_)) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 4);
+    let info = s
+        .groups
+        .group(&a, &gid("g4"))
+        .await
+        .expect("get")
+        .expect("g");
+    assert_eq!(info.member_count, 5);
+}
+
+pub async fn groups_of_other_apps_are_invisible(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("create");
+    assert!(s.groups.group(&b, &gid("g1")).await.expect("get").is_none());
+    assert!(
+        s.groups
+            .member(&b, &gid("g1"), &user("bob"))
+            .await
+            .expect("member")
+            .is_none()
+    );
+    assert!(
+        s.groups
+            .members(&b, &gid("g1"), None, 10)
+            .await
+            .expect("members")
+            .is_empty()
+    );
+    assert_eq!(s.groups.group_count(&b, &user("bob")).await.expect("n"), 0);
+    // The same id in another app is another group.
+    s.groups
+        .create_group(new_group(&b, "g1", "zed", &[]))
+        .await
+        .expect("same id, other app");
+    assert!(!s.groups.dismiss(&b, &gid("g2"), 1).await.expect("dismiss"));
+    assert_eq!(
+        s.groups
+            .group(&a, &gid("g1"))
+            .await
+            .expect("get")
+            .expect("g")
+            .owner
+            .as_str(),
+        "alice"
     );
 }

@@ -6,6 +6,7 @@
 //! - [`InboxStore`]: reads a user's inbox in `inbox_seq` order (the sync store).
 //! - [`ReadStateStore`]: read cursors and the per-user conversation list.
 //! - [`TokenRevocations`]: per-user token revocation.
+//! - [`GroupStore`]: groups, members, roles, mutes.
 //! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
 //!
@@ -15,6 +16,7 @@
 
 pub mod conformance;
 pub mod control;
+pub mod groups;
 pub mod memory;
 pub mod postgres;
 pub mod redis_store;
@@ -26,6 +28,7 @@ use async_trait::async_trait;
 use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
+pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// A quota would be exceeded (group size, groups per user).
+    #[error("limit reached: {0}")]
+    Limit(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
@@ -217,5 +223,6 @@ pub struct Stores {
     pub reads: Arc<dyn ReadStateStore>,
     pub revocations: Arc<dyn TokenRevocations>,
     pub control: Arc<dyn ControlStore>,
+    pub groups: Arc<dyn GroupStore>,
     pub routes: Arc<dyn RouteTable>,
 }

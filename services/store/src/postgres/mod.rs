@@ -9,6 +9,7 @@
 //! readers never see `inbox_seq` 6 committed before 5.
 
 mod control;
+mod groups;
 mod reads;
 mod revocations;
 mod writer;
@@ -72,6 +73,7 @@ impl PgStore {
             inbox: me.clone(),
             reads: me.clone(),
             revocations: me.clone(),
+            groups: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

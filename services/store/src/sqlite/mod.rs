@@ -7,6 +7,7 @@
 //! survives a crash of the process; `Durability::Full` also survives power loss.
 
 mod control;
+mod groups;
 mod reads;
 mod revocations;
 mod writer;
@@ -123,6 +124,7 @@ impl SqliteStore {
             inbox: me.clone(),
             reads: me.clone(),
             revocations: me.clone(),
+            groups: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

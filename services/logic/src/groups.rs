@@ -1,0 +1,918 @@
+//! Groups: the `group_*` ops, group sends (write diffusion) and the member
+//! cache that the hot path reads.
+//!
+//! Every change is made in the store first, then recorded as an `event`
+//! message in the group's conversation (one `seq`, one inbox entry per
+//! member) so that offline members see it on sync, and pushed to online
+//! members as `{"op":"event"}` frames.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use confab_model::{
+    AppId, ConvId, GroupId, GroupInfo, GroupMember, GroupRole, JoinPolicy, Peer, PeerKind,
+    StoredMessage, UserId, group_event,
+};
+use confab_proto::ops::{self, code};
+use confab_proto::{Frame, Group as WireGroup, GroupMember as WireMember};
+use confab_store::{GroupLimits, GroupUpdate, NewGroup, NewMessage};
+
+use crate::error::{LogicError, Result};
+use crate::handlers::wire_message;
+use crate::{Logic, Session};
+
+const MAX_NAME: usize = 128;
+const MAX_AVATAR: usize = 1024;
+const MAX_ANNOUNCEMENT: usize = 4096;
+const MAX_CUSTOM: usize = 4096;
+/// Most users one `group_create`, `group_add` or `group_remove` may name.
+const MAX_USERS_PER_REQUEST: usize = 500;
+const MEMBERS_DEFAULT: u32 = 100;
+const MEMBERS_MAX: u32 = 500;
+/// Member lists are cached per process. A change made through this process
+/// invalidates its entry at once; the TTL bounds how long another logic node
+/// (which cannot invalidate ours) may act on an old list.
+const CACHE_TTL: Duration = Duration::from_secs(2);
+/// Page size when loading a whole member list into the cache.
+const LOAD_PAGE: u32 = 1000;
+
+/// A group and its members as the hot path sees them.
+pub(crate) struct CachedGroup {
+    pub info: GroupInfo,
+    pub members: HashMap<UserId, GroupMember>,
+    loaded: Instant,
+}
+
+impl CachedGroup {
+    pub fn member(&self, user: &UserId) -> Option<&GroupMember> {
+        self.members.get(user)
+    }
+}
+
+/// Member lists by (app, group), loaded on a miss or after [`CACHE_TTL`].
+#[derive(Default)]
+pub(crate) struct GroupCache {
+    entries: Mutex<HashMap<(AppId, GroupId), Arc<CachedGroup>>>,
+}
+
+impl GroupCache {
+    fn get(&self, key: &(AppId, GroupId)) -> Option<Arc<CachedGroup>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(key)
+            .filter(|g| g.loaded.elapsed() < CACHE_TTL)
+            .cloned()
+    }
+
+    fn put(&self, key: (AppId, GroupId), group: Arc<CachedGroup>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop expired entries now and then so that the map does not keep
+        // every group ever touched.
+        if entries.len() > 10_000 {
+            entries.retain(|_, g| g.loaded.elapsed() < CACHE_TTL);
+        }
+        entries.insert(key, group);
+    }
+
+    pub fn invalidate(&self, app: &AppId, group: &GroupId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(&(app.clone(), group.clone()));
+    }
+}
+
+fn no_such_group() -> LogicError {
+    // Same answer for a group that does not exist and one the caller is not
+    // in: membership of other groups is not revealed.
+    LogicError::not_found("no such group")
+}
+
+/// The group and its members, from the cache or the store. `not_found` for
+/// a group that does not exist or was dismissed.
+pub(crate) async fn load(logic: &Logic, app: &AppId, group: &GroupId) -> Result<Arc<CachedGroup>> {
+    let key = (app.clone(), group.clone());
+    if let Some(g) = logic.groups.get(&key) {
+        return Ok(g);
+    }
+    let store = &logic.stores.groups;
+    let info = match store.group(app, group).await? {
+        Some(info) if !info.dismissed => info,
+        _ => return Err(no_such_group()),
+    };
+    let mut members = HashMap::with_capacity(info.member_count as usize);
+    let mut after: Option<UserId> = None;
+    loop {
+        let page = store.members(app, group, after.as_ref(), LOAD_PAGE).await?;
+        let full = page.len() == LOAD_PAGE as usize;
+        after = page.last().map(|m| m.user_id.clone());
+        members.extend(page.into_iter().map(|m| (m.user_id.clone(), m)));
+        if !full {
+            break;
+        }
+    }
+    let cached = Arc::new(CachedGroup {
+        info,
+        members,
+        loaded: Instant::now(),
+    });
+    logic.groups.put(key, cached.clone());
+    Ok(cached)
+}
+
+/// The caller's membership of `group`, or `not_found`.
+pub(crate) async fn membership(
+    logic: &Logic,
+    s: &Session,
+    group: &GroupId,
+) -> Result<(Arc<CachedGroup>, GroupMember)> {
+    let g = load(logic, &s.app_id, group).await?;
+    let me = g.member(&s.user_id).cloned().ok_or_else(no_such_group)?;
+    Ok((g, me))
+}
+
+/// Who gets a message sent to `group` by `s` now: every member, if the
+/// sender may speak.
+pub(crate) async fn send_recipients(
+    logic: &Logic,
+    s: &Session,
+    group: &GroupId,
+) -> Result<Vec<UserId>> {
+    let (g, me) = membership(logic, s, group).await?;
+    let now = confab_model::now_ms();
+    if me.muted_at(now) {
+        return Err(LogicError::new(
+            code::MUTED,
+            format!("you are muted in this group until {}", me.muted_until),
+        ));
+    }
+    if g.info.mute_all && !me.role.manages() {
+        return Err(LogicError::new(
+            code::MUTED,
+            "the whole group is muted; only its owner and admins may send",
+        ));
+    }
+    Ok(g.members.keys().cloned().collect())
+}
+
+fn parse_group_id(id: &str) -> Result<GroupId> {
+    if id.is_empty() {
+        return Err(LogicError::bad_request("group_id is required"));
+    }
+    GroupId::parse(id).map_err(|e| LogicError::bad_request(format!("group_id: {e}")))
+}
+
+fn parse_user(id: &str, what: &str) -> Result<UserId> {
+    if id.is_empty() {
+        return Err(LogicError::bad_request(format!("{what} is required")));
+    }
+    UserId::parse(id).map_err(|e| LogicError::bad_request(format!("{what}: {e}")))
+}
+
+fn parse_users(ids: &[String]) -> Result<Vec<UserId>> {
+    if ids.len() > MAX_USERS_PER_REQUEST {
+        return Err(LogicError::bad_request(format!(
+            "user_ids names more than {MAX_USERS_PER_REQUEST} users"
+        )));
+    }
+    ids.iter().map(|id| parse_user(id, "user_ids")).collect()
+}
+
+fn check_text(value: Option<String>, what: &str, max: usize) -> Result<Option<String>> {
+    match value {
+        Some(v) if v.len() > max => Err(LogicError::bad_request(format!(
+            "{what} is longer than {max} bytes"
+        ))),
+        Some(v) if v.chars().any(|c| c.is_control() && c != '\n') => Err(LogicError::bad_request(
+            format!("{what} must not contain control characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn check_custom(value: Option<String>) -> Result<Option<String>> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    if text.len() > MAX_CUSTOM {
+        return Err(LogicError::bad_request(format!(
+            "custom is longer than {MAX_CUSTOM} bytes"
+        )));
+    }
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(_)) => Ok(Some(text)),
+        _ => Err(LogicError::bad_request("custom must be a JSON object")),
+    }
+}
+
+fn parse_policy(value: Option<&str>) -> Result<Option<JoinPolicy>> {
+    value
+        .map(|p| {
+            JoinPolicy::parse(p).map_err(|_| {
+                LogicError::bad_request("join_policy must be one of open, approval, invite_only")
+            })
+        })
+        .transpose()
+}
+
+fn limits(logic: &Logic, app: &AppId) -> Result<GroupLimits> {
+    let quotas = logic.app_config(app)?.settings.quotas;
+    Ok(GroupLimits {
+        max_members: u64::from(quotas.max_group_size),
+        max_groups_per_user: u64::from(quotas.max_groups_per_user),
+    })
+}
+
+/// Maps a store limit to the quota metric as well as the error.
+fn quota<T>(r: std::result::Result<T, confab_store::StoreError>) -> Result<T> {
+    r.map_err(|e| {
+        if matches!(e, confab_store::StoreError::Limit(_)) {
+            metrics::counter!("confab_quota_rejections_total", "quota" => "groups").increment(1);
+        }
+        LogicError::from(e)
+    })
+}
+
+fn wire_group(g: &GroupInfo) -> WireGroup {
+    WireGroup {
+        group_id: g.group_id.as_str().to_owned(),
+        name: g.name.clone(),
+        avatar: g.avatar.clone(),
+        announcement: g.announcement.clone(),
+        custom: g.custom.clone(),
+        join_policy: g.join_policy.as_str().to_owned(),
+        owner: g.owner.as_str().to_owned(),
+        mute_all: g.mute_all,
+        member_count: g.member_count,
+        created_at: g.created_at,
+    }
+}
+
+fn wire_member(m: &GroupMember) -> WireMember {
+    WireMember {
+        user_id: m.user_id.as_str().to_owned(),
+        role: m.role.as_str().to_owned(),
+        muted_until: m.muted_until,
+        joined_at: m.joined_at,
+    }
+}
+
+/// The first `seq` a member joining now may read: one past the
+/// conversation's last message. A message appended concurrently with the
+/// join may get this seq too, which is still "from joining".
+async fn next_seq(logic: &Logic, app: &AppId, group: &GroupId) -> Result<u64> {
+    let last = logic
+        .stores
+        .messages
+        .history(app, &ConvId::group(group), None, 1)
+        .await?;
+    Ok(last.first().map_or(1, |m| m.seq + 1))
+}
+
+/// Stores an event in the group's conversation for `recipients` and pushes
+/// it to their online devices (not to the session that caused it, which
+/// gets the reply). Returns the stored event and the actor's inbox_seq.
+async fn record_event(
+    logic: &Logic,
+    s: &Session,
+    group: &GroupId,
+    kind: &str,
+    mut fields: serde_json::Map<String, serde_json::Value>,
+    recipients: Vec<UserId>,
+) -> Result<(StoredMessage, Option<u64>)> {
+    fields.insert("type".into(), confab_model::EVENT_BODY_TYPE.into());
+    fields.insert("event".into(), kind.into());
+    fields.insert("actor".into(), s.user_id.as_str().into());
+    fields.insert("group_id".into(), group.as_str().into());
+    let appended = logic
+        .stores
+        .messages
+        .append(NewMessage {
+            app_id: s.app_id.clone(),
+            conv_id: ConvId::group(group),
+            msg_id: ulid::Ulid::new().to_string(),
+            from: s.user_id.clone(),
+            to: Peer {
+                kind: PeerKind::Group,
+                id: Arc::from(group.as_str()),
+            },
+            body: serde_json::Value::Object(fields).to_string(),
+            ts: confab_model::now_ms(),
+            // Fresh each time: an event is never a duplicate of another.
+            client_msg_id: ulid::Ulid::new().to_string(),
+            recipients,
+        })
+        .await?;
+    metrics::counter!("confab_logic_group_events_total", "event" => event_label(kind)).increment(1);
+    let m = appended.message;
+    let mut own = None;
+    for (user, inbox_seq) in &appended.inbox {
+        if *user == s.user_id {
+            own = Some(*inbox_seq);
+        }
+        let push = Arc::new(event_push(&m, *inbox_seq, kind));
+        let except = (*user == s.user_id).then_some(s.session_id.as_str());
+        logic.delivery.deliver(&s.app_id, user, push, except);
+    }
+    Ok((m, own))
+}
+
+/// The `event` push: the stored event as a `message` push would carry it,
+/// plus its kind in `event`.
+fn event_push(m: &StoredMessage, inbox_seq: u64, kind: &str) -> Frame {
+    let w = wire_message(m, Some(inbox_seq));
+    Frame {
+        op: ops::EVENT.into(),
+        event: kind.to_owned(),
+        inbox_seq: w.inbox_seq,
+        conv_id: w.conv_id,
+        seq: Some(w.seq),
+        msg_id: w.msg_id,
+        from: w.from,
+        to: w.to,
+        body: w.body,
+        ts: Some(w.ts),
+        client_msg_id: w.client_msg_id,
+        group_id: m.to.id.to_string(),
+        ..Default::default()
+    }
+}
+
+fn event_label(kind: &str) -> &'static str {
+    use group_event::*;
+    [
+        CREATED,
+        JOINED,
+        LEFT,
+        REMOVED,
+        MUTED,
+        UNMUTED,
+        ROLE,
+        TRANSFERRED,
+        UPDATED,
+        DISMISSED,
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
+    .unwrap_or("other")
+}
+
+fn users_json(users: &[UserId]) -> serde_json::Value {
+    users.iter().map(|u| u.as_str()).collect::<Vec<_>>().into()
+}
+
+fn fields(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// A reply that tells the actor where the event landed.
+fn event_reply(group: &GroupId, event: &StoredMessage, own_inbox: Option<u64>) -> Frame {
+    Frame {
+        group_id: group.as_str().to_owned(),
+        conv_id: event.conv_id.as_str().to_owned(),
+        seq: Some(event.seq),
+        msg_id: event.msg_id.clone(),
+        inbox_seq: own_inbox,
+        ..Default::default()
+    }
+}
+
+fn require_manager(me: &GroupMember) -> Result<()> {
+    if me.role.manages() {
+        Ok(())
+    } else {
+        Err(LogicError::forbidden(
+            "only the group's owner and admins may do this",
+        ))
+    }
+}
+
+fn require_owner(me: &GroupMember) -> Result<()> {
+    if me.role == GroupRole::Owner {
+        Ok(())
+    } else {
+        Err(LogicError::forbidden("only the group's owner may do this"))
+    }
+}
+
+fn members_of(g: &CachedGroup) -> Vec<UserId> {
+    g.members.keys().cloned().collect()
+}
+
+pub(crate) async fn create(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = if frame.group_id.is_empty() {
+        // ULIDs use only characters group ids allow.
+        GroupId::parse(&ulid::Ulid::new().to_string())
+            .map_err(|e| LogicError::bad_request(e.to_string()))?
+    } else {
+        parse_group_id(&frame.group_id)?
+    };
+    let members = parse_users(&frame.user_ids)?;
+    let join_policy = parse_policy(frame.join_policy.as_deref())?.unwrap_or_default();
+    let limits = limits(logic, &s.app_id)?;
+    let created_at = confab_model::now_ms();
+    let info = quota(
+        logic
+            .stores
+            .groups
+            .create_group(NewGroup {
+                app_id: s.app_id.clone(),
+                group_id: group.clone(),
+                owner: s.user_id.clone(),
+                name: check_text(frame.name, "name", MAX_NAME)?.unwrap_or_default(),
+                avatar: check_text(frame.avatar, "avatar", MAX_AVATAR)?.unwrap_or_default(),
+                announcement: check_text(frame.announcement, "announcement", MAX_ANNOUNCEMENT)?
+                    .unwrap_or_default(),
+                custom: check_custom(frame.custom)?.unwrap_or_else(|| "{}".into()),
+                join_policy,
+                members,
+                // A new id has no conversation yet: members read from the start.
+                join_seq: 1,
+                created_at,
+                limits,
+            })
+            .await,
+    )?;
+    logic.groups.invalidate(&s.app_id, &group);
+    let g = load(logic, &s.app_id, &group).await?;
+    let mut others: Vec<UserId> = members_of(&g)
+        .into_iter()
+        .filter(|u| *u != s.user_id)
+        .collect();
+    others.sort();
+    let (event, own) = record_event(
+        logic,
+        s,
+        &group,
+        group_event::CREATED,
+        fields(&[
+            ("users", users_json(&others)),
+            ("name", info.name.clone().into()),
+        ]),
+        members_of(&g),
+    )
+    .await?;
+    Ok(Frame {
+        group: Some(wire_group(&info)),
+        ..event_reply(&group, &event, own)
+    })
+}
+
+pub(crate) async fn info(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    // Read through the store, not the cache: a detail view should be exact.
+    logic.groups.invalidate(&s.app_id, &group);
+    let (g, me) = membership(logic, s, &group).await?;
+    Ok(Frame {
+        group_id: group.as_str().to_owned(),
+        group: Some(wire_group(&g.info)),
+        role: Some(me.role.as_str().to_owned()),
+        ..Default::default()
+    })
+}
+
+pub(crate) async fn update(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let (g, me) = membership(logic, s, &group).await?;
+    require_manager(&me)?;
+    let change = GroupUpdate {
+        name: check_text(frame.name, "name", MAX_NAME)?,
+        avatar: check_text(frame.avatar, "avatar", MAX_AVATAR)?,
+        announcement: check_text(frame.announcement, "announcement", MAX_ANNOUNCEMENT)?,
+        custom: check_custom(frame.custom)?,
+        join_policy: parse_policy(frame.join_policy.as_deref())?,
+        mute_all: None,
+    };
+    if change.is_empty() {
+        return Err(LogicError::bad_request(
+            "nothing to change: give name, avatar, announcement, custom or join_policy",
+        ));
+    }
+    let mut changed = serde_json::Map::new();
+    if let Some(v) = &change.name {
+        changed.insert("name".into(), v.clone().into());
+    }
+    if let Some(v) = &change.avatar {
+        changed.insert("avatar".into(), v.clone().into());
+    }
+    if let Some(v) = &change.announcement {
+        changed.insert("announcement".into(), v.clone().into());
+    }
+    if let Some(v) = &change.custom {
+        changed.insert(
+            "custom".into(),
+            serde_json::from_str(v).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    if let Some(v) = change.join_policy {
+        changed.insert("join_policy".into(), v.as_str().into());
+    }
+    let info = logic
+        .stores
+        .groups
+        .update_group(&s.app_id, &group, change)
+        .await?;
+    logic.groups.invalidate(&s.app_id, &group);
+    let (event, own) = record_event(
+        logic,
+        s,
+        &group,
+        group_event::UPDATED,
+        changed,
+        members_of(&g),
+    )
+    .await?;
+    Ok(Frame {
+        group: Some(wire_group(&info)),
+        ..event_reply(&group, &event, own)
+    })
+}
+
+pub(crate) async fn join(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let g = load(logic, &s.app_id, &group).await?;
+    if g.member(&s.user_id).is_some() {
+        return Ok(Frame {
+            group_id: group.as_str().to_owned(),
+            pending: Some(false),
+            ..Default::default()
+        });
+    }
+    match g.info.join_policy {
+        JoinPolicy::InviteOnly => Err(LogicError::forbidden(
+            "this group is invite-only: ask an admin to add you",
+        )),
+        JoinPolicy::Approval => {
+            // Not stored: online owners and admins are told, and approve by
+            // adding the user (group_add).
+            let push = Arc::new(Frame {
+                op: ops::EVENT.into(),
+                event: group_event::JOIN_REQUESTED.into(),
+                group_id: group.as_str().to_owned(),
+                conv_id: ConvId::group(&group).as_str().to_owned(),
+                user_id: s.user_id.as_str().to_owned(),
+                ts: Some(confab_model::now_ms()),
+                ..Default::default()
+            });
+            for m in g.members.values().filter(|m| m.role.manages()) {
+                logic
+                    .delivery
+                    .deliver(&s.app_id, &m.user_id, push.clone(), None);
+            }
+            Ok(Frame {
+                group_id: group.as_str().to_owned(),
+                pending: Some(true),
+                ..Default::default()
+            })
+        }
+        JoinPolicy::Open => {
+            let mut reply = add_users(logic, s, &group, vec![s.user_id.clone()]).await?;
+            reply.pending = Some(false);
+            Ok(reply)
+        }
+    }
+}
+
+/// Adds `users`, then records one `joined` event for all of them.
+async fn add_users(
+    logic: &Logic,
+    s: &Session,
+    group: &GroupId,
+    users: Vec<UserId>,
+) -> Result<Frame> {
+    let limits = limits(logic, &s.app_id)?;
+    let join_seq = next_seq(logic, &s.app_id, group).await?;
+    let added = quota(
+        logic
+            .stores
+            .groups
+            .add_members(
+                &s.app_id,
+                group,
+                &users,
+                join_seq,
+                confab_model::now_ms(),
+                limits,
+            )
+            .await,
+    )?;
+    logic.groups.invalidate(&s.app_id, group);
+    if added.is_empty() {
+        return Ok(Frame {
+            group_id: group.as_str().to_owned(),
+            ..Default::default()
+        });
+    }
+    let g = load(logic, &s.app_id, group).await?;
+    let (event, own) = record_event(
+        logic,
+        s,
+        group,
+        group_event::JOINED,
+        fields(&[("users", users_json(&added))]),
+        members_of(&g),
+    )
+    .await?;
+    Ok(Frame {
+        user_ids: added.iter().map(|u| u.as_str().to_owned()).collect(),
+        ..event_reply(group, &event, own)
+    })
+}
+
+pub(crate) async fn add(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let users = parse_users(&frame.user_ids)?;
+    if users.is_empty() {
+        return Err(LogicError::bad_request("user_ids is required"));
+    }
+    let (_, me) = membership(logic, s, &group).await?;
+    require_manager(&me)?;
+    add_users(logic, s, &group, users).await
+}
+
+pub(crate) async fn quit(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let (g, me) = membership(logic, s, &group).await?;
+    if me.role == GroupRole::Owner {
+        return Err(LogicError::forbidden(
+            "the owner cannot quit: transfer ownership or dismiss the group",
+        ));
+    }
+    remove_users(logic, s, &g, vec![s.user_id.clone()], group_event::LEFT).await
+}
+
+/// Removes `users`, then records the event for everyone who was a member
+/// before, the removed included (so that their devices learn of it).
+async fn remove_users(
+    logic: &Logic,
+    s: &Session,
+    g: &CachedGroup,
+    users: Vec<UserId>,
+    kind: &str,
+) -> Result<Frame> {
+    let group = &g.info.group_id;
+    let before = members_of(g);
+    let removed = logic
+        .stores
+        .groups
+        .remove_members(&s.app_id, group, &users)
+        .await?;
+    // At once: the removed must stop receiving with the next message.
+    logic.groups.invalidate(&s.app_id, group);
+    if removed.is_empty() {
+        return Ok(Frame {
+            group_id: group.as_str().to_owned(),
+            ..Default::default()
+        });
+    }
+    let (event, own) = record_event(
+        logic,
+        s,
+        group,
+        kind,
+        fields(&[("users", users_json(&removed))]),
+        before,
+    )
+    .await?;
+    Ok(Frame {
+        user_ids: removed.iter().map(|u| u.as_str().to_owned()).collect(),
+        ..event_reply(group, &event, own)
+    })
+}
+
+pub(crate) async fn remove(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let users = parse_users(&frame.user_ids)?;
+    if users.is_empty() {
+        return Err(LogicError::bad_request("user_ids is required"));
+    }
+    let (g, me) = membership(logic, s, &group).await?;
+    require_manager(&me)?;
+    for user in &users {
+        if *user == s.user_id {
+            return Err(LogicError::bad_request(
+                "use group_quit to leave a group yourself",
+            ));
+        }
+        // Rights go down only: the owner removes admins and members, an
+        // admin removes members.
+        if let Some(target) = g.member(user)
+            && target.role >= me.role
+        {
+            return Err(LogicError::forbidden(format!(
+                "a group {} cannot remove a group {}",
+                me.role.as_str(),
+                target.role.as_str()
+            )));
+        }
+    }
+    remove_users(logic, s, &g, users, group_event::REMOVED).await
+}
+
+pub(crate) async fn members(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    membership(logic, s, &group).await?;
+    let limit = frame
+        .limit
+        .filter(|l| *l > 0)
+        .unwrap_or(MEMBERS_DEFAULT)
+        .min(MEMBERS_MAX);
+    let after = if frame.cursor.is_empty() {
+        None
+    } else {
+        Some(parse_user(&frame.cursor, "cursor")?)
+    };
+    let mut page = logic
+        .stores
+        .groups
+        .members(&s.app_id, &group, after.as_ref(), limit + 1)
+        .await?;
+    let has_more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    Ok(Frame {
+        group_id: group.as_str().to_owned(),
+        cursor: if has_more {
+            page.last()
+                .map(|m| m.user_id.as_str().to_owned())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        },
+        group_members: page.iter().map(wire_member).collect(),
+        has_more: Some(has_more),
+        ..Default::default()
+    })
+}
+
+pub(crate) async fn role(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let target = parse_user(&frame.user_id, "user_id")?;
+    let role = match frame.role.as_deref().map(GroupRole::parse) {
+        Some(Ok(r)) if r != GroupRole::Owner => r,
+        Some(Ok(_)) => {
+            return Err(LogicError::bad_request(
+                "use group_transfer to make someone the owner",
+            ));
+        }
+        _ => return Err(LogicError::bad_request("role must be admin or member")),
+    };
+    let (g, me) = membership(logic, s, &group).await?;
+    require_owner(&me)?;
+    if target == s.user_id {
+        return Err(LogicError::bad_request(
+            "the owner's role changes only by group_transfer",
+        ));
+    }
+    if g.member(&target).is_none() {
+        return Err(LogicError::not_found("no such member"));
+    }
+    logic
+        .stores
+        .groups
+        .set_role(&s.app_id, &group, &target, role)
+        .await?;
+    logic.groups.invalidate(&s.app_id, &group);
+    let (event, own) = record_event(
+        logic,
+        s,
+        &group,
+        group_event::ROLE,
+        fields(&[
+            ("user", target.as_str().into()),
+            ("role", role.as_str().into()),
+        ]),
+        members_of(&g),
+    )
+    .await?;
+    Ok(event_reply(&group, &event, own))
+}
+
+pub(crate) async fn transfer(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let target = parse_user(&frame.user_id, "user_id")?;
+    let (g, me) = membership(logic, s, &group).await?;
+    require_owner(&me)?;
+    if target == s.user_id {
+        return Err(LogicError::bad_request("you already own this group"));
+    }
+    if g.member(&target).is_none() {
+        return Err(LogicError::not_found("no such member"));
+    }
+    logic
+        .stores
+        .groups
+        .transfer_owner(&s.app_id, &group, &target)
+        .await?;
+    logic.groups.invalidate(&s.app_id, &group);
+    let (event, own) = record_event(
+        logic,
+        s,
+        &group,
+        group_event::TRANSFERRED,
+        fields(&[
+            ("from_owner", s.user_id.as_str().into()),
+            ("owner", target.as_str().into()),
+        ]),
+        members_of(&g),
+    )
+    .await?;
+    Ok(event_reply(&group, &event, own))
+}
+
+pub(crate) async fn mute(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let (g, me) = membership(logic, s, &group).await?;
+    require_manager(&me)?;
+    let (kind, event_fields) = match (frame.mute_all, frame.user_id.is_empty()) {
+        (Some(all), true) => {
+            logic
+                .stores
+                .groups
+                .update_group(
+                    &s.app_id,
+                    &group,
+                    GroupUpdate {
+                        mute_all: Some(all),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            let kind = if all {
+                group_event::MUTED
+            } else {
+                group_event::UNMUTED
+            };
+            (kind, fields(&[("all", true.into())]))
+        }
+        (None, false) => {
+            let target = parse_user(&frame.user_id, "user_id")?;
+            let duration = frame
+                .duration_ms
+                .ok_or_else(|| LogicError::bad_request("duration_ms is required (0 unmutes)"))?;
+            if duration < 0 {
+                return Err(LogicError::bad_request("duration_ms must not be negative"));
+            }
+            let member = g
+                .member(&target)
+                .ok_or_else(|| LogicError::not_found("no such member"))?;
+            if member.role >= me.role {
+                return Err(LogicError::forbidden(format!(
+                    "a group {} cannot mute a group {}",
+                    me.role.as_str(),
+                    member.role.as_str()
+                )));
+            }
+            let until = if duration == 0 {
+                0
+            } else {
+                confab_model::now_ms().saturating_add(duration)
+            };
+            logic
+                .stores
+                .groups
+                .mute_member(&s.app_id, &group, &target, until)
+                .await?;
+            let kind = if until == 0 {
+                group_event::UNMUTED
+            } else {
+                group_event::MUTED
+            };
+            (
+                kind,
+                fields(&[("user", target.as_str().into()), ("until", until.into())]),
+            )
+        }
+        _ => {
+            return Err(LogicError::bad_request(
+                "give either user_id with duration_ms, or mute_all",
+            ));
+        }
+    };
+    logic.groups.invalidate(&s.app_id, &group);
+    let (event, own) = record_event(logic, s, &group, kind, event_fields, members_of(&g)).await?;
+    Ok(event_reply(&group, &event, own))
+}
+
+pub(crate) async fn dismiss(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let (g, me) = membership(logic, s, &group).await?;
+    require_owner(&me)?;
+    logic
+        .stores
+        .groups
+        .dismiss(&s.app_id, &group, confab_model::now_ms())
+        .await?;
+    logic.groups.invalidate(&s.app_id, &group);
+    let (event, own) = record_event(
+        logic,
+        s,
+        &group,
+        group_event::DISMISSED,
+        serde_json::Map::new(),
+        members_of(&g),
+    )
+    .await?;
+    Ok(event_reply(&group, &event, own))
+}

@@ -1,0 +1,154 @@
+//! Groups and their members ([`GroupStore`]). Every key leads with `app_id`.
+//!
+//! Limits (group size, groups per user) are enforced inside the same
+//! transaction that adds members, so two concurrent adds cannot both slip
+//! under a limit on the same group.
+
+use async_trait::async_trait;
+use confab_model::{AppId, GroupId, GroupInfo, GroupMember, GroupRole, JoinPolicy, UserId};
+
+use crate::Result;
+
+/// A group to create: `owner` becomes its owner, `members` plain members.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub app_id: AppId,
+    pub group_id: GroupId,
+    pub owner: UserId,
+    pub name: String,
+    pub avatar: String,
+    pub announcement: String,
+    pub custom: String,
+    pub join_policy: JoinPolicy,
+    /// Without the owner; repeats are ignored.
+    pub members: Vec<UserId>,
+    /// First `seq` members may read (1 for a new conversation).
+    pub join_seq: u64,
+    pub created_at: i64,
+    pub limits: GroupLimits,
+}
+
+/// Quotas checked when members are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLimits {
+    /// Most members of one group, the owner included.
+    pub max_members: u64,
+    /// Most groups one user may be in.
+    pub max_groups_per_user: u64,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupUpdate {
+    pub name: Option<String>,
+    pub avatar: Option<String>,
+    pub announcement: Option<String>,
+    pub custom: Option<String>,
+    pub join_policy: Option<JoinPolicy>,
+    pub mute_all: Option<bool>,
+}
+
+impl GroupUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    /// Creates a group with its owner and initial members. `Conflict` if the
+    /// id was ever used in the app (dismissed groups included); `Limit` if a
+    /// quota would be exceeded (nothing is written then).
+    async fn create_group(&self, group: NewGroup) -> Result<GroupInfo>;
+
+    /// A group, dismissed or not; `None` if it never existed.
+    async fn group(&self, app: &AppId, group: &GroupId) -> Result<Option<GroupInfo>>;
+
+    /// Changes a live group's fields; `NotFound` if it does not exist or was
+    /// dismissed.
+    async fn update_group(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        update: GroupUpdate,
+    ) -> Result<GroupInfo>;
+
+    /// Adds members (role member). Users already in the group are skipped;
+    /// returns the ones actually added. `Limit` (nothing written) if the group
+    /// or one of the users would go over `limits`; `NotFound` for a group that
+    /// does not exist or was dismissed.
+    async fn add_members(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+        join_seq: u64,
+        at: i64,
+        limits: GroupLimits,
+    ) -> Result<Vec<UserId>>;
+
+    /// Removes members; returns the ones that were members. The owner is
+    /// never removed here (transfer or dismiss instead).
+    async fn remove_members(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>>;
+
+    async fn member(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<Option<GroupMember>>;
+
+    /// Members ordered by user id, starting after `after`, at most `limit`.
+    async fn members(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<GroupMember>>;
+
+    /// Sets a member's role to admin or member (not owner: see
+    /// [`Self::transfer_owner`]). Returns false if `user` is not a member.
+    async fn set_role(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        role: GroupRole,
+    ) -> Result<bool>;
+
+    /// Makes `to` (a member) the owner and the current owner a plain member.
+    /// `NotFound` if the group is gone or `to` is not a member.
+    async fn transfer_owner(&self, app: &AppId, group: &GroupId, to: &UserId) -> Result<()>;
+
+    /// Mutes a member until `until` (ms; 0 lifts it). False if not a member.
+    async fn mute_member(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        until: i64,
+    ) -> Result<bool>;
+
+    /// Dismisses a group: drops every member and keeps the record (so the id
+    /// is never reused). Returns false if it was already dismissed or never
+    /// existed.
+    async fn dismiss(&self, app: &AppId, group: &GroupId, at: i64) -> Result<bool>;
+
+    /// How many groups `user` is a member of.
+    async fn group_count(&self, app: &AppId, user: &UserId) -> Result<u64>;
+
+    /// The groups `user` is a member of, by id, after `after`, at most `limit`.
+    async fn groups_of(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> Result<Vec<GroupId>>;
+}

@@ -1,0 +1,492 @@
+//! Groups on SQLite. Writes go through the second write connection in
+//! transactions whose first statement writes, so that each takes the write
+//! lock at once (waiting on busy_timeout) instead of failing to upgrade.
+
+use async_trait::async_trait;
+use confab_model::{AppId, GroupId, GroupInfo, GroupMember, GroupRole, JoinPolicy, UserId};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::SqliteStore;
+use crate::groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+use crate::{Result, StoreError};
+
+const GROUP_COLUMNS: &str = "group_id, owner, name, avatar, announcement, custom, join_policy, mute_all, member_count, created_at, dismissed_at";
+const MEMBER_COLUMNS: &str = "user_id, role, muted_until, join_seq, joined_at";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("group row has a bad {what}"))
+}
+
+fn group_from_row(row: &SqliteRow) -> Result<GroupInfo> {
+    let group_id: String = row.try_get("group_id")?;
+    let owner: String = row.try_get("owner")?;
+    let policy: String = row.try_get("join_policy")?;
+    let dismissed: Option<i64> = row.try_get("dismissed_at")?;
+    Ok(GroupInfo {
+        group_id: GroupId::parse(&group_id).map_err(|_| corrupt("group_id"))?,
+        owner: UserId::parse(&owner).map_err(|_| corrupt("owner"))?,
+        name: row.try_get("name")?,
+        avatar: row.try_get("avatar")?,
+        announcement: row.try_get("announcement")?,
+        custom: row.try_get("custom")?,
+        join_policy: JoinPolicy::parse(&policy).map_err(|_| corrupt("join_policy"))?,
+        mute_all: row.try_get("mute_all")?,
+        member_count: row.try_get::<i64, _>("member_count")?.max(0) as u64,
+        created_at: row.try_get("created_at")?,
+        dismissed: dismissed.is_some(),
+    })
+}
+
+fn member_from_row(row: &SqliteRow) -> Result<GroupMember> {
+    let user: String = row.try_get("user_id")?;
+    let role: String = row.try_get("role")?;
+    Ok(GroupMember {
+        user_id: UserId::parse(&user).map_err(|_| corrupt("member"))?,
+        role: GroupRole::parse(&role).map_err(|_| corrupt("role"))?,
+        muted_until: row.try_get("muted_until")?,
+        join_seq: row.try_get::<i64, _>("join_seq")?.max(0) as u64,
+        joined_at: row.try_get("joined_at")?,
+    })
+}
+
+fn clamp(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// Unique users of `users` that are not `except`, in their first order.
+fn dedup(users: &[UserId], except: Option<&UserId>) -> Vec<UserId> {
+    let mut seen = std::collections::HashSet::new();
+    users
+        .iter()
+        .filter(|u| Some(*u) != except && seen.insert((*u).clone()))
+        .cloned()
+        .collect()
+}
+
+/// Inserts `users` (not yet members) with `role`, checking the per-user
+/// quota, and moves the group's member count. The caller checked the group
+/// size.
+async fn insert_members(
+    tx: &mut Transaction<'_, Sqlite>,
+    app: &AppId,
+    group: &GroupId,
+    users: &[(UserId, GroupRole)],
+    join_seq: u64,
+    at: i64,
+    limits: GroupLimits,
+) -> Result<()> {
+    for (user, role) in users {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM group_members WHERE app_id = ? AND user_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+        if count as u64 >= limits.max_groups_per_user {
+            return Err(StoreError::Limit(format!(
+                "{user} is already in {count} groups; the limit is {}",
+                limits.max_groups_per_user
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO group_members (app_id, group_id, user_id, role, muted_until, join_seq, joined_at) \
+             VALUES (?, ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(user.as_str())
+        .bind(role.as_str())
+        .bind(clamp(join_seq))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE groups SET member_count = member_count + ? WHERE app_id = ? AND group_id = ?",
+    )
+    .bind(users.len() as i64)
+    .bind(app.as_str())
+    .bind(group.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn too_big(group: &GroupId, want: u64, limits: GroupLimits) -> StoreError {
+    StoreError::Limit(format!(
+        "group {group} would have {want} members; the limit is {}",
+        limits.max_members
+    ))
+}
+
+impl SqliteStore {
+    async fn group_in(
+        tx: &mut Transaction<'_, Sqlite>,
+        app: &AppId,
+        group: &GroupId,
+    ) -> Result<GroupInfo> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = ? AND group_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row.as_ref().map(group_from_row).transpose()? {
+            Some(g) if !g.dismissed => Ok(g),
+            _ => Err(StoreError::NotFound(format!("group {group}"))),
+        }
+    }
+
+    /// Begins a transaction that holds the write lock from its first
+    /// statement: a no-op update of the group's row.
+    async fn lock_group(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+    ) -> Result<(Transaction<'static, Sqlite>, GroupInfo)> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE groups SET member_count = member_count WHERE app_id = ? AND group_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let info = Self::group_in(&mut tx, app, group).await?;
+        Ok((tx, info))
+    }
+}
+
+#[async_trait]
+impl GroupStore for SqliteStore {
+    async fn create_group(&self, g: NewGroup) -> Result<GroupInfo> {
+        let members = dedup(&g.members, Some(&g.owner));
+        let want = members.len() as u64 + 1;
+        if want > g.limits.max_members {
+            return Err(too_big(&g.group_id, want, g.limits));
+        }
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO groups (app_id, group_id, owner, name, avatar, announcement, custom, join_policy, mute_all, member_count, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)",
+        )
+        .bind(g.app_id.as_str())
+        .bind(g.group_id.as_str())
+        .bind(g.owner.as_str())
+        .bind(&g.name)
+        .bind(&g.avatar)
+        .bind(&g.announcement)
+        .bind(&g.custom)
+        .bind(g.join_policy.as_str())
+        .bind(g.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(format!("group {}", g.group_id))
+            }
+            _ => e.into(),
+        })?;
+        let mut rows = vec![(g.owner.clone(), GroupRole::Owner)];
+        rows.extend(members.into_iter().map(|u| (u, GroupRole::Member)));
+        insert_members(
+            &mut tx,
+            &g.app_id,
+            &g.group_id,
+            &rows,
+            g.join_seq,
+            g.created_at,
+            g.limits,
+        )
+        .await?;
+        let info = Self::group_in(&mut tx, &g.app_id, &g.group_id).await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    async fn group(&self, app: &AppId, group: &GroupId) -> Result<Option<GroupInfo>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = ? AND group_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(group_from_row).transpose()
+    }
+
+    async fn update_group(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        u: GroupUpdate,
+    ) -> Result<GroupInfo> {
+        let (mut tx, _) = self.lock_group(app, group).await?;
+        // COALESCE keeps the fields the update leaves out.
+        sqlx::query(
+            "UPDATE groups SET name = COALESCE(?, name), avatar = COALESCE(?, avatar), \
+             announcement = COALESCE(?, announcement), custom = COALESCE(?, custom), \
+             join_policy = COALESCE(?, join_policy), mute_all = COALESCE(?, mute_all) \
+             WHERE app_id = ? AND group_id = ?",
+        )
+        .bind(u.name)
+        .bind(u.avatar)
+        .bind(u.announcement)
+        .bind(u.custom)
+        .bind(u.join_policy.map(JoinPolicy::as_str))
+        .bind(u.mute_all)
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let info = Self::group_in(&mut tx, app, group).await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    async fn add_members(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+        join_seq: u64,
+        at: i64,
+        limits: GroupLimits,
+    ) -> Result<Vec<UserId>> {
+        let (mut tx, info) = self.lock_group(app, group).await?;
+        let mut new = vec![];
+        for user in dedup(users, None) {
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT user_id FROM group_members WHERE app_id = ? AND group_id = ? AND user_id = ?",
+            )
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                new.push(user);
+            }
+        }
+        if new.is_empty() {
+            return Ok(new);
+        }
+        let want = info.member_count + new.len() as u64;
+        if want > limits.max_members {
+            return Err(too_big(group, want, limits));
+        }
+        let rows: Vec<_> = new.iter().map(|u| (u.clone(), GroupRole::Member)).collect();
+        insert_members(&mut tx, app, group, &rows, join_seq, at, limits).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn remove_members(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>> {
+        let (mut tx, _) = self.lock_group(app, group).await?;
+        let mut removed = vec![];
+        for user in dedup(users, None) {
+            let done = sqlx::query(
+                "DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND user_id = ? AND role <> 'owner'",
+            )
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                removed.push(user);
+            }
+        }
+        sqlx::query(
+            "UPDATE groups SET member_count = member_count - ? WHERE app_id = ? AND group_id = ?",
+        )
+        .bind(removed.len() as i64)
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    async fn member(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<Option<GroupMember>> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM group_members WHERE app_id = ? AND group_id = ? AND user_id = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(member_from_row).transpose()
+    }
+
+    async fn members(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after: Option<&UserId>,
+        limit: u32,
+    ) -> Result<Vec<GroupMember>> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM group_members WHERE app_id = ? AND group_id = ? AND user_id > ? \
+             ORDER BY user_id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(after.map(UserId::as_str).unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(member_from_row).collect()
+    }
+
+    async fn set_role(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        role: GroupRole,
+    ) -> Result<bool> {
+        if role == GroupRole::Owner {
+            return Err(StoreError::Conflict(
+                "an owner is made by transferring ownership".into(),
+            ));
+        }
+        let (mut tx, _) = self.lock_group(app, group).await?;
+        let done = sqlx::query(
+            "UPDATE group_members SET role = ? WHERE app_id = ? AND group_id = ? AND user_id = ? AND role <> 'owner'",
+        )
+        .bind(role.as_str())
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(user.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn transfer_owner(&self, app: &AppId, group: &GroupId, to: &UserId) -> Result<()> {
+        let (mut tx, info) = self.lock_group(app, group).await?;
+        let done = sqlx::query(
+            "UPDATE group_members SET role = 'owner' WHERE app_id = ? AND group_id = ? AND user_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "member {to} of group {group}"
+            )));
+        }
+        if info.owner != *to {
+            sqlx::query(
+                "UPDATE group_members SET role = 'member' WHERE app_id = ? AND group_id = ? AND user_id = ?",
+            )
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(info.owner.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE groups SET owner = ? WHERE app_id = ? AND group_id = ?")
+            .bind(to.as_str())
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mute_member(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        until: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE group_members SET muted_until = ? WHERE app_id = ? AND group_id = ? AND user_id = ?",
+        )
+        .bind(until.max(0))
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(user.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn dismiss(&self, app: &AppId, group: &GroupId, at: i64) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE groups SET dismissed_at = ?, member_count = 0 \
+             WHERE app_id = ? AND group_id = ? AND dismissed_at IS NULL",
+        )
+        .bind(at)
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM group_members WHERE app_id = ? AND group_id = ?")
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn group_count(&self, app: &AppId, user: &UserId) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM group_members WHERE app_id = ? AND user_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn groups_of(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        after: Option<&GroupId>,
+        limit: u32,
+    ) -> Result<Vec<GroupId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT group_id FROM group_members WHERE app_id = ? AND user_id = ? AND group_id > ? \
+             ORDER BY group_id LIMIT ?",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(after.map(GroupId::as_str).unwrap_or(""))
+        .bind(limit as i64)
+        .fetch_all(&self.read)
+        .await?;
+        ids.iter()
+            .map(|id| GroupId::parse(id).map_err(|_| corrupt("group_id")))
+            .collect()
+    }
+}
