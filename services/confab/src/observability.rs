@@ -49,9 +49,158 @@ pub fn metrics_handle() -> PrometheusHandle {
                 })
                 .ok();
             metrics_process::Collector::default().describe();
+            describe_metrics();
             handle
         })
         .clone()
+}
+
+/// Help text for every Confab metric (Prometheus `# HELP`; `promtool check
+/// metrics` requires it). A metric added in the code belongs here too.
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    let counters: &[(&str, &str)] = &[
+        (
+            "confab_cluster_delivered_total",
+            "Frames handed to other nodes for their devices.",
+        ),
+        (
+            "confab_cluster_dropped_total",
+            "Cross-node deliveries dropped (queue full); recipients catch up by sync.",
+        ),
+        (
+            "confab_cluster_failed_total",
+            "Cross-node delivery batches that failed.",
+        ),
+        (
+            "confab_cluster_logic_failovers_total",
+            "Requests retried on another logic node.",
+        ),
+        (
+            "confab_cluster_route_errors_total",
+            "Route table lookups that failed.",
+        ),
+        (
+            "confab_cluster_skipped_total",
+            "Deliveries skipped for nodes in backoff.",
+        ),
+        (
+            "confab_gateway_frame_errors_total",
+            "Frames refused by the gateway, by code.",
+        ),
+        (
+            "confab_gateway_frames_in_total",
+            "Frames received from clients.",
+        ),
+        (
+            "confab_gateway_frames_out_total",
+            "Frames written to clients.",
+        ),
+        (
+            "confab_gateway_kicks_total",
+            "Sessions kicked (kick policy, suspension).",
+        ),
+        ("confab_gateway_logins_total", "Login attempts by result."),
+        (
+            "confab_gateway_rate_limited_total",
+            "Frames refused by the per-connection rate limit.",
+        ),
+        (
+            "confab_gateway_slow_consumer_disconnects_total",
+            "Connections closed because the client did not read.",
+        ),
+        (
+            "confab_logic_errors_total",
+            "Requests answered with an error, by op and code.",
+        ),
+        ("confab_logic_group_events_total", "Group events stored."),
+        (
+            "confab_logic_messages_deduplicated_total",
+            "Sends answered with the original message (repeated client_msg_id).",
+        ),
+        (
+            "confab_logic_messages_sent_total",
+            "Messages stored, by body kind.",
+        ),
+        (
+            "confab_logic_moderated_total",
+            "Messages blocked or masked by the word lists.",
+        ),
+        (
+            "confab_logic_requests_total",
+            "Requests served by this logic node, by release label.",
+        ),
+        (
+            "confab_logic_sync_messages_total",
+            "Messages returned by sync.",
+        ),
+        (
+            "confab_quota_rejections_total",
+            "Requests refused by an app quota, by quota.",
+        ),
+        (
+            "confab_store_dedupe_replans_total",
+            "Commit batches replanned after hitting a repeated client_msg_id.",
+        ),
+        (
+            "confab_store_purged_messages_total",
+            "Messages purged by history retention.",
+        ),
+        (
+            "confab_store_ring_push_failures_total",
+            "Inbox ring (Redis) writes that failed.",
+        ),
+        (
+            "confab_store_sync_served_total",
+            "Syncs served, by source (ring or database).",
+        ),
+    ];
+    for (name, help) in counters {
+        describe_counter!(*name, *help);
+    }
+    describe_gauge!(
+        "confab_config_version",
+        "The config version this node has applied."
+    );
+    describe_gauge!(
+        "confab_config_last_applied_timestamp_seconds",
+        Unit::Seconds,
+        "When this node last applied a config (Unix time)."
+    );
+    describe_gauge!("confab_gateway_connections", "Open client connections.");
+    describe_gauge!(
+        "confab_gateway_online_users",
+        "Users with at least one session on this node."
+    );
+    describe_histogram!(
+        "confab_gateway_delivery_latency_seconds",
+        Unit::Seconds,
+        "From a message being stored to its push being written to a recipient's socket."
+    );
+    describe_histogram!(
+        "confab_logic_store_seconds",
+        Unit::Seconds,
+        "Time to store a message durably."
+    );
+    describe_histogram!(
+        "confab_store_checkpoint_seconds",
+        Unit::Seconds,
+        "SQLite WAL checkpoint time."
+    );
+    describe_histogram!(
+        "confab_store_commit_batch_messages",
+        "Messages per group commit."
+    );
+    describe_histogram!(
+        "confab_store_commit_seconds",
+        Unit::Seconds,
+        "Group commit time."
+    );
+    describe_histogram!(
+        "confab_store_phase_seconds",
+        Unit::Seconds,
+        "Time per phase of a group commit."
+    );
 }
 
 #[derive(Clone)]
