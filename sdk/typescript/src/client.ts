@@ -203,7 +203,9 @@ interface Resolved {
 type Source = 'push' | 'sync' | 'own';
 
 /** Login errors after which retrying with the same credentials cannot help. */
-const FATAL_LOGIN_CODES = new Set(['unauthorized', 'bad_request', 'not_logged_in', 'bad_frame']);
+// `suspended`: the operator suspended the app; reconnecting cannot help until
+// they lift it, so the client stops instead of hammering the server.
+const FATAL_LOGIN_CODES = new Set(['unauthorized', 'suspended', 'bad_request', 'not_logged_in', 'bad_frame']);
 
 /** Errors that only mean "the connection went away"; the reconnect logic deals with them. */
 const CONNECTION_CODES = new Set(['disconnected', 'not_connected', 'closed', 'transport']);

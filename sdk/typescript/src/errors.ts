@@ -23,7 +23,9 @@ export type ServerErrorCode =
   | 'unavailable'
   | 'internal'
   | 'unsupported'
-  | 'conflict';
+  | 'conflict'
+  | 'suspended'
+  | 'muted';
 
 /**
  * Codes produced by the SDK itself:

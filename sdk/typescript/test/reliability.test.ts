@@ -213,6 +213,31 @@ describe('refused login during a reconnect', () => {
   });
 });
 
+describe('suspension', () => {
+  test('a suspended app: the live session is kicked, a new login is refused as suspended and the client stops', async () => {
+    const a = uid('alice');
+    const alice = client(a);
+    const ra = record(alice);
+    await alice.login();
+    server.cli(['admin', 'tenant', 'suspend', '--tenant', 'default']);
+    try {
+      await waitFor(() => alice.state === 'closed', 'the live session to be kicked', 10_000);
+      expect(ra.kicked).toHaveLength(1);
+      const again = client(a);
+      const rg = record(again);
+      await expect(again.login()).rejects.toMatchObject({ code: 'suspended' });
+      await waitFor(() => again.state === 'closed', 'the refused client to stop');
+      expect(rg.states.at(-1)).toMatchObject({ state: 'closed', reason: 'login refused', errorCode: 'suspended' });
+    } finally {
+      server.cli(['admin', 'tenant', 'resume', '--tenant', 'default']);
+      // The running server applies the CLI's change within a second.
+      await sleep(1500);
+    }
+    const back = client(a);
+    await back.login();
+  });
+});
+
 describe('heartbeats and timeouts', () => {
   test('pings keep an idle connection open; without them the server closes it and the SDK reconnects', async () => {
     const [a, b] = [uid('alice'), uid('bob')];
