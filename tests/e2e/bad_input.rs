@@ -281,3 +281,46 @@ async fn a_client_that_pipelines_big_replies_without_reading_is_cut_off_by_bytes
     );
     assert_others_unaffected(&server, "hoarder").await;
 }
+
+#[tokio::test]
+async fn deeply_nested_json_is_refused_without_harm() {
+    let server = TestServer::start().await;
+    let mut c = server.user("alice").await;
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    // Nested in an unknown field of the frame, and inside a message body:
+    // both stay within the frame size limit, neither may take the server down.
+    c.send_raw(
+        format!(r#"{{"op":"ping","rid":7,"x":{}}}"#, deep(20_000)).into(),
+        false,
+    )
+    .await
+    .expect("send");
+    let f = c.next_op(ops::REPLY, WAIT).await.expect("reply");
+    // An unknown field is skipped without recursion: answered either way.
+    assert_eq!(f.rid, Some(7));
+    assert!(f.ok == Some(true) || error_code(&f) == "bad_frame", "{f:?}");
+    c.send_raw(
+        format!(
+            r#"{{"op":"send","rid":8,"to":{{"kind":"user","id":"bob"}},"client_msg_id":"deep","body":{{"type":"custom","data":{}}}}}"#,
+            deep(5_000)
+        )
+        .into(),
+        false,
+    )
+    .await
+    .expect("send");
+    let f = c.next_op(ops::REPLY, WAIT).await.expect("reply");
+    assert_eq!(f.ok, Some(false), "a body nested 5 000 deep is refused");
+    assert_eq!(error_code(&f), "bad_request");
+    // Nothing was stored, and the session goes on.
+    let reply = c
+        .request(Frame {
+            op: ops::PING.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("still usable");
+    assert_eq!(reply.ok, Some(true));
+    assert!(sync_all(&c, 0, 100).await.is_empty());
+    assert_others_unaffected(&server, "nested").await;
+}

@@ -22,6 +22,39 @@ pub enum BodyError {
     MissingText,
     #[error("body is {size} bytes; the limit is {limit}")]
     TooLarge { size: usize, limit: usize },
+    #[error("body nests deeper than {MAX_BODY_DEPTH} levels")]
+    TooDeep,
+}
+
+/// Deepest nesting of arrays and objects a body may have: every recipient's
+/// JSON parser must be able to read it, and some recurse.
+pub const MAX_BODY_DEPTH: usize = 32;
+
+/// The deepest nesting of `[`/`{` in JSON text (brackets inside strings do
+/// not count). One pass over the bytes, no allocation.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A validated body: its type and, for text, the text (what moderation and
@@ -68,6 +101,9 @@ impl Body {
         if !trimmed.starts_with('{') {
             return Err(BodyError::NotAnObject);
         }
+        if nesting_depth(text) > MAX_BODY_DEPTH {
+            return Err(BodyError::TooDeep);
+        }
         let head: BodyHead = serde_json::from_str(text).map_err(|_| BodyError::NotAnObject)?;
         let kind = match head.kind.as_deref() {
             Some(t) if BODY_TYPES.contains(&t) => t.to_owned(),
@@ -100,6 +136,24 @@ pub fn body_type_label(kind: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_bodies_nested_too_deep_counting_only_real_brackets() {
+        let nested = |n: usize| {
+            format!(
+                r#"{{"type":"custom","d":{}{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(Body::parse(&nested(MAX_BODY_DEPTH - 1), 10_000).is_ok());
+        assert_eq!(
+            Body::parse(&nested(MAX_BODY_DEPTH), 10_000),
+            Err(BodyError::TooDeep)
+        );
+        let brackets_in_text = format!(r#"{{"type":"text","text":"{}\"[["}}"#, "[".repeat(100));
+        assert!(Body::parse(&brackets_in_text, 10_000).is_ok());
+    }
 
     #[test]
     fn accepts_text_and_rejects_bad_bodies() {
