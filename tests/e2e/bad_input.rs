@@ -324,3 +324,46 @@ async fn deeply_nested_json_is_refused_without_harm() {
     assert!(sync_all(&c, 0, 100).await.is_empty());
     assert_others_unaffected(&server, "nested").await;
 }
+
+#[tokio::test]
+async fn connections_per_ip_are_limited_when_configured() {
+    let server = TestServer::start_with(|s| s.max_connections_per_ip = 3).await;
+    if server.logic.is_some() {
+        // Split suite: the same gateway code; checked on the combined node.
+        return;
+    }
+    let mut open = Vec::new();
+    for transport in [Transport::WsJson, Transport::Tcp, Transport::WsProto] {
+        open.push(server.connect(transport).await);
+    }
+    // The fourth WebSocket upgrade is refused (HTTP 429)...
+    assert!(
+        Client::connect(Transport::WsJson, server.addr(Transport::WsJson))
+            .await
+            .is_err(),
+        "a fourth connection from the same address"
+    );
+    // ...and a fourth TCP connection is closed unread.
+    let tcp = Client::connect(Transport::Tcp, server.addr(Transport::Tcp))
+        .await
+        .expect("tcp connects at the socket level");
+    assert!(tcp.login(&server.token("x"), "x", "web").await.is_err());
+    // A connection that goes frees its place (the server closes one whose
+    // first frame is not a login).
+    let mut gone = open.pop().expect("three open");
+    let _ = gone
+        .request(Frame {
+            op: ops::PING.into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(gone.wait_closed(WAIT).await.is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let again = Client::connect(Transport::WsJson, server.addr(Transport::WsJson))
+        .await
+        .expect("a place is free again");
+    again
+        .login(&server.token("y"), "y", "web")
+        .await
+        .expect("login");
+}

@@ -113,6 +113,10 @@ pub struct ServeSettings {
     /// into the binary (console development).
     #[arg(long, env = "CONFAB_CONSOLE_DIR")]
     pub console_dir: Option<PathBuf>,
+    /// Open connections one client IP may hold on a gateway (0: no limit; use
+    /// only where clients connect directly, not through an L7 proxy).
+    #[arg(long, env = "CONFAB_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
     /// How often expired history is purged (each app's retention_days).
     #[arg(long, env = "CONFAB_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
     pub retention_interval_secs: u64,
@@ -152,6 +156,7 @@ impl ServeSettings {
             release: "stable".into(),
             retention_interval_secs: 3600,
             console_dir: None,
+            max_connections_per_ip: 0,
         }
     }
 
@@ -203,6 +208,7 @@ impl ServeSettings {
             send_queue: self.send_queue,
             frames_per_sec: self.frames_per_sec,
             frames_burst: self.frames_burst,
+            max_connections_per_ip: self.max_connections_per_ip,
             ..GatewayConfig::default()
         }
     }

@@ -477,11 +477,14 @@ impl App {
         let tcp_task = tokio::spawn(self.gateway.clone().serve_tcp(self.tcp));
         let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
-            axum::serve(self.http, router)
-                .with_graceful_shutdown(async {
-                    let _ = stop_http_rx.await;
-                })
-                .await
+            axum::serve(
+                self.http,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stop_http_rx.await;
+            })
+            .await
         });
         let (stop_grpc_tx, stop_grpc_rx) = tokio::sync::oneshot::channel::<()>();
         let grpc_task = self.grpc.map(|listener| {

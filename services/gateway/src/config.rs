@@ -24,6 +24,10 @@ pub struct GatewayConfig {
     pub goaway_retry_ms: u32,
     /// WebSocket read buffer per connection (tungstenite's default is 128 KiB).
     pub ws_read_buffer: usize,
+    /// Open connections one client IP may hold on this node (0: no limit).
+    /// Only meaningful where clients connect directly (behind an L7 proxy
+    /// every connection comes from the proxy's addresses).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for GatewayConfig {
@@ -38,6 +42,7 @@ impl Default for GatewayConfig {
             flood_close_after: 1000,
             goaway_retry_ms: 1000,
             ws_read_buffer: 1024,
+            max_connections_per_ip: 0,
         }
     }
 }

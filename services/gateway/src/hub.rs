@@ -103,6 +103,23 @@ pub struct Hub {
     next_id: AtomicUsize,
     /// Logged-in connections per app (the `max_connections` quota).
     per_app: Arc<DashMap<AppId, usize>>,
+    /// Open connections per client IP.
+    per_ip: Arc<DashMap<std::net::IpAddr, usize>>,
+}
+
+/// One open connection's place in its IP's limit; given back when dropped.
+pub(crate) struct IpSlot {
+    per_ip: Arc<DashMap<std::net::IpAddr, usize>>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        self.per_ip.remove_if_mut(&self.ip, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
 }
 
 /// One logged-in connection's place in its app's connection quota; given
@@ -223,6 +240,25 @@ impl Hub {
                 h.cancel.cancel();
             }
         }
+    }
+
+    /// Takes a place in the IP's connection limit (`max` 0: no limit; `None`
+    /// when the IP already holds `max` connections here).
+    pub(crate) fn admit_ip(&self, ip: std::net::IpAddr, max: usize) -> Result<Option<IpSlot>, ()> {
+        if max == 0 {
+            return Ok(None);
+        }
+        let mut n = self.per_ip.entry(ip).or_insert(0);
+        if *n >= max {
+            metrics::counter!("confab_gateway_refused_connections_total", "reason" => "per_ip")
+                .increment(1);
+            return Err(());
+        }
+        *n += 1;
+        Ok(Some(IpSlot {
+            per_ip: self.per_ip.clone(),
+            ip,
+        }))
     }
 
     /// Takes a place in the app's connection quota, or `None` when the app

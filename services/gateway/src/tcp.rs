@@ -18,7 +18,7 @@ pub(crate) async fn serve(gw: Arc<Gateway>, listener: TcpListener) {
             a = listener.accept() => a,
             _ = gw.shutdown.cancelled() => return,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep serving.
@@ -27,9 +27,15 @@ pub(crate) async fn serve(gw: Arc<Gateway>, listener: TcpListener) {
                 continue;
             }
         };
+        let slot = match gw.hub.admit_ip(peer.ip(), gw.config.max_connections_per_ip) {
+            Ok(slot) => slot,
+            // Over the per-IP limit: closed at once, nothing read.
+            Err(()) => continue,
+        };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let (read, write) = stream.into_split();
             let codec = || {
                 LengthDelimitedCodec::builder()

@@ -26,10 +26,43 @@ pub(crate) fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
-async fn upgrade(State(gw): State<Arc<Gateway>>, ws: WebSocketUpgrade) -> Response {
+/// The client's IP, when the server runs with connect info.
+struct PeerIp(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    PeerIp(ip): PeerIp,
+    ws: WebSocketUpgrade,
+) -> Response {
     if gw.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down").into_response();
     }
+    let slot = match ip.map(|ip| gw.hub.admit_ip(ip, gw.config.max_connections_per_ip)) {
+        Some(Err(())) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address",
+            )
+                .into_response();
+        }
+        Some(Ok(slot)) => slot,
+        None => None,
+    };
     let hard = gw.config.max_frame_bytes * HARD_LIMIT_FACTOR;
     let ws = ws
         .protocols([SUBPROTOCOL_JSON, SUBPROTOCOL_PROTO])
@@ -42,7 +75,10 @@ async fn upgrade(State(gw): State<Arc<Gateway>>, ws: WebSocketUpgrade) -> Respon
         Some(SUBPROTOCOL_PROTO) => Encoding::Proto,
         _ => Encoding::Json,
     };
-    ws.on_upgrade(move |socket| serve(gw, socket, encoding))
+    ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
+        serve(gw, socket, encoding).await
+    })
 }
 
 async fn serve(gw: Arc<Gateway>, socket: WebSocket, encoding: Encoding) {
