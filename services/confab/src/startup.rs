@@ -46,6 +46,8 @@ pub struct App {
     /// Node-to-node delivery (distributed mode only).
     grpc: Option<TcpListener>,
     drain: Duration,
+    /// The logic layer the `/v1` REST API runs on (not on a gateway-only node).
+    rest: Option<Arc<Logic>>,
 }
 
 pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
@@ -268,6 +270,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc,
         drain: Duration::from_secs(settings.drain_secs),
+        rest: Some(logic),
     })
 }
 
@@ -328,6 +331,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc: Some(grpc),
         drain: Duration::from_secs(settings.drain_secs),
+        rest: None,
     })
 }
 
@@ -473,6 +477,12 @@ impl App {
             .router()
             .merge(observability::router(self.gateway.clone()))
             .merge(admin)
+            .merge(
+                self.rest
+                    .clone()
+                    .map(confab_api::router)
+                    .unwrap_or_default(),
+            )
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let tcp_task = tokio::spawn(self.gateway.clone().serve_tcp(self.tcp));
         let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
