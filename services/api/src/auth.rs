@@ -1,14 +1,16 @@
 //! Secret-key authentication and the per-app request rate.
 //!
 //! `Authorization: Bearer sk_...` must be one of an app's non-revoked secret
-//! keys in this node's config (compared in constant time). Each app's
+//! keys in this node's config (found by its SHA-256 in an index rebuilt when
+//! the config changes, then compared in constant time). Each app's
 //! requests are limited by its `quotas.rest_requests_per_sec` (a token
 //! bucket whose burst is one second's worth); every response of an
 //! authenticated request carries `RateLimit-Limit` and `RateLimit-Remaining`,
 //! and a request over the limit is `429 rate_limited` with `Retry-After`.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -21,6 +23,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::ApiState;
@@ -53,19 +56,55 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The app whose non-revoked secret key `secret` is. Every key is compared
-/// (in constant time per key), so the time taken does not tell which.
-pub fn app_of_secret<'c>(config: &'c Compiled, secret: &str) -> Option<&'c AppConfig> {
-    let mut found = None;
-    for app in config.snapshot().apps.values() {
-        for key in &app.keys {
-            let same: bool = key.secret.as_bytes().ct_eq(secret.as_bytes()).into();
-            if same && key.revoked_at.is_none() {
-                found = Some(app);
+/// Secret keys by SHA-256, for one config (rebuilt when the config changes).
+pub(crate) struct KeyIndex {
+    config: Arc<Compiled>,
+    apps: HashMap<[u8; 32], String>,
+}
+
+impl KeyIndex {
+    fn new(config: Arc<Compiled>) -> Self {
+        let mut apps = HashMap::new();
+        for app in config.snapshot().apps.values() {
+            for key in app.keys.iter().filter(|k| k.revoked_at.is_none()) {
+                apps.insert(digest(&key.secret), app.app_id.clone());
             }
         }
+        Self { config, apps }
     }
-    found
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The index for `config`, rebuilt if the cached one is of an older config.
+pub(crate) fn index_for(
+    cache: &RwLock<Option<Arc<KeyIndex>>>,
+    config: &Arc<Compiled>,
+) -> Arc<KeyIndex> {
+    if let Some(index) = cache.read().ok().and_then(|g| g.clone())
+        && Arc::ptr_eq(&index.config, config)
+    {
+        return index;
+    }
+    let index = Arc::new(KeyIndex::new(config.clone()));
+    if let Ok(mut g) = cache.write() {
+        *g = Some(index.clone());
+    }
+    index
+}
+
+/// The app whose non-revoked secret key `secret` is: found by the secret's
+/// SHA-256, then compared in constant time.
+pub(crate) fn app_of_secret<'c>(index: &'c KeyIndex, secret: &str) -> Option<&'c AppConfig> {
+    let app = index.config.app(index.apps.get(&digest(secret))?)?;
+    app.keys
+        .iter()
+        .any(|key| {
+            key.revoked_at.is_none() && bool::from(key.secret.as_bytes().ct_eq(secret.as_bytes()))
+        })
+        .then_some(app)
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: u64) {
@@ -79,16 +118,18 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let config = state.logic.config().current();
+    let index = index_for(&state.keys, &config);
+    drop(config);
     let Some(secret) = bearer(request.headers()) else {
         return ApiError::unauthorized(
             "Authorization: Bearer sk_... (the app's secret key) is missing",
         )
         .into_response();
     };
-    let Some(app) = app_of_secret(&config, secret).cloned() else {
+    let Some(app) = app_of_secret(&index, secret).cloned() else {
         return ApiError::unauthorized("unknown or revoked secret key").into_response();
     };
-    drop(config);
+    drop(index);
     if app.status == AppStatus::Suspended {
         return ApiError::new(
             "suspended",
@@ -143,6 +184,54 @@ fn new_limit(per_sec: u32) -> AppLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn app(app_id: &str, keys: &[(&str, bool)]) -> AppConfig {
+        AppConfig {
+            app_id: app_id.into(),
+            tenant_id: "t_1".into(),
+            name: app_id.into(),
+            status: AppStatus::Active,
+            settings: Default::default(),
+            keys: keys
+                .iter()
+                .map(|(secret, revoked)| confab_config::KeyConfig {
+                    key_id: format!("key_{secret}"),
+                    secret: (*secret).into(),
+                    created_at: 0,
+                    revoked_at: revoked.then_some(1),
+                })
+                .collect(),
+            words: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn finds_the_app_of_a_live_secret_and_follows_config_changes() {
+        let mut snapshot = confab_config::Snapshot::default();
+        for a in [
+            app("app_a", &[("sk_a1", false), ("sk_a0", true)]),
+            app("app_b", &[("sk_b", false)]),
+        ] {
+            snapshot.apps.insert(a.app_id.clone(), a);
+        }
+        let cache = RwLock::new(None);
+        let config = Arc::new(Compiled::new(snapshot.clone()));
+        let index = index_for(&cache, &config);
+        let found = |s: &str| app_of_secret(&index, s).map(|a| a.app_id.clone());
+        assert_eq!(found("sk_a1").as_deref(), Some("app_a"));
+        assert_eq!(found("sk_b").as_deref(), Some("app_b"));
+        assert_eq!(found("sk_a0"), None, "revoked");
+        assert_eq!(found("sk_a"), None);
+        assert_eq!(found(""), None);
+        assert!(Arc::ptr_eq(&index, &index_for(&cache, &config)), "cached");
+        snapshot.apps.remove("app_b");
+        let newer = Arc::new(Compiled::new(snapshot));
+        let index = index_for(&cache, &newer);
+        assert!(
+            app_of_secret(&index, "sk_b").is_none(),
+            "a removed app's key"
+        );
+    }
 
     #[test]
     fn finds_the_bearer_token() {

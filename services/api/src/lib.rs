@@ -47,6 +47,7 @@ pub struct ApiState {
     pub(crate) logic: Arc<Logic>,
     pub(crate) limits: DashMap<String, auth::AppLimit>,
     pub(crate) idempotency: idempotency::Keeper,
+    pub(crate) keys: std::sync::RwLock<Option<Arc<auth::KeyIndex>>>,
 }
 
 /// Request ids: a ULID when the request brings none.
@@ -183,6 +184,7 @@ pub fn router(logic: Arc<Logic>) -> Router {
         logic,
         limits: DashMap::new(),
         idempotency: idempotency::Keeper::default(),
+        keys: std::sync::RwLock::new(None),
     });
     let (routes, document) = api().split_for_parts();
     let api = routes
