@@ -116,13 +116,14 @@ impl Rest {
     }
 }
 
-/// The REST API runs where logic runs; the split suite's gateway has none.
+/// The REST API runs where logic runs (on the split suite: the logic node).
 fn rest_of(server: &TestServer) -> Option<Rest> {
-    if server.logic.is_some() {
-        return None;
-    }
+    let addr = match &server.logic {
+        Some(logic) => logic.http_addr,
+        None => server.addr(Transport::WsJson),
+    };
     Some(Rest {
-        addr: server.addr(Transport::WsJson),
+        addr,
         secret: server.secret.clone(),
     })
 }

@@ -389,8 +389,9 @@ impl LogicNode {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let http =
-            tokio::spawn(axum::serve(self.http, observability::basic_router()).into_future());
+        // The REST API `/v1` runs where logic runs.
+        let router = observability::basic_router().merge(confab_api::router(self.logic.clone()));
+        let http = tokio::spawn(axum::serve(self.http, router).into_future());
         tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab logic serving");
         // Gateways without a control plane of their own subscribe here.
         let config_service = self
@@ -413,7 +414,7 @@ impl LogicNode {
     /// returned handle stops it.
     pub fn spawn(self) -> RunningLogic {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (grpc_addr, stores) = (self.grpc_addr, self.stores.clone());
+        let (grpc_addr, http_addr, stores) = (self.grpc_addr, self.http_addr, self.stores.clone());
         let (control, config) = (self.control.clone(), self.config.clone());
         let logic = self.logic.clone();
         let first_run = self.first_run.clone();
@@ -422,6 +423,7 @@ impl LogicNode {
         }));
         RunningLogic {
             grpc_addr,
+            http_addr,
             first_run,
             stores,
             control,
@@ -435,6 +437,8 @@ impl LogicNode {
 
 pub struct RunningLogic {
     pub grpc_addr: SocketAddr,
+    /// Metrics, health and the REST API `/v1`.
+    pub http_addr: SocketAddr,
     pub first_run: Option<Bootstrapped>,
     pub stores: Stores,
     pub control: Option<ControlPlane>,
