@@ -245,6 +245,22 @@ async fn rest_send_reaches_a_live_session_and_its_sync_and_history_pages_stably(
     )
     .await;
     assert_error(&r, 400, "bad_request");
+    let huge = format!(
+        r#"{{"from":"alice","to":{{"kind":"user","id":"bob"}},"body":{{"text":"{}"}}}}"#,
+        "x".repeat(1024 * 1024)
+    );
+    let r = http(
+        api.addr,
+        "POST",
+        "/v1/messages",
+        Some(&api.secret),
+        &[],
+        Some(&huge),
+    )
+    .await;
+    assert_error(&r, 413, "payload_too_large");
+    let big = json!({"from": "alice", "to": {"kind": "user", "id": "bob"}, "body": text(&"y".repeat(64 * 1024))});
+    assert_error(&api.post("/v1/messages", big).await, 400, "quota_exceeded");
     let r = api.get("/v1/nothing/here").await;
     assert_error(&r, 404, "not_found");
 
@@ -618,6 +634,35 @@ async fn rest_refuses_bad_keys_suspended_apps_and_a_foreign_app_sees_nothing() {
     let history = api.get(&format!("/v1/conversations/{conv}/messages")).await;
     assert_eq!(history.body["items"].as_array().unwrap().len(), 1);
 
+    // A rotated key works at once; the old one stops working once revoked.
+    let rotated = server
+        .control()
+        .create_key(&me, &server.app_id)
+        .await
+        .expect("new key");
+    server
+        .control()
+        .revoke_key(&me, Some(&server.app_id), &server.key_id)
+        .await
+        .expect("revoke the old key");
+    server.config_applied().await;
+    let old = api.get("/v1/users/online?user_ids=bob").await;
+    assert_error(&old, 401, "unauthorized");
+    let new = http(
+        api.addr,
+        "GET",
+        "/v1/users/online?user_ids=bob",
+        Some(&rotated.secret),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(new.status, 200, "{new:?}");
+    let api = Rest {
+        addr: api.addr,
+        secret: rotated.secret.clone(),
+    };
+
     // A suspended app gets 403 suspended on every route.
     server
         .control()
@@ -626,7 +671,7 @@ async fn rest_refuses_bad_keys_suspended_apps_and_a_foreign_app_sees_nothing() {
         .expect("suspend");
     server.config_applied().await;
     for route in &routes {
-        let r = call(Some(server.secret.clone()), route.clone()).await;
+        let r = call(Some(api.secret.clone()), route.clone()).await;
         assert_error(&r, 403, "suspended");
     }
 }
