@@ -133,6 +133,46 @@ async fn a_login_on_one_node_kicks_the_same_platform_on_the_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_send_and_revoke_on_one_node_reach_the_users_sessions_on_the_other() {
+    let cell = Cell::start().await;
+    let mut bob = cell.login(false, "bob", "b-phone", "android").await;
+    let mut alice = cell.login(false, "alice", "a-phone", "ios").await;
+    // Their routes are in Redis once the sessions register.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = crate::rest::http(
+        cell.a.http_addr,
+        "POST",
+        "/v1/messages",
+        Some(&cell.secret),
+        &[],
+        Some(r#"{"from_system":true,"to":{"kind":"user","id":"bob"},"body":{"type":"text","text":"via node a"}}"#),
+    )
+    .await;
+    assert_eq!(sent.status, 201, "{sent:?}");
+    let push = bob
+        .next_op(ops::MESSAGE, WAIT)
+        .await
+        .expect("bob on b gets it");
+    assert_eq!(push.msg_id, sent.body["msg_id"].as_str().unwrap());
+    let revoked = crate::rest::http(
+        cell.a.http_addr,
+        "POST",
+        "/v1/users/alice/revoke",
+        Some(&cell.secret),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    let kicked = alice
+        .next_op(ops::KICKED, WAIT)
+        .await
+        .expect("kicked across nodes");
+    assert_eq!(kicked.reason, "tokens revoked");
+    assert!(alice.wait_closed(WAIT).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn senders_on_both_nodes_keep_the_recipients_inbox_gap_free() {
     let cell = Cell::start().await;
     let mut tasks = Vec::new();

@@ -13,4 +13,5 @@ mod groups;
 mod helpers;
 mod login;
 mod messaging;
+mod rest;
 mod session;

@@ -56,6 +56,11 @@ enum Work {
         policy: confab_model::KickPolicy,
         previous: Vec<confab_store::Route>,
     },
+    KickUser {
+        app: AppId,
+        user: UserId,
+        reason: String,
+    },
 }
 
 pub struct ClusterDelivery {
@@ -106,6 +111,15 @@ impl Delivery for ClusterDelivery {
             policy: new.policy,
         });
     }
+
+    fn kick_user(&self, app: &AppId, user: &UserId, reason: &str) {
+        self.hub.kick_user(app, user, reason);
+        self.enqueue(Work::KickUser {
+            app: app.clone(),
+            user: user.clone(),
+            reason: reason.to_owned(),
+        });
+    }
 }
 
 /// Resolves routes and sends batches to the other nodes, in queue order.
@@ -121,7 +135,9 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
         let mut wanted: Vec<(AppId, UserId)> = work
             .iter()
             .filter_map(|w| match w {
-                Work::Deliver { app, user, .. } => Some((app.clone(), user.clone())),
+                Work::Deliver { app, user, .. } | Work::KickUser { app, user, .. } => {
+                    Some((app.clone(), user.clone()))
+                }
                 Work::KickElsewhere { .. } => None,
             })
             .collect();
@@ -166,6 +182,28 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                             close: false,
                             frame: Some((*frame).clone()),
                         });
+                    }
+                }
+                Work::KickUser { app, user, reason } => {
+                    let Some(found) = route_map.get(&(app.clone(), user.clone())).cloned() else {
+                        continue;
+                    };
+                    for r in found.into_iter().filter(|r| r.node != me) {
+                        per_node
+                            .entry(r.node.clone())
+                            .or_default()
+                            .push(WireDelivery {
+                                app_id: app.to_string(),
+                                user_id: user.to_string(),
+                                except_session: String::new(),
+                                only_session: r.session_id.clone(),
+                                close: true,
+                                frame: Some(Frame {
+                                    op: confab_proto::ops::KICKED.into(),
+                                    reason: reason.clone(),
+                                    ..Default::default()
+                                }),
+                            });
                     }
                 }
                 Work::KickElsewhere {

@@ -46,6 +46,8 @@ pub struct App {
     /// Node-to-node delivery (distributed mode only).
     grpc: Option<TcpListener>,
     drain: Duration,
+    /// The logic layer the `/v1` REST API runs on (not on a gateway-only node).
+    rest: Option<Arc<Logic>>,
 }
 
 pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
@@ -268,6 +270,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc,
         drain: Duration::from_secs(settings.drain_secs),
+        rest: Some(logic),
     })
 }
 
@@ -328,6 +331,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc: Some(grpc),
         drain: Duration::from_secs(settings.drain_secs),
+        rest: None,
     })
 }
 
@@ -385,8 +389,9 @@ impl LogicNode {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let http =
-            tokio::spawn(axum::serve(self.http, observability::basic_router()).into_future());
+        // The REST API `/v1` runs where logic runs.
+        let router = observability::basic_router().merge(confab_api::router(self.logic.clone()));
+        let http = tokio::spawn(axum::serve(self.http, router).into_future());
         tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab logic serving");
         // Gateways without a control plane of their own subscribe here.
         let config_service = self
@@ -409,7 +414,7 @@ impl LogicNode {
     /// returned handle stops it.
     pub fn spawn(self) -> RunningLogic {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (grpc_addr, stores) = (self.grpc_addr, self.stores.clone());
+        let (grpc_addr, http_addr, stores) = (self.grpc_addr, self.http_addr, self.stores.clone());
         let (control, config) = (self.control.clone(), self.config.clone());
         let logic = self.logic.clone();
         let first_run = self.first_run.clone();
@@ -418,6 +423,7 @@ impl LogicNode {
         }));
         RunningLogic {
             grpc_addr,
+            http_addr,
             first_run,
             stores,
             control,
@@ -431,6 +437,8 @@ impl LogicNode {
 
 pub struct RunningLogic {
     pub grpc_addr: SocketAddr,
+    /// Metrics, health and the REST API `/v1`.
+    pub http_addr: SocketAddr,
     pub first_run: Option<Bootstrapped>,
     pub stores: Stores,
     pub control: Option<ControlPlane>,
@@ -473,6 +481,12 @@ impl App {
             .router()
             .merge(observability::router(self.gateway.clone()))
             .merge(admin)
+            .merge(
+                self.rest
+                    .clone()
+                    .map(confab_api::router)
+                    .unwrap_or_default(),
+            )
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let tcp_task = tokio::spawn(self.gateway.clone().serve_tcp(self.tcp));
         let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();

@@ -359,4 +359,21 @@ impl Delivery for Hub {
             h.offer(Outbound::Frame(frame.clone()));
         }
     }
+
+    fn kick_user(&self, app: &AppId, user: &UserId, reason: &str) {
+        let Some((_, list)) = self.sessions.remove(&(app.clone(), user.clone())) else {
+            return;
+        };
+        let frame = Arc::new(Frame {
+            op: ops::KICKED.into(),
+            reason: reason.into(),
+            ..Default::default()
+        });
+        for h in list {
+            metrics::counter!("confab_gateway_kicks_total").increment(1);
+            if !h.offer(Outbound::Close(Some(frame.clone()), "kicked")) {
+                h.cancel.cancel();
+            }
+        }
+    }
 }

@@ -43,6 +43,11 @@ pub trait Delivery: Send + Sync + 'static {
         _previous: Vec<confab_store::Route>,
     ) {
     }
+
+    /// Sends every live session of `user` (on any node) a `kicked` frame
+    /// with `reason` and closes it (token revocation). The default does
+    /// nothing (a node without devices).
+    fn kick_user(&self, _app: &AppId, _user: &UserId, _reason: &str) {}
 }
 
 /// What a kick decision needs to know about a new session.
