@@ -215,7 +215,7 @@ fn parse_policy(value: Option<&str>) -> Result<Option<JoinPolicy>> {
 }
 
 fn limits(logic: &Logic, app: &AppId) -> Result<GroupLimits> {
-    let quotas = logic.app_config(app)?.settings.quotas;
+    let quotas = logic.app_settings(app)?.quotas;
     Ok(GroupLimits {
         max_members: u64::from(quotas.max_group_size),
         max_groups_per_user: u64::from(quotas.max_groups_per_user),

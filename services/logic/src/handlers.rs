@@ -214,8 +214,8 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     }
     // The app's config as of now, not as of login: quota, word-list and
     // suspension changes apply to live sessions too.
-    let app = logic.app_config(&s.app_id)?;
-    let body = Body::parse(&frame.body, app.settings.max_body_bytes).map_err(|e| match e {
+    let settings = logic.app_settings(&s.app_id)?;
+    let body = Body::parse(&frame.body, settings.max_body_bytes).map_err(|e| match e {
         BodyError::TooLarge { .. } => {
             metrics::counter!("confab_quota_rejections_total", "quota" => "max_body_bytes")
                 .increment(1);
@@ -256,9 +256,7 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         }
     };
     let (body_text, masked) = moderate(logic, s, &body, frame.body)?;
-    logic
-        .rates
-        .check(&s.app_id, &s.user_id, &app.settings.quotas)?;
+    logic.rates.check(&s.app_id, &s.user_id, &settings.quotas)?;
     let appended = logic
         .stores
         .messages

@@ -16,7 +16,7 @@ pub mod retention;
 
 use std::sync::Arc;
 
-use confab_config::{AppConfig, AppStatus, ConfigView};
+use confab_config::{AppStatus, ConfigView};
 use confab_model::{AppId, AppSettings, Platform, UserId};
 use confab_proto::Frame;
 use confab_store::Stores;
@@ -186,9 +186,10 @@ impl Logic {
         &self.config
     }
 
-    /// An active app's config as of now (changes apply as soon as the
-    /// control plane's update reaches this node).
-    pub fn app_config(&self, app: &AppId) -> Result<AppConfig> {
+    /// An active app's settings as of now (changes apply as soon as the
+    /// control plane's update reaches this node). Copies the settings only:
+    /// this runs on every send, and an app's keys and word list can be long.
+    pub fn app_settings(&self, app: &AppId) -> Result<AppSettings> {
         let config = self.config.current();
         let found = config
             .app(app.as_str())
@@ -199,12 +200,7 @@ impl Logic {
                 "this app is suspended; contact the app's operator",
             ));
         }
-        Ok(found.clone())
-    }
-
-    /// An active app's settings as of now.
-    pub fn app_settings(&self, app: &AppId) -> Result<AppSettings> {
-        Ok(self.app_config(app)?.settings)
+        Ok(found.settings.clone())
     }
 
     /// Checks a `login` frame. The caller registers the session and sends the
