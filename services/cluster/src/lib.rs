@@ -12,9 +12,11 @@
 //! and reaches the device by `sync` on its next gap or reconnect.
 
 mod auth;
+mod grpc_metrics;
 mod logic_rpc;
 
 pub use auth::set_cell_secret;
+pub use grpc_metrics::GrpcMetricsLayer;
 pub use logic_rpc::{LogicServer, RemoteLogic};
 
 use std::collections::HashMap;

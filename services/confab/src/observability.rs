@@ -201,6 +201,23 @@ fn describe_metrics() {
         Unit::Seconds,
         "Time per phase of a group commit."
     );
+    describe_gauge!(
+        "confab_db_pool_connections",
+        "Database pool connections, by backend, pool and state (idle or in_use)."
+    );
+    describe_gauge!(
+        "confab_db_pool_max_connections",
+        "The most connections a database pool may open."
+    );
+    describe_counter!(
+        "confab_grpc_server_requests_total",
+        "gRPC requests served, by method and status."
+    );
+    describe_histogram!(
+        "confab_grpc_server_seconds",
+        Unit::Seconds,
+        "gRPC time to the response headers (for a stream: to its start), by method."
+    );
 }
 
 #[derive(Clone)]

@@ -399,6 +399,7 @@ impl LogicNode {
             .as_ref()
             .map(|plane| ConfigGrpc::server(plane.publisher.clone(), self.cell_secret.clone()));
         let served = tonic::transport::Server::builder()
+            .layer(confab_cluster::GrpcMetricsLayer)
             .add_service(confab_cluster::LogicServer::server(self.logic))
             .add_optional_service(config_service)
             .serve_with_incoming_shutdown(
@@ -505,6 +506,7 @@ impl App {
             let service = confab_cluster::NodeDeliveryService::server(self.gateway.hub().clone());
             tokio::spawn(async move {
                 tonic::transport::Server::builder()
+                    .layer(confab_cluster::GrpcMetricsLayer)
                     .add_service(service)
                     .serve_with_incoming_shutdown(
                         tonic::transport::server::TcpIncoming::from(listener),
@@ -652,6 +654,7 @@ impl ControlNode {
         let http = tokio::spawn(axum::serve(self.http, router).into_future());
         tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab control serving");
         let served = tonic::transport::Server::builder()
+            .layer(confab_cluster::GrpcMetricsLayer)
             .add_service(ConfigGrpc::server(
                 self.plane.publisher.clone(),
                 self.cell_secret.clone(),

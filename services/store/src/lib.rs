@@ -18,6 +18,7 @@ pub mod conformance;
 pub mod control;
 pub mod groups;
 pub mod memory;
+mod pool_metrics;
 pub mod postgres;
 pub mod redis_store;
 pub mod sqlite;

@@ -52,8 +52,9 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and runs migrations.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        let max_connections = options.max_connections.max(2);
         let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(2))
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
@@ -62,6 +63,7 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrating PostgreSQL: {e}")))?;
         let appends = writer::spawn(pool.clone(), options.max_batch.max(1));
+        crate::pool_metrics::spawn_pool_gauges(pool.clone(), "postgres", "main", max_connections);
         Ok(Self { pool, appends })
     }
 

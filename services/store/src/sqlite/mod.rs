@@ -101,13 +101,16 @@ impl SqliteStore {
             .run(&write)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
+        let read_connections = options.read_connections.max(1);
         let read = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
+            .max_connections(read_connections)
             .connect_with(connect.read_only(true))
             .await?;
         let conn = write.acquire().await?.detach();
         let appends = writer::spawn(conn, options.max_batch.max(1));
         tokio::spawn(checkpointer(write.clone()));
+        crate::pool_metrics::spawn_pool_gauges(read.clone(), "sqlite", "read", read_connections);
+        crate::pool_metrics::spawn_pool_gauges(write.clone(), "sqlite", "write", 2);
         Ok(Self {
             read,
             write,
