@@ -465,6 +465,46 @@ async fn gateways_and_logic_as_separate_services_deliver_across_gateways() {
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("unauthorized"), "{err}");
+    // What an SRE watches for this path: the gRPC calls the gateways made and
+    // the database pool's health, on a logic node's /metrics.
+    let http = cell.logic[0].as_ref().expect("running").http_addr;
+    let scrape = scrape_metrics(http).await;
+    let handled: f64 = scrape
+        .lines()
+        .filter(|l| {
+            l.starts_with("confab_grpc_server_requests_total{")
+                && l.contains("method=\"LogicService/Handle\"")
+                && l.contains("status=\"ok\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        handled >= 20.0,
+        "gRPC Handle calls counted: {handled}\n{scrape}"
+    );
+    assert!(
+        scrape.contains("confab_db_pool_max_connections{backend=\"postgres\",pool=\"main\"}"),
+        "PostgreSQL pool gauges exported"
+    );
+}
+
+/// A node's whole /metrics text.
+async fn scrape_metrics(http: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(http)
+        .await
+        .expect("connect to /metrics");
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {http}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request /metrics");
+    let mut body = String::new();
+    stream
+        .read_to_string(&mut body)
+        .await
+        .expect("read /metrics");
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
