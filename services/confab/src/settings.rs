@@ -78,6 +78,9 @@ pub struct ServeSettings {
     /// PostgreSQL URL (distributed).
     #[arg(long, env = "CONFAB_PG_URL")]
     pub pg_url: Option<String>,
+    /// Most PostgreSQL connections this node opens (distributed).
+    #[arg(long, env = "CONFAB_PG_MAX_CONNECTIONS", default_value_t = 16)]
+    pub pg_max_connections: u32,
     /// Redis URL (distributed).
     #[arg(long, env = "CONFAB_REDIS_URL")]
     pub redis_url: Option<String>,
@@ -143,6 +146,7 @@ impl ServeSettings {
             log_format: LogFormat::Pretty,
             store: StoreKind::Sqlite,
             pg_url: None,
+            pg_max_connections: 16,
             redis_url: None,
             ring_capacity: 1000,
             grpc_addr: "127.0.0.1:0".parse().expect("literal address"),

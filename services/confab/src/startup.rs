@@ -60,7 +60,7 @@ pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
             .redis_url
             .as_deref()
             .context("CONFAB_REDIS_URL is required")?;
-        let pg = PgStore::connect(pg_url, PgOptions::default())
+        let pg = PgStore::connect(pg_url, pg_options(&settings))
             .await
             .context("connecting to PostgreSQL")?;
         let stores = confab_store::redis_store::distributed(
@@ -615,7 +615,7 @@ pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNod
             .pg_url
             .as_deref()
             .context("CONFAB_PG_URL is required")?;
-        PgStore::connect(url, PgOptions::default())
+        PgStore::connect(url, pg_options(&settings))
             .await
             .context("connecting to PostgreSQL")?
             .into_stores()
@@ -714,4 +714,12 @@ impl Drop for RunningControl {
 /// The admin REST API of a control plane.
 fn admin_router(plane: &ControlPlane, console_dir: Option<std::path::PathBuf>) -> axum::Router {
     confab_control::rest::router(plane.control.clone()).merge(crate::console::router(console_dir))
+}
+
+/// The PostgreSQL pool settings of a node.
+fn pg_options(settings: &ServeSettings) -> PgOptions {
+    PgOptions {
+        max_connections: settings.pg_max_connections,
+        ..PgOptions::default()
+    }
 }
