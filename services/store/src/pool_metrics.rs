@@ -25,7 +25,6 @@ pub(crate) fn spawn_pool_gauges<DB: sqlx::Database>(
             }
             let size = pool.size();
             let idle = pool.num_idle() as u32;
-            let labels = [("backend", backend), ("pool", name)];
             metrics::gauge!(
                 "confab_db_pool_connections",
                 "backend" => backend, "pool" => name, "state" => "idle"
@@ -36,7 +35,8 @@ pub(crate) fn spawn_pool_gauges<DB: sqlx::Database>(
                 "backend" => backend, "pool" => name, "state" => "in_use"
             )
             .set(f64::from(size.saturating_sub(idle)));
-            metrics::gauge!("confab_db_pool_max_connections", &labels).set(f64::from(max));
+            metrics::gauge!("confab_db_pool_max_connections", "backend" => backend, "pool" => name)
+                .set(f64::from(max));
         }
     });
 }
