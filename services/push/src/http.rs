@@ -149,7 +149,8 @@ pub(crate) struct HttpClient {
 
 impl HttpClient {
     pub fn new(extra_ca_pem: Option<&str>, timeout: Duration) -> Result<HttpClient, PushError> {
-        let tls = tls_config(extra_ca_pem, &[b"h2", b"http/1.1"])?;
+        // No ALPN here: the connector offers h2 and http/1.1 itself.
+        let tls = tls_config(extra_ca_pem, &[])?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
