@@ -17,20 +17,34 @@ use fake::{Fake, TestCa, endpoints, message, reply_with};
 use tokio::sync::Semaphore;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
     // special but we keep the run short there.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let pushes = if quick { 500 } else { env_usize("PUSHES", 50_000) };
+    let pushes = if quick {
+        500
+    } else {
+        env_usize("PUSHES", 50_000)
+    };
     let concurrency = env_usize("CONCURRENCY", 256);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let ca = TestCa::new();
         let fake = Fake::start(&ca, |seen| {
-            reply_with(200, &[("apns-id", seen.header("apns-id").unwrap_or(""))], serde_json::Value::Null)
+            reply_with(
+                200,
+                &[("apns-id", seen.header("apns-id").unwrap_or(""))],
+                serde_json::Value::Null,
+            )
         })
         .await;
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");

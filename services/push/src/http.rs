@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
@@ -73,7 +73,9 @@ pub(crate) fn tls_config(
             added += 1;
         }
         if added == 0 {
-            return Err(PushError::Config("extra CA PEM holds no certificate".into()));
+            return Err(PushError::Config(
+                "extra CA PEM holds no certificate".into(),
+            ));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -88,7 +90,11 @@ pub(crate) fn tls_config(
 
 /// Parses `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
@@ -97,7 +103,8 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 }
 
 fn parse_uri(url: &str) -> Result<Uri, String> {
-    url.parse::<Uri>().map_err(|e| format!("bad URL {url}: {e}"))
+    url.parse::<Uri>()
+        .map_err(|e| format!("bad URL {url}: {e}"))
 }
 
 fn build_request(
@@ -107,7 +114,10 @@ fn build_request(
 ) -> Result<Request<Full<Bytes>>, String> {
     let (content_type, bytes) = match body {
         Body::Json(b) => ("application/json; charset=utf-8", Bytes::from(b)),
-        Body::Form(s) => ("application/x-www-form-urlencoded; charset=utf-8", Bytes::from(s)),
+        Body::Form(s) => (
+            "application/x-www-form-urlencoded; charset=utf-8",
+            Bytes::from(s),
+        ),
     };
     let mut req = Request::post(uri)
         .body(Full::new(bytes))
@@ -120,9 +130,7 @@ fn build_request(
     Ok(req)
 }
 
-async fn read_reply(
-    res: http::Response<hyper::body::Incoming>,
-) -> Result<Reply, String> {
+async fn read_reply(res: http::Response<hyper::body::Incoming>) -> Result<Reply, String> {
     let (parts, body) = res.into_parts();
     // Replies are small; a cap keeps a misbehaving endpoint from making us
     // buffer without bound.
@@ -177,7 +185,11 @@ impl HttpClient {
     ) -> Result<Reply, String> {
         let req = build_request(parse_uri(url)?, headers, body)?;
         let call = async {
-            let res = self.inner.request(req).await.map_err(|e| format!("{e:#}"))?;
+            let res = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
             read_reply(res).await
         };
         tokio::time::timeout(self.timeout, call)
@@ -204,13 +216,19 @@ pub(crate) struct H2Connection {
 }
 
 impl H2Connection {
-    pub fn new(base: &str, extra_ca_pem: Option<&str>, timeout: Duration) -> Result<H2Connection, PushError> {
+    pub fn new(
+        base: &str,
+        extra_ca_pem: Option<&str>,
+        timeout: Duration,
+    ) -> Result<H2Connection, PushError> {
         let base = base
             .trim_end_matches('/')
             .parse::<Uri>()
             .map_err(|e| PushError::Config(format!("bad URL {base}: {e}")))?;
         if base.scheme_str() != Some("https") {
-            return Err(PushError::Config(format!("{base}: only https is supported")));
+            return Err(PushError::Config(format!(
+                "{base}: only https is supported"
+            )));
         }
         let host = base
             .host()
@@ -240,7 +258,8 @@ impl H2Connection {
             .await
             .map_err(|e| format!("connect {}:{}: {e}", self.host, self.port))?;
         let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(self.host.clone()).map_err(|e| format!("server name: {e}"))?;
+        let name =
+            ServerName::try_from(self.host.clone()).map_err(|e| format!("server name: {e}"))?;
         let tls = self
             .tls
             .connect(name, tcp)
@@ -265,10 +284,8 @@ impl H2Connection {
 
     async fn sender(&self) -> Result<http2::SendRequest<Full<Bytes>>, String> {
         let mut slot = self.sender.lock().await;
-        if let Some(s) = slot.as_ref() {
-            if !s.is_closed() {
-                return Ok(s.clone());
-            }
+        if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(s.clone());
         }
         let fresh = tokio::time::timeout(self.timeout, self.connect())
             .await
@@ -288,7 +305,10 @@ impl H2Connection {
         let req = build_request(uri, headers, body)?;
         let call = async {
             let mut sender = self.sender().await?;
-            sender.ready().await.map_err(|e| format!("connection: {e}"))?;
+            sender
+                .ready()
+                .await
+                .map_err(|e| format!("connection: {e}"))?;
             let res = sender.send_request(req).await.map_err(|e| format!("{e}"))?;
             read_reply(res).await
         };
@@ -310,7 +330,10 @@ mod tests {
         h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("120"));
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(120)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        h.insert(http::header::RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        h.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_str(&later).unwrap(),
+        );
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(30)));
         h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);

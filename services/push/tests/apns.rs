@@ -39,11 +39,19 @@ fn apns_reply(seen: &Seen) -> http::Response<http_body_util::Full<bytes::Bytes>>
     match token {
         GONE => reply(410, json!({"reason": "Unregistered", "timestamp": ts})),
         BAD => reply(400, json!({"reason": "BadDeviceToken"})),
-        BUSY => reply_with(429, &[("retry-after", "7")], json!({"reason": "TooManyRequests"})),
+        BUSY => reply_with(
+            429,
+            &[("retry-after", "7")],
+            json!({"reason": "TooManyRequests"}),
+        ),
         DOWN => reply(503, json!({"reason": "ServiceUnavailable"})),
         STALE => reply(403, json!({"reason": "ExpiredProviderToken"})),
         FORBIDDEN => reply(403, json!({"reason": "InvalidProviderToken"})),
-        _ => reply_with(200, &[("apns-id", seen.header("apns-id").unwrap_or(""))], Value::Null),
+        _ => reply_with(
+            200,
+            &[("apns-id", seen.header("apns-id").unwrap_or(""))],
+            Value::Null,
+        ),
     }
 }
 
@@ -77,13 +85,21 @@ fn verified_jwt(seen: &Seen, public_pem: &str) -> String {
     let mut v = Validation::new(Algorithm::ES256);
     v.required_spec_claims = HashSet::new();
     v.validate_exp = false;
-    let claims = jsonwebtoken::decode::<Value>(jwt, &DecodingKey::from_ec_pem(public_pem.as_bytes()).unwrap(), &v)
-        .expect("signature verifies with the team's public key")
-        .claims;
+    let claims = jsonwebtoken::decode::<Value>(
+        jwt,
+        &DecodingKey::from_ec_pem(public_pem.as_bytes()).unwrap(),
+        &v,
+    )
+    .expect("signature verifies with the team's public key")
+    .claims;
     assert_eq!(claims["iss"], TEAM);
     let iat = claims["iat"].as_i64().expect("iat");
     assert!((iat - fake::now()).abs() < 60, "iat {iat} is now");
-    assert_eq!(claims.as_object().unwrap().len(), 2, "only iss and iat: {claims}");
+    assert_eq!(
+        claims.as_object().unwrap().len(),
+        2,
+        "only iss and iat: {claims}"
+    );
     jwt.to_string()
 }
 
@@ -104,7 +120,10 @@ async fn apns_send_carries_documented_headers_token_and_payload() {
     assert_eq!(r.header("apns-topic"), Some("com.example.chat"));
     assert_eq!(r.header("apns-push-type"), Some("alert"));
     assert_eq!(r.header("apns-priority"), Some("10"));
-    assert_eq!(r.header("apns-expiration"), Some(msg.expires_at.unwrap().to_string().as_str()));
+    assert_eq!(
+        r.header("apns-expiration"),
+        Some(msg.expires_at.unwrap().to_string().as_str())
+    );
     assert_eq!(r.header("apns-collapse-id"), Some("conv-42"));
     assert_eq!(r.header("apns-id"), Some(msg.id.as_str()));
     assert_eq!(
@@ -143,7 +162,10 @@ async fn apns_410_unregistered_and_bad_device_token_are_dead_tokens() {
     let s = setup().await;
     for token in [GONE, BAD] {
         let outcome = s.provider.send(&message(token)).await;
-        assert!(matches!(outcome, Outcome::DeadToken { .. }), "{token}: {outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::DeadToken { .. }),
+            "{token}: {outcome:?}"
+        );
     }
     // A token that is not hex cannot be an APNs token, nor reach the path.
     let outcome = s.provider.send(&message("../../admin?x=1")).await;
@@ -158,7 +180,10 @@ async fn apns_429_honours_retry_after_and_5xx_retries() {
         Outcome::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(7))),
         other => panic!("429: {other:?}"),
     }
-    assert!(matches!(s.provider.send(&message(DOWN)).await, Outcome::Retry { after: None, .. }));
+    assert!(matches!(
+        s.provider.send(&message(DOWN)).await,
+        Outcome::Retry { after: None, .. }
+    ));
 }
 
 #[tokio::test]
@@ -174,7 +199,12 @@ async fn apns_jwt_is_reused_across_sends() {
     for _ in 0..5 {
         assert_eq!(s.provider.send(&message(OK)).await, Outcome::Sent);
     }
-    let jwts: HashSet<String> = s.fake.seen().iter().map(|r| verified_jwt(r, &s.public_pem)).collect();
+    let jwts: HashSet<String> = s
+        .fake
+        .seen()
+        .iter()
+        .map(|r| verified_jwt(r, &s.public_pem))
+        .collect();
     assert_eq!(jwts.len(), 1, "one provider token for all sends");
 }
 
@@ -183,13 +213,23 @@ async fn apns_expired_provider_token_is_not_regenerated_within_20_minutes() {
     let s = setup().await;
     assert_eq!(s.provider.send(&message(OK)).await, Outcome::Sent);
     match s.provider.send(&message(STALE)).await {
-        Outcome::Retry { after: Some(after), .. } => {
-            assert!(after > Duration::from_secs(19 * 60) && after <= Duration::from_secs(20 * 60), "{after:?}")
+        Outcome::Retry {
+            after: Some(after), ..
+        } => {
+            assert!(
+                after > Duration::from_secs(19 * 60) && after <= Duration::from_secs(20 * 60),
+                "{after:?}"
+            )
         }
         other => panic!("ExpiredProviderToken on a fresh JWT: {other:?}"),
     }
     assert_eq!(s.provider.send(&message(OK)).await, Outcome::Sent);
-    let jwts: HashSet<String> = s.fake.seen().iter().map(|r| verified_jwt(r, &s.public_pem)).collect();
+    let jwts: HashSet<String> = s
+        .fake
+        .seen()
+        .iter()
+        .map(|r| verified_jwt(r, &s.public_pem))
+        .collect();
     assert_eq!(jwts.len(), 1, "the JWT was not replaced within 20 minutes");
 }
 
@@ -204,8 +244,17 @@ async fn apns_many_concurrent_sends_share_one_http2_connection() {
         assert_eq!(outcome.unwrap(), Outcome::Sent);
     }
     assert_eq!(s.fake.seen().len(), 200);
-    assert_eq!(s.fake.connections(), 1, "one TCP connection for 200 concurrent pushes");
-    assert!(s.fake.seen().iter().all(|r| r.conn == 1 && r.version == http::Version::HTTP_2));
+    assert_eq!(
+        s.fake.connections(),
+        1,
+        "one TCP connection for 200 concurrent pushes"
+    );
+    assert!(
+        s.fake
+            .seen()
+            .iter()
+            .all(|r| r.conn == 1 && r.version == http::Version::HTTP_2)
+    );
 }
 
 #[tokio::test]
@@ -214,7 +263,12 @@ async fn apns_repeat_of_a_push_carries_the_same_apns_id() {
     let msg = message(OK);
     assert_eq!(s.provider.send(&msg).await, Outcome::Sent);
     assert_eq!(s.provider.send(&msg.clone()).await, Outcome::Sent);
-    let ids: Vec<_> = s.fake.seen().iter().map(|r| r.header("apns-id").map(str::to_string)).collect();
+    let ids: Vec<_> = s
+        .fake
+        .seen()
+        .iter()
+        .map(|r| r.header("apns-id").map(str::to_string))
+        .collect();
     assert_eq!(ids, vec![Some(msg.id.clone()), Some(msg.id.clone())]);
 }
 
@@ -263,6 +317,17 @@ fn apns_unparsable_p8_key_is_rejected_at_build_time() {
         topic: TOPIC.into(),
         sandbox: false,
     };
-    let err = build_provider(&creds, &endpoints(&ca, "https://127.0.0.1:1")).err().expect("an error");
-    assert!(matches!(err, PushError::Credentials { vendor: Vendor::Apns, .. }), "{err}");
+    let err = build_provider(&creds, &endpoints(&ca, "https://127.0.0.1:1"))
+        .err()
+        .expect("an error");
+    assert!(
+        matches!(
+            err,
+            PushError::Credentials {
+                vendor: Vendor::Apns,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

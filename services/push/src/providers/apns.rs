@@ -59,8 +59,9 @@ impl Apns {
         non_empty(v, "key_id", key_id)?;
         non_empty(v, "team_id", team_id)?;
         non_empty(v, "topic", topic)?;
-        let key = EncodingKey::from_ec_pem(key_p8.as_bytes())
-            .map_err(|e| PushError::creds(v, format!("key_p8 is not a PKCS#8 EC P-256 PEM key: {e}")))?;
+        let key = EncodingKey::from_ec_pem(key_p8.as_bytes()).map_err(|e| {
+            PushError::creds(v, format!("key_p8 is not a PKCS#8 EC P-256 PEM key: {e}"))
+        })?;
         let apns = Apns {
             conn: H2Connection::new(base, extra_ca_pem, timeout)?,
             key,
@@ -87,16 +88,18 @@ impl Apns {
             iss: &self.team_id,
             iat,
         };
-        jsonwebtoken::encode(&header, &claims, &self.key).map_err(|e| format!("signing the JWT: {e}"))
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| format!("signing the JWT: {e}"))
     }
 
     /// The JWT to send: the cached one while younger than [`JWT_REUSE`].
     fn current_jwt(&self, now: Instant) -> Result<String, String> {
         let mut slot = self.jwt.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(j) = slot.as_ref() {
-            if now.duration_since(j.issued) < JWT_REUSE {
-                return Ok(j.value.clone());
-            }
+        if let Some(j) = slot
+            .as_ref()
+            .filter(|j| now.duration_since(j.issued) < JWT_REUSE)
+        {
+            return Ok(j.value.clone());
         }
         let value = self.sign()?;
         *slot = Some(Jwt {
@@ -151,9 +154,19 @@ impl Apns {
     async fn post(&self, message: &PushMessage, jwt: &str) -> Result<Reply, String> {
         let mut headers = vec![
             header("authorization", &format!("bearer {jwt}"))?,
-            header("apns-topic", if message.bundle.is_empty() { &self.topic } else { &message.bundle })?,
+            header(
+                "apns-topic",
+                if message.bundle.is_empty() {
+                    &self.topic
+                } else {
+                    &message.bundle
+                },
+            )?,
             header("apns-push-type", "alert")?,
-            header("apns-priority", if message.high_priority { "10" } else { "5" })?,
+            header(
+                "apns-priority",
+                if message.high_priority { "10" } else { "5" },
+            )?,
         ];
         if is_canonical_uuid(&message.id) {
             headers.push(header("apns-id", &message.id)?);
@@ -290,7 +303,10 @@ mod tests {
         let a = apns();
         let t0 = Instant::now();
         let first = a.current_jwt(t0).unwrap();
-        assert_eq!(a.current_jwt(t0 + Duration::from_secs(49 * 60)).unwrap(), first);
+        assert_eq!(
+            a.current_jwt(t0 + Duration::from_secs(49 * 60)).unwrap(),
+            first
+        );
         // Shift the issue time back instead of waiting 50 minutes.
         a.jwt.lock().unwrap().as_mut().unwrap().issued = t0 - Duration::from_secs(51 * 60);
         assert_ne!(a.current_jwt(t0).unwrap(), first);
@@ -301,9 +317,14 @@ mod tests {
         let a = apns();
         let t0 = Instant::now();
         let first = a.current_jwt(t0).unwrap();
-        let wait = a.expire_jwt(&first, t0 + Duration::from_secs(5 * 60)).unwrap_err();
+        let wait = a
+            .expire_jwt(&first, t0 + Duration::from_secs(5 * 60))
+            .unwrap_err();
         assert_eq!(wait, Duration::from_secs(15 * 60));
-        assert_eq!(a.current_jwt(t0 + Duration::from_secs(5 * 60)).unwrap(), first);
+        assert_eq!(
+            a.current_jwt(t0 + Duration::from_secs(5 * 60)).unwrap(),
+            first
+        );
         // Once 20 minutes old it may be replaced.
         a.jwt.lock().unwrap().as_mut().unwrap().issued = t0 - Duration::from_secs(21 * 60);
         a.expire_jwt(&first, t0).unwrap();
@@ -323,7 +344,16 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(matches!(err, PushError::Credentials { vendor: Vendor::Apns, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                PushError::Credentials {
+                    vendor: Vendor::Apns,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

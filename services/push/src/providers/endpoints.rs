@@ -110,7 +110,9 @@ impl Endpoints {
             if let Some(v) = get(var).filter(|v| !v.trim().is_empty()) {
                 let v = v.trim().trim_end_matches('/').to_string();
                 if !v.starts_with("https://") {
-                    return Err(PushError::Config(format!("{var}={v}: must be an https URL")));
+                    return Err(PushError::Config(format!(
+                        "{var}={v}: must be an https URL"
+                    )));
                 }
                 v.parse::<http::Uri>()
                     .map_err(|err| PushError::Config(format!("{var}={v}: {err}")))?;
@@ -124,10 +126,14 @@ impl Endpoints {
         }
         if let Some(ms) = get("CONFAB_PUSH_TIMEOUT_MS").filter(|v| !v.trim().is_empty()) {
             let ms: u64 = ms.trim().parse().map_err(|_| {
-                PushError::Config(format!("CONFAB_PUSH_TIMEOUT_MS={ms}: not a number of milliseconds"))
+                PushError::Config(format!(
+                    "CONFAB_PUSH_TIMEOUT_MS={ms}: not a number of milliseconds"
+                ))
             })?;
             if ms == 0 {
-                return Err(PushError::Config("CONFAB_PUSH_TIMEOUT_MS must be > 0".into()));
+                return Err(PushError::Config(
+                    "CONFAB_PUSH_TIMEOUT_MS must be > 0".into(),
+                ));
             }
             e.timeout = Duration::from_millis(ms);
         }

@@ -9,11 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::http::{Body, HttpClient, Reply};
 use crate::providers::token::{AuthError, TokenCache};
-use crate::providers::{Endpoints, by_status, check_path_segment, header, oauth, transport_retry, ttl_secs};
+use crate::providers::{
+    Endpoints, by_status, check_path_segment, header, oauth, transport_retry, ttl_secs,
+};
 use crate::{Outcome, Provider, PushError, PushMessage, Vendor};
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -60,7 +62,10 @@ impl Fcm {
             .map_err(|e| PushError::creds(v, format!("private_key is not an RSA PEM key: {e}")))?;
         let fcm = Fcm {
             client,
-            send_url: format!("{}/v1/projects/{}/messages:send", endpoints.fcm, sa.project_id),
+            send_url: format!(
+                "{}/v1/projects/{}/messages:send",
+                endpoints.fcm, sa.project_id
+            ),
             oauth_url: endpoints.fcm_oauth.clone(),
             client_email: sa.client_email,
             audience: sa.token_uri.unwrap_or_else(|| DEFAULT_TOKEN_URI.into()),
@@ -130,7 +135,8 @@ impl Fcm {
         if let Some(t) = &message.thread_id {
             aps["thread-id"] = t.clone().into();
         }
-        let mut apns_headers = json!({"apns-priority": if message.high_priority { "10" } else { "5" }});
+        let mut apns_headers =
+            json!({"apns-priority": if message.high_priority { "10" } else { "5" }});
         if let Some(c) = &message.collapse_id {
             apns_headers["apns-collapse-id"] = c.clone().into();
         }
@@ -164,7 +170,11 @@ impl Provider for Fcm {
                 Ok(h) => [h],
                 Err(reason) => return Outcome::Failed { reason },
             };
-            let reply = match self.client.post(&self.send_url, &headers, Body::Json(body.clone())).await {
+            let reply = match self
+                .client
+                .post(&self.send_url, &headers, Body::Json(body.clone()))
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return transport_retry(e),
             };
@@ -199,7 +209,7 @@ fn map_reply(reply: &Reply) -> Outcome {
     let about_token = details.iter().any(|d| {
         d["fieldViolations"]
             .as_array()
-            .is_some_and(|v| v.iter().any(|f| f["field"] == Value::from("message.token")))
+            .is_some_and(|v| v.iter().any(|f| f["field"] == "message.token"))
     }) || error["message"]
         .as_str()
         .is_some_and(|m| m.contains("registration token"));
@@ -224,4 +234,3 @@ fn map_reply(reply: &Reply) -> Outcome {
         },
     }
 }
-

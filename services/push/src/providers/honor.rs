@@ -108,7 +108,11 @@ impl Provider for Honor {
                 (Ok(a), Ok(t)) => [a, t],
                 (Err(reason), _) | (_, Err(reason)) => return Outcome::Failed { reason },
             };
-            let reply = match self.client.post(&self.send_url, &headers, Body::Json(body.clone())).await {
+            let reply = match self
+                .client
+                .post(&self.send_url, &headers, Body::Json(body.clone()))
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return transport_retry(e),
             };

@@ -112,7 +112,11 @@ impl Provider for Huawei {
                 Ok(h) => [h],
                 Err(reason) => return Outcome::Failed { reason },
             };
-            let reply = match self.client.post(&self.send_url, &headers, Body::Json(body.clone())).await {
+            let reply = match self
+                .client
+                .post(&self.send_url, &headers, Body::Json(body.clone()))
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return transport_retry(e),
             };
@@ -153,7 +157,10 @@ pub(crate) fn map_reply(reply: &Reply, vendor: &str, success: &str) -> Mapped {
         serde_json::Value::Number(n) => n.to_string(),
         _ => String::new(),
     };
-    let msg = json["msg"].as_str().or(json["message"].as_str()).unwrap_or("");
+    let msg = json["msg"]
+        .as_str()
+        .or(json["message"].as_str())
+        .unwrap_or("");
     let reason = format!("{vendor} HTTP {} code {code}: {msg}", reply.status.as_u16());
     if reply.status.is_success() && code == success {
         return Mapped::Done(Outcome::Sent);

@@ -38,74 +38,75 @@ pub fn build_provider(
     let ca = endpoints.extra_ca_pem.as_deref();
     let timeout = endpoints.timeout;
     let client = || HttpClient::new(ca, timeout);
-    let provider: Arc<dyn Provider> = match creds {
-        Credentials::Apns {
-            key_p8,
-            key_id,
-            team_id,
-            topic,
-            sandbox,
-        } => {
-            let base = if *sandbox {
-                &endpoints.apns_sandbox
-            } else {
-                &endpoints.apns
-            };
-            Arc::new(Instrumented(apns::Apns::new(
-                key_p8, key_id, team_id, topic, base, ca, timeout,
-            )?))
-        }
-        Credentials::Fcm {
-            service_account_json,
-        } => Arc::new(Instrumented(fcm::Fcm::new(
-            service_account_json,
-            endpoints,
-            client()?,
-        )?)),
-        Credentials::Huawei { app_id, app_secret } => Arc::new(Instrumented(
-            huawei::Huawei::new(app_id, app_secret, endpoints, client()?)?,
-        )),
-        Credentials::Xiaomi {
-            app_secret,
-            package,
-        } => Arc::new(Instrumented(xiaomi::Xiaomi::new(
-            app_secret,
-            package,
-            endpoints,
-            client()?,
-        )?)),
-        Credentials::Oppo {
-            app_key,
-            master_secret,
-        } => Arc::new(Instrumented(oppo::Oppo::new(
-            app_key,
-            master_secret,
-            endpoints,
-            client()?,
-        )?)),
-        Credentials::Vivo {
-            app_id,
-            app_key,
-            app_secret,
-        } => Arc::new(Instrumented(vivo::Vivo::new(
-            app_id,
-            app_key,
-            app_secret,
-            endpoints,
-            client()?,
-        )?)),
-        Credentials::Honor {
-            app_id,
-            client_id,
-            client_secret,
-        } => Arc::new(Instrumented(honor::Honor::new(
-            app_id,
-            client_id,
-            client_secret,
-            endpoints,
-            client()?,
-        )?)),
-    };
+    let provider: Arc<dyn Provider> =
+        match creds {
+            Credentials::Apns {
+                key_p8,
+                key_id,
+                team_id,
+                topic,
+                sandbox,
+            } => {
+                let base = if *sandbox {
+                    &endpoints.apns_sandbox
+                } else {
+                    &endpoints.apns
+                };
+                Arc::new(Instrumented(apns::Apns::new(
+                    key_p8, key_id, team_id, topic, base, ca, timeout,
+                )?))
+            }
+            Credentials::Fcm {
+                service_account_json,
+            } => Arc::new(Instrumented(fcm::Fcm::new(
+                service_account_json,
+                endpoints,
+                client()?,
+            )?)),
+            Credentials::Huawei { app_id, app_secret } => Arc::new(Instrumented(
+                huawei::Huawei::new(app_id, app_secret, endpoints, client()?)?,
+            )),
+            Credentials::Xiaomi {
+                app_secret,
+                package,
+            } => Arc::new(Instrumented(xiaomi::Xiaomi::new(
+                app_secret,
+                package,
+                endpoints,
+                client()?,
+            )?)),
+            Credentials::Oppo {
+                app_key,
+                master_secret,
+            } => Arc::new(Instrumented(oppo::Oppo::new(
+                app_key,
+                master_secret,
+                endpoints,
+                client()?,
+            )?)),
+            Credentials::Vivo {
+                app_id,
+                app_key,
+                app_secret,
+            } => Arc::new(Instrumented(vivo::Vivo::new(
+                app_id,
+                app_key,
+                app_secret,
+                endpoints,
+                client()?,
+            )?)),
+            Credentials::Honor {
+                app_id,
+                client_id,
+                client_secret,
+            } => Arc::new(Instrumented(honor::Honor::new(
+                app_id,
+                client_id,
+                client_secret,
+                endpoints,
+                client()?,
+            )?)),
+        };
     Ok(provider)
 }
 

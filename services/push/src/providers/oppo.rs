@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::http::{Body, HttpClient, Reply};
 use crate::providers::token::{AuthError, TokenCache};
-use crate::providers::{Endpoints, by_status, data_json, header, non_empty, now_millis, transport_retry, ttl_secs};
+use crate::providers::{
+    Endpoints, by_status, data_json, header, non_empty, now_millis, transport_retry, ttl_secs,
+};
 use crate::{Outcome, Provider, PushError, PushMessage, Vendor};
 
 const TOKEN_LIFETIME: Duration = Duration::from_secs(23 * 3600);
@@ -72,7 +74,9 @@ impl Oppo {
                     .map_err(|e| AuthError::Retry(transport_retry(format!("OPPO auth: {e}"))))?;
                 let json = reply.json();
                 match json["data"]["auth_token"].as_str() {
-                    Some(t) if json["code"] == 0 && !t.is_empty() => Ok((t.to_string(), TOKEN_LIFETIME)),
+                    Some(t) if json["code"] == 0 && !t.is_empty() => {
+                        Ok((t.to_string(), TOKEN_LIFETIME))
+                    }
                     _ => Err(match map_reply(&reply, "OPPO auth") {
                         o @ Outcome::Retry { .. } => AuthError::Retry(o),
                         o => AuthError::Failed(format!("{o:?}")),
@@ -121,7 +125,11 @@ impl Provider for Oppo {
                 Ok(h) => [h],
                 Err(reason) => return Outcome::Failed { reason },
             };
-            let reply = match self.client.post(&url, &headers, Body::Form(Self::form(message))).await {
+            let reply = match self
+                .client
+                .post(&url, &headers, Body::Form(Self::form(message)))
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return transport_retry(e),
             };

@@ -51,10 +51,8 @@ impl TokenCache {
         Fut: Future<Output = Result<(String, Duration), AuthError>>,
     {
         let mut slot = self.slot.lock().await;
-        if let Some(c) = slot.as_ref() {
-            if Instant::now() < c.refresh_at {
-                return Ok(c.value.clone());
-            }
+        if let Some(c) = slot.as_ref().filter(|c| Instant::now() < c.refresh_at) {
+            return Ok(c.value.clone());
         }
         let (value, lifetime) = fetch().await?;
         let value: Arc<str> = value.into();

@@ -14,7 +14,9 @@ use serde_json::json;
 
 use crate::http::{Body, HttpClient, Reply};
 use crate::providers::token::{AuthError, TokenCache};
-use crate::providers::{Endpoints, by_status, header, non_empty, now_millis, transport_retry, ttl_secs};
+use crate::providers::{
+    Endpoints, by_status, header, non_empty, now_millis, transport_retry, ttl_secs,
+};
 use crate::{Outcome, Provider, PushError, PushMessage, Vendor};
 
 const TOKEN_LIFETIME: Duration = Duration::from_secs(23 * 3600);
@@ -60,7 +62,11 @@ impl Vivo {
             .get(|| async {
                 let timestamp = now_millis();
                 let sign = hex::encode(Md5::digest(
-                    format!("{}{}{timestamp}{}", self.app_id, self.app_key, self.app_secret).as_bytes(),
+                    format!(
+                        "{}{}{timestamp}{}",
+                        self.app_id, self.app_key, self.app_secret
+                    )
+                    .as_bytes(),
                 ));
                 let body = json!({
                     "appId": self.app_id,
@@ -76,7 +82,9 @@ impl Vivo {
                     .map_err(|e| AuthError::Retry(transport_retry(format!("vivo auth: {e}"))))?;
                 let json = reply.json();
                 match json["authToken"].as_str() {
-                    Some(t) if json["result"] == 0 && !t.is_empty() => Ok((t.to_string(), TOKEN_LIFETIME)),
+                    Some(t) if json["result"] == 0 && !t.is_empty() => {
+                        Ok((t.to_string(), TOKEN_LIFETIME))
+                    }
                     _ => Err(match map_reply(&reply, "vivo auth") {
                         o @ Outcome::Retry { .. } => AuthError::Retry(o),
                         o => AuthError::Failed(format!("{o:?}")),
@@ -126,7 +134,11 @@ impl Provider for Vivo {
                 Ok(h) => [h],
                 Err(reason) => return Outcome::Failed { reason },
             };
-            let reply = match self.client.post(&url, &headers, Body::Json(Self::body(message))).await {
+            let reply = match self
+                .client
+                .post(&url, &headers, Body::Json(Self::body(message)))
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return transport_retry(e),
             };

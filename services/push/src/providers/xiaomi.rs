@@ -5,7 +5,9 @@
 //! `result` is `ok` or `error` with a numeric `code`.
 
 use crate::http::{Body, HttpClient, Reply};
-use crate::providers::{Endpoints, by_status, data_json, header, non_empty, transport_retry, ttl_secs};
+use crate::providers::{
+    Endpoints, by_status, data_json, header, non_empty, transport_retry, ttl_secs,
+};
 use crate::{Outcome, Provider, PushError, PushMessage, Vendor};
 
 /// Codes meaning the registration id will never work (invalid / not of
@@ -41,7 +43,11 @@ impl Xiaomi {
     }
 
     fn form(&self, message: &PushMessage) -> String {
-        let package = if message.bundle.is_empty() { &self.package } else { &message.bundle };
+        let package = if message.bundle.is_empty() {
+            &self.package
+        } else {
+            &message.bundle
+        };
         let mut form: Vec<(String, String)> = vec![
             ("registration_id".into(), message.token.clone()),
             ("restricted_package_name".into(), package.clone()),
@@ -93,7 +99,11 @@ impl Provider for Xiaomi {
             Ok(h) => [h],
             Err(reason) => return Outcome::Failed { reason },
         };
-        match self.client.post(&self.url, &headers, Body::Form(self.form(message))).await {
+        match self
+            .client
+            .post(&self.url, &headers, Body::Form(self.form(message)))
+            .await
+        {
             Ok(reply) => map_reply(&reply),
             Err(e) => transport_retry(e),
         }
@@ -110,7 +120,10 @@ fn map_reply(reply: &Reply) -> Outcome {
         "Xiaomi HTTP {} code {}: {}",
         reply.status.as_u16(),
         code.map(|c| c.to_string()).unwrap_or_default(),
-        json["reason"].as_str().or(json["description"].as_str()).unwrap_or("")
+        json["reason"]
+            .as_str()
+            .or(json["description"].as_str())
+            .unwrap_or("")
     );
     match code {
         Some(c) if DEAD_CODES.contains(&c) => Outcome::DeadToken { reason },

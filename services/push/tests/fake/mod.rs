@@ -31,7 +31,8 @@ impl TestCa {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "confab push test CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "confab push test CA");
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
 
@@ -100,7 +101,10 @@ impl Fake {
         handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
     ) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let url = format!(
+            "https://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
         let connections = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -108,16 +112,24 @@ impl Fake {
         let (conns, log) = (connections.clone(), seen.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let conn = conns.fetch_add(1, Ordering::SeqCst) + 1;
                 let (acceptor, handler, log) = (acceptor.clone(), handler.clone(), log.clone());
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
                     let service = service_fn(move |req: Request<Incoming>| {
                         let (handler, log) = (handler.clone(), log.clone());
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let seen = Seen {
                                 method: parts.method,
                                 version: parts.version,
@@ -135,7 +147,8 @@ impl Fake {
                             Ok::<_, Infallible>(res)
                         }
                     });
-                    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let mut builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     builder.http2().max_concurrent_streams(1000);
                     let _ = builder.serve_connection(TokioIo::new(tls), service).await;
                 });
@@ -167,14 +180,22 @@ pub fn reply(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
     reply_with(status, &[], body)
 }
 
-pub fn reply_with(status: u16, headers: &[(&str, &str)], body: serde_json::Value) -> Response<Full<Bytes>> {
+pub fn reply_with(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: serde_json::Value,
+) -> Response<Full<Bytes>> {
     let mut res = Response::builder()
         .status(status)
         .header("content-type", "application/json");
     for (k, v) in headers {
         res = res.header(*k, *v);
     }
-    let bytes = if body.is_null() { Bytes::new() } else { Bytes::from(body.to_string()) };
+    let bytes = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
     res.body(Full::new(bytes)).expect("response")
 }
 
@@ -208,9 +229,12 @@ pub fn message(token: &str) -> confab_push::PushMessage {
         badge: Some(3),
         collapse_id: Some("conv-42".into()),
         thread_id: Some("conv-42".into()),
-        data: [("conv_id".to_string(), "42".to_string()), ("msg_id".to_string(), "7".to_string())]
-            .into_iter()
-            .collect(),
+        data: [
+            ("conv_id".to_string(), "42".to_string()),
+            ("msg_id".to_string(), "7".to_string()),
+        ]
+        .into_iter()
+        .collect(),
         expires_at: Some(now() + 3600),
         high_priority: true,
     }
