@@ -267,6 +267,11 @@ impl H2Connection {
             .map_err(|e| format!("TLS handshake: {e}"))?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
+            // Until the server's SETTINGS arrive we do not know its stream
+            // limit; assuming hyper's default (100) gets streams above a
+            // lower limit refused. One stream until then costs one round
+            // trip on a new connection; queued sends then go out at once.
+            .initial_max_send_streams(1)
             // Pings keep idle NAT/proxy state alive and detect a dead peer.
             .keep_alive_interval(Duration::from_secs(60))
             .keep_alive_timeout(Duration::from_secs(20))

@@ -258,6 +258,30 @@ async fn apns_many_concurrent_sends_share_one_http2_connection() {
 }
 
 #[tokio::test]
+async fn apns_sends_beyond_the_stream_limit_wait_on_the_same_connection() {
+    let ca = TestCa::new();
+    // APNs advertises a stream limit; sends above it queue, not reconnect.
+    let fake = Fake::start_with_streams(&ca, 8, apns_reply).await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let creds = Credentials::Apns {
+        key_p8: key.serialize_pem(),
+        key_id: KEY_ID.into(),
+        team_id: TEAM.into(),
+        topic: TOPIC.into(),
+        sandbox: false,
+    };
+    let p = build_provider(&creds, &endpoints(&ca, &fake.url)).unwrap();
+    let sends = (0..100).map(|_| {
+        let p = p.clone();
+        tokio::spawn(async move { p.send(&message(OK)).await })
+    });
+    for outcome in futures_util::future::join_all(sends).await {
+        assert_eq!(outcome.unwrap(), Outcome::Sent);
+    }
+    assert_eq!(fake.connections(), 1);
+}
+
+#[tokio::test]
 async fn apns_repeat_of_a_push_carries_the_same_apns_id() {
     let s = setup().await;
     let msg = message(OK);

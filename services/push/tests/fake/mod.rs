@@ -100,6 +100,16 @@ impl Fake {
         ca: &TestCa,
         handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
     ) -> Fake {
+        Fake::start_with_streams(ca, 1000, handler).await
+    }
+
+    /// As [`start`](Self::start), advertising at most `max_streams`
+    /// concurrent HTTP/2 streams per connection.
+    pub async fn start_with_streams(
+        ca: &TestCa,
+        max_streams: u32,
+        handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
+    ) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!(
             "https://127.0.0.1:{}",
@@ -149,7 +159,7 @@ impl Fake {
                     });
                     let mut builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    builder.http2().max_concurrent_streams(1000);
+                    builder.http2().max_concurrent_streams(max_streams);
                     let _ = builder.serve_connection(TokioIo::new(tls), service).await;
                 });
             }
