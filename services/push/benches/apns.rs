@@ -39,7 +39,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let ca = TestCa::new();
-        let fake = Fake::start(&ca, |seen| {
+        let fake = Fake::start_unrecorded(&ca, |seen| {
             reply_with(
                 200,
                 &[("apns-id", seen.header("apns-id").unwrap_or(""))],
@@ -63,6 +63,7 @@ fn main() {
         assert_eq!(provider.send(&msg).await, Outcome::Sent);
 
         let permits = Arc::new(Semaphore::new(concurrency));
+        let cpu_before = cpu_seconds();
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(pushes);
         for _ in 0..pushes {
@@ -81,14 +82,31 @@ fn main() {
             }
         }
         let elapsed = started.elapsed();
+        let cpu = cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         let rate = sent as f64 / elapsed.as_secs_f64();
         println!(
             "apns adapter: {sent}/{pushes} pushes sent in {:.2} s = {rate:.0} pushes/s \
-             ({concurrency} in flight, {} TCP connection(s))",
+             ({concurrency} in flight, {} TCP connection(s); CPU {} s for adapter + fake)",
             elapsed.as_secs_f64(),
             fake.connections(),
+            cpu.map(|c| format!("{c:.2}")).unwrap_or_else(|| "?".into()),
         );
         assert_eq!(sent, pushes, "every push accepted");
         assert_eq!(fake.connections(), 1, "one HTTP/2 connection");
     });
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`), to
+/// tell the adapter's cost from a busy machine's wall-clock noise.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

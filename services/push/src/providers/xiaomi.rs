@@ -66,10 +66,8 @@ impl Xiaomi {
         if let Some(ttl) = ttl_secs(message.expires_at, 14 * 24 * 3600) {
             form.push(("time_to_live".into(), (ttl * 1000).to_string()));
         }
-        if let Some(badge) = message.badge {
-            // MIUI shows this count on the launcher icon.
-            form.push(("extra.notification_count".into(), badge.to_string()));
-        }
+        // No badge: MIUI derives the launcher count from the notifications
+        // shown, and MiPush has no per-message count field.
         for (k, v) in &message.data {
             form.push((format!("extra.{k}"), v.clone()));
         }

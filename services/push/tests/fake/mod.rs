@@ -103,11 +103,29 @@ impl Fake {
         Fake::start_with_streams(ca, 1000, handler).await
     }
 
+    /// A fake that keeps no log of requests (for the benchmark, where the
+    /// log would cost more than the fake).
+    pub async fn start_unrecorded(
+        ca: &TestCa,
+        handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
+    ) -> Fake {
+        Fake::serve(ca, 1000, false, handler).await
+    }
+
     /// As [`start`](Self::start), advertising at most `max_streams`
     /// concurrent HTTP/2 streams per connection.
     pub async fn start_with_streams(
         ca: &TestCa,
         max_streams: u32,
+        handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
+    ) -> Fake {
+        Fake::serve(ca, max_streams, true, handler).await
+    }
+
+    async fn serve(
+        ca: &TestCa,
+        max_streams: u32,
+        record: bool,
         handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
     ) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -153,7 +171,9 @@ impl Fake {
                                 conn,
                             };
                             let res = handler(&seen);
-                            log.lock().unwrap().push(seen);
+                            if record {
+                                log.lock().unwrap().push(seen);
+                            }
                             Ok::<_, Infallible>(res)
                         }
                     });
