@@ -79,7 +79,7 @@ pub(crate) struct SessionHandle {
 
 impl SessionHandle {
     /// Queues a frame, or disconnects the session if its queue is full.
-    fn offer(&self, out: Outbound) -> bool {
+    pub(crate) fn offer(&self, out: Outbound) -> bool {
         match enqueue(&self.tx, &self.queued, out) {
             Ok(()) => true,
             Err(true) => {
@@ -105,6 +105,8 @@ pub struct Hub {
     per_app: Arc<DashMap<AppId, usize>>,
     /// Open connections per client IP.
     per_ip: Arc<DashMap<std::net::IpAddr, usize>>,
+    /// Live room members on this node (rooms.rs).
+    pub(crate) rooms: crate::rooms::RoomTable,
 }
 
 /// One open connection's place in its IP's limit; given back when dropped.
@@ -375,5 +377,19 @@ impl Delivery for Hub {
                 h.cancel.cancel();
             }
         }
+    }
+
+    fn deliver_room(
+        &self,
+        app: &AppId,
+        room: &confab_model::RoomId,
+        frame: Arc<Frame>,
+        except_session: Option<&str>,
+    ) {
+        self.rooms.fan_out(app, room, frame, except_session);
+    }
+
+    fn close_room(&self, app: &AppId, room: &confab_model::RoomId, frame: Arc<Frame>) {
+        self.rooms.close(app, room, frame);
     }
 }

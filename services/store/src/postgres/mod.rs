@@ -11,6 +11,7 @@
 mod control;
 mod groups;
 mod reads;
+mod rooms;
 mod revocations;
 mod writer;
 
@@ -74,6 +75,7 @@ impl PgStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            rooms: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

@@ -9,6 +9,7 @@
 mod control;
 mod groups;
 mod reads;
+mod rooms;
 mod revocations;
 mod writer;
 
@@ -125,6 +126,7 @@ impl SqliteStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            rooms: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
