@@ -26,7 +26,7 @@ use confab_model::{AppId, RoomId, RoomPriority, UserId};
 use confab_proto::Frame;
 use dashmap::DashMap;
 
-use crate::hub::{MAX_QUEUED_BYTES, Outbound, SessionHandle};
+use crate::hub::{MAX_QUEUED_BYTES, Outbound, SessionHandle, SharedFrame};
 
 /// Queue fill (percent of frames or bytes) from which `low` room messages
 /// are sampled (one in [`LOW_SAMPLE`] kept), and from which they are all shed.
@@ -179,6 +179,8 @@ impl RoomTable {
         let Some(members) = self.rooms.get(&(app.clone(), room.clone())) else {
             return;
         };
+        // Encoded once per encoding by the first writer, shared by the rest.
+        let shared = SharedFrame::new(frame);
         let (mut queued, mut shed) = (0u64, 0u64);
         for (session, h) in members.iter() {
             if except.is_some_and(|e| e == &**session) {
@@ -188,7 +190,7 @@ impl RoomTable {
             // spread over members rather than the same ones for everyone.
             let spread = sample.wrapping_add(session.bytes().last().unwrap_or(0) as u64);
             if keep(priority, fill(h), spread) {
-                h.offer(Outbound::Frame(frame.clone()));
+                h.offer(Outbound::Shared(shared.clone()));
                 queued += 1;
             } else {
                 shed += 1;
