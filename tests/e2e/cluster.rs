@@ -69,7 +69,13 @@ impl Cell {
         )
     }
 
-    pub(crate) async fn login(&self, on_a: bool, user: &str, device: &str, platform: &str) -> Client {
+    pub(crate) async fn login(
+        &self,
+        on_a: bool,
+        user: &str,
+        device: &str,
+        platform: &str,
+    ) -> Client {
         let node = if on_a { &self.a } else { &self.b };
         let c = Client::connect(Transport::WsJson, node.http_addr)
             .await

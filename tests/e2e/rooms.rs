@@ -141,13 +141,20 @@ async fn room_messages_reach_online_members_only_and_are_never_stored() {
         .expect("send");
     assert_eq!(second.priority, "normal", "no priority means normal");
     assert_eq!(
-        carol.next_op(ops::MESSAGE, WAIT).await.expect("carol").msg_id,
+        carol
+            .next_op(ops::MESSAGE, WAIT)
+            .await
+            .expect("carol")
+            .msg_id,
         second.msg_id
     );
     assert!(bob.next_op(ops::MESSAGE, QUIET).await.is_none());
     // Nothing was stored: no inbox entry, no history, no conversation.
     for c in [&alice, &bob, &carol] {
-        assert!(sync_all(c, 0, 100).await.is_empty(), "room messages are not synced");
+        assert!(
+            sync_all(c, 0, 100).await.is_empty(),
+            "room messages are not synced"
+        );
     }
     let history = alice
         .request(Frame {
@@ -196,7 +203,10 @@ async fn a_user_is_in_one_room_at_a_time_and_only_members_may_send() {
         .await
         .expect("send");
     assert_eq!(
-        bob.next_op(ops::MESSAGE, WAIT).await.expect("bob in r2").msg_id,
+        bob.next_op(ops::MESSAGE, WAIT)
+            .await
+            .expect("bob in r2")
+            .msg_id,
         sent.msg_id
     );
     // Bad input has codes.
@@ -358,11 +368,15 @@ async fn a_room_of_5000_clients_gets_every_high_priority_message_while_low_ones_
     let sender = server.user("host").await;
     join(&sender, "big").await;
     ready.wait().await;
-    eprintln!("{CLIENTS} clients logged in and joined in {:?}", joining.elapsed());
+    eprintln!(
+        "{CLIENTS} clients logged in and joined in {:?}",
+        joining.elapsed()
+    );
     let started = std::time::Instant::now();
     for h in 0..HIGH - 1 {
         // A burst of likes in flight at once, then an announcement.
-        let likes = (0..LOW_PER_HIGH).map(|l| sender.call(room_send("big", &format!("like {h}.{l}"), "low")));
+        let likes = (0..LOW_PER_HIGH)
+            .map(|l| sender.call(room_send("big", &format!("like {h}.{l}"), "low")));
         for sent in futures_util::future::join_all(likes).await {
             sent.expect("low send");
         }
@@ -378,7 +392,10 @@ async fn a_room_of_5000_clients_gets_every_high_priority_message_while_low_ones_
     let sent_in = started.elapsed();
     for task in tasks {
         let min_high = task.await.expect("client task");
-        assert_eq!(min_high, HIGH, "every member gets every high-priority message");
+        assert_eq!(
+            min_high, HIGH,
+            "every member gets every high-priority message"
+        );
     }
     let low_sent = (CLIENTS * (HIGH - 1) * LOW_PER_HIGH) as u64;
     let low_got = received_low.load(Ordering::Relaxed);
@@ -391,7 +408,10 @@ async fn a_room_of_5000_clients_gets_every_high_priority_message_while_low_ones_
         "room of {CLIENTS}: {} messages sent in {sent_in:?}; low deliveries {low_got} of {low_sent}; shed (metric) {shed}",
         (HIGH - 1) * (LOW_PER_HIGH + 1) + 1
     );
-    assert!(low_got < low_sent, "low-priority messages were shed under load");
+    assert!(
+        low_got < low_sent,
+        "low-priority messages were shed under load"
+    );
     assert!(shed > 0.0, "shed messages are counted");
 }
 
@@ -428,7 +448,10 @@ async fn a_room_spans_the_nodes_of_a_distributed_cell() {
             assert_eq!(push.msg_id, sent.msg_id, "{who}");
         }
     }
-    assert!(bob.next_op(ops::MESSAGE, QUIET).await.is_none(), "exactly once");
+    assert!(
+        bob.next_op(ops::MESSAGE, QUIET).await.is_none(),
+        "exactly once"
+    );
     assert!(dave.next_op(ops::MESSAGE, QUIET).await.is_none());
     // Closing on node b reaches the members on node a.
     let closed = http(
@@ -461,9 +484,7 @@ async fn a_room_spans_gateways_of_split_services() {
     )
     .await;
     assert_eq!(r.status, 201, "{r:?}");
-    let alice = cell
-        .login(0, Transport::WsJson, "alice", "a1", "web")
-        .await;
+    let alice = cell.login(0, Transport::WsJson, "alice", "a1", "web").await;
     let mut bob = cell.login(1, Transport::Tcp, "bob", "b1", "web").await;
     let mut carol = cell
         .login(0, Transport::WsProto, "carol", "c1", "web")
@@ -476,7 +497,10 @@ async fn a_room_spans_gateways_of_split_services() {
             .call(room_send("split", &format!("m{i}"), "high"))
             .await
             .expect("send through a logic node");
-        for (who, c) in [("bob on gateway 1", &mut bob), ("carol on gateway 0", &mut carol)] {
+        for (who, c) in [
+            ("bob on gateway 1", &mut bob),
+            ("carol on gateway 0", &mut carol),
+        ] {
             let push = c
                 .next_op(ops::MESSAGE, WAIT)
                 .await
@@ -484,5 +508,8 @@ async fn a_room_spans_gateways_of_split_services() {
             assert_eq!(push.msg_id, sent.msg_id, "{who}");
         }
     }
-    assert!(bob.next_op(ops::MESSAGE, QUIET).await.is_none(), "exactly once");
+    assert!(
+        bob.next_op(ops::MESSAGE, QUIET).await.is_none(),
+        "exactly once"
+    );
 }

@@ -93,7 +93,13 @@ impl RoomResult {
 }
 
 /// One REST call with the app's secret key; the status code.
-async fn rest(http: &str, method: &str, path: &str, secret: &str, body: &str) -> anyhow::Result<u16> {
+async fn rest(
+    http: &str,
+    method: &str,
+    path: &str,
+    secret: &str,
+    body: &str,
+) -> anyhow::Result<u16> {
     let mut s = tokio::net::TcpStream::connect(http).await?;
     let req = format!(
         "{method} {path} HTTP/1.0\r\nHost: {http}\r\nAuthorization: Bearer {secret}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -164,7 +170,10 @@ pub async fn room(options: RoomOptions, mint: Mint) -> anyhow::Result<RoomResult
         clients.push(t.context("login task")??);
     }
     let login_seconds = login_started.elapsed().as_secs_f64();
-    eprintln!("{} members in room {room} after {login_seconds:.2} s", options.members);
+    eprintln!(
+        "{} members in room {room} after {login_seconds:.2} s",
+        options.members
+    );
     // Let the gateways' presence settle before measuring.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -177,7 +186,8 @@ pub async fn room(options: RoomOptions, mint: Mint) -> anyhow::Result<RoomResult
     let sender = clients.remove(0);
     let mut receivers = Vec::new();
     for mut c in clients {
-        let (got, last, delivered, stop) = (got.clone(), last.clone(), delivered.clone(), stop.clone());
+        let (got, last, delivered, stop) =
+            (got.clone(), last.clone(), delivered.clone(), stop.clone());
         receivers.push(tokio::spawn(async move {
             let mut h = histogram();
             while !stop.load(Ordering::Relaxed) {

@@ -202,10 +202,9 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
             .collect();
         rooms.sort();
         rooms.dedup();
-        let found = futures_util::future::join_all(
-            rooms.iter().map(|(a, r)| routes.room_presence(a, r)),
-        )
-        .await;
+        let found =
+            futures_util::future::join_all(rooms.iter().map(|(a, r)| routes.room_presence(a, r)))
+                .await;
         let mut room_nodes: HashMap<(AppId, RoomId), Vec<String>> = HashMap::new();
         for (key, r) in rooms.into_iter().zip(found) {
             match r {
@@ -229,15 +228,18 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                         continue;
                     };
                     for node in nodes.iter().filter(|n| **n != me) {
-                        per_node.entry(node.clone()).or_default().push(WireDelivery {
-                            app_id: app.to_string(),
-                            user_id: String::new(),
-                            except_session: except.clone().unwrap_or_default(),
-                            only_session: String::new(),
-                            close,
-                            frame: Some((*frame).clone()),
-                            room_id: room.to_string(),
-                        });
+                        per_node
+                            .entry(node.clone())
+                            .or_default()
+                            .push(WireDelivery {
+                                app_id: app.to_string(),
+                                user_id: String::new(),
+                                except_session: except.clone().unwrap_or_default(),
+                                only_session: String::new(),
+                                close,
+                                frame: Some((*frame).clone()),
+                                room_id: room.to_string(),
+                            });
                     }
                 }
                 Work::Deliver {

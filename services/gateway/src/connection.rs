@@ -458,11 +458,11 @@ impl Conn {
                     return Step::Continue;
                 }
                 if frame.op == ops::ROOM_LEAVE {
-                    let left = self
-                        .gw
-                        .hub
-                        .rooms
-                        .leave(&session.app_id, &session.user_id, &session.session_id);
+                    let left = self.gw.hub.rooms.leave(
+                        &session.app_id,
+                        &session.user_id,
+                        &session.session_id,
+                    );
                     self.reply(Frame {
                         op: ops::REPLY.into(),
                         rid: frame.rid,

@@ -147,7 +147,7 @@ async fn room_presence(gw: std::sync::Weak<Gateway>) {
         tick.tick().await;
         let Some(gw) = gw.upgrade() else { return };
         n = n.wrapping_add(1);
-        let rooms = if n % PRESENCE_REFRESH_EVERY == 0 {
+        let rooms = if n.is_multiple_of(PRESENCE_REFRESH_EVERY) {
             gw.hub.rooms.take_dirty();
             gw.hub.rooms.all()
         } else {

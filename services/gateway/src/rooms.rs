@@ -38,6 +38,8 @@ const LOW_SAMPLE: u64 = 4;
 const NORMAL_SHED_FROM: usize = 50;
 
 type Key = (AppId, RoomId);
+/// A user's room on this node, and the user's sessions in it.
+type UserRoom = (RoomId, Vec<Arc<str>>);
 
 #[derive(Default)]
 pub(crate) struct RoomTable {
@@ -45,7 +47,7 @@ pub(crate) struct RoomTable {
     /// The room each user is in here, with the user's sessions in it. Lock
     /// order: an entry of `by_user` may be held while `rooms` is locked,
     /// never the other way round.
-    by_user: DashMap<(AppId, UserId), (RoomId, Vec<Arc<str>>)>,
+    by_user: DashMap<(AppId, UserId), UserRoom>,
     /// Rooms whose count changed since the presence task last wrote them.
     dirty: Mutex<HashSet<Key>>,
     /// Spreads the `low` sampling over messages.
@@ -72,7 +74,7 @@ fn keep(priority: RoomPriority, fill: usize, sample: u64) -> bool {
         RoomPriority::High => true,
         RoomPriority::Normal => fill < NORMAL_SHED_FROM,
         RoomPriority::Low => {
-            fill < LOW_SAMPLE_FROM || (fill < LOW_SHED_FROM && sample % LOW_SAMPLE == 0)
+            fill < LOW_SAMPLE_FROM || (fill < LOW_SHED_FROM && sample.is_multiple_of(LOW_SAMPLE))
         }
     }
 }

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confab_model::{AppId, Body, BodyError, ConvId, Peer, RoomId, RoomPriority};
-use confab_proto::ops::{self, code};
 use confab_proto::Frame;
+use confab_proto::ops::{self, code};
 use confab_store::Room;
 
 use crate::error::{LogicError, Result};

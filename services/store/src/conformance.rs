@@ -1179,11 +1179,25 @@ pub async fn rooms_create_get_close_per_app(s: Stores) {
     // Another app neither sees nor closes it, and may use the same id.
     assert_eq!(s.rooms.room(&b, &room.room_id).await.expect("get"), None);
     assert!(!s.rooms.close_room(&b, &room.room_id).await.expect("close"));
-    s.rooms.create_room(&b, &room).await.expect("same id, other app");
+    s.rooms
+        .create_room(&b, &room)
+        .await
+        .expect("same id, other app");
     assert!(s.rooms.close_room(&a, &room.room_id).await.expect("close"));
     assert_eq!(s.rooms.room(&a, &room.room_id).await.expect("get"), None);
-    assert!(!s.rooms.close_room(&a, &room.room_id).await.expect("close twice"));
-    assert!(s.rooms.room(&b, &room.room_id).await.expect("get").is_some());
+    assert!(
+        !s.rooms
+            .close_room(&a, &room.room_id)
+            .await
+            .expect("close twice")
+    );
+    assert!(
+        s.rooms
+            .room(&b, &room.room_id)
+            .await
+            .expect("get")
+            .is_some()
+    );
     // A closed room's id may be created again.
     s.rooms.create_room(&a, &room).await.expect("re-create");
 }
@@ -1206,7 +1220,13 @@ pub async fn room_presence_counts_members_per_node(s: Stores) {
         s.routes.room_presence(&a, &r).await.expect("read"),
         vec![("n1".to_owned(), 4), ("n2".to_owned(), 2)]
     );
-    assert!(s.routes.room_presence(&b, &r).await.expect("read").is_empty());
+    assert!(
+        s.routes
+            .room_presence(&b, &r)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     s.routes
         .set_room_presence(&a, &r, "n2", 0)
         .await
@@ -1216,5 +1236,11 @@ pub async fn room_presence_counts_members_per_node(s: Stores) {
         vec![("n1".to_owned(), 4)]
     );
     s.routes.clear_room_presence(&a, &r).await.expect("clear");
-    assert!(s.routes.room_presence(&a, &r).await.expect("read").is_empty());
+    assert!(
+        s.routes
+            .room_presence(&a, &r)
+            .await
+            .expect("read")
+            .is_empty()
+    );
 }

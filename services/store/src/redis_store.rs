@@ -176,7 +176,11 @@ impl RouteTable for RedisRouteTable {
             let ttl_ms = self.ttl_secs.saturating_mul(1000);
             let until = confab_model::now_ms().saturating_add(ttl_ms as i64);
             pipe.cmd("ZADD").arg(&nodes).arg(until).arg(node).ignore();
-            pipe.cmd("HSET").arg(&counts).arg(node).arg(members).ignore();
+            pipe.cmd("HSET")
+                .arg(&counts)
+                .arg(node)
+                .arg(members)
+                .ignore();
             pipe.cmd("ZREMRANGEBYSCORE")
                 .arg(&nodes)
                 .arg("-inf")

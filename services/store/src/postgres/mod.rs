@@ -11,8 +11,8 @@
 mod control;
 mod groups;
 mod reads;
-mod rooms;
 mod revocations;
+mod rooms;
 mod writer;
 
 use std::sync::Arc;

@@ -9,8 +9,8 @@
 mod control;
 mod groups;
 mod reads;
-mod rooms;
 mod revocations;
+mod rooms;
 mod writer;
 
 use std::path::Path;
