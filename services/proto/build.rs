@@ -98,4 +98,7 @@ const SKIPS: &[(&str, &str)] = &[
     (".confab.v1.Frame.group_members", "Vec::is_empty"),
     (".confab.v1.Frame.cursor", "String::is_empty"),
     (".confab.v1.Frame.pending", "Option::is_none"),
+    (".confab.v1.Frame.room_id", "String::is_empty"),
+    (".confab.v1.Frame.priority", "String::is_empty"),
+    (".confab.v1.Frame.online_count", "Option::is_none"),
 ];

@@ -10,18 +10,18 @@ use confab_proto::ops;
 use crate::durability::{free_addr, mint_cli};
 use crate::helpers::*;
 
-struct Cell {
-    a: startup::RunningApp,
-    b: startup::RunningApp,
+pub(crate) struct Cell {
+    pub(crate) a: startup::RunningApp,
+    pub(crate) b: startup::RunningApp,
     app_id: String,
     key_id: String,
-    secret: String,
+    pub(crate) secret: String,
     _redis: confab_testkit::RedisServer,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
 
 impl Cell {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let pg = confab_testkit::postgres().await;
         let redis = confab_testkit::redis();
         let (da, db) = (
@@ -69,7 +69,13 @@ impl Cell {
         )
     }
 
-    async fn login(&self, on_a: bool, user: &str, device: &str, platform: &str) -> Client {
+    pub(crate) async fn login(
+        &self,
+        on_a: bool,
+        user: &str,
+        device: &str,
+        platform: &str,
+    ) -> Client {
         let node = if on_a { &self.a } else { &self.b };
         let c = Client::connect(Transport::WsJson, node.http_addr)
             .await
@@ -344,16 +350,16 @@ async fn killing_a_node_with_sigkill_loses_no_acknowledged_message() {
 
 /// A split cell: two logic nodes and two gateway nodes (separate services
 /// talking gRPC), on shared PostgreSQL and Redis.
-struct SplitCell {
-    logic: Vec<Option<startup::RunningLogic>>,
-    gateways: Vec<startup::RunningApp>,
-    first: confab_control::model::CreatedApp,
+pub(crate) struct SplitCell {
+    pub(crate) logic: Vec<Option<startup::RunningLogic>>,
+    pub(crate) gateways: Vec<startup::RunningApp>,
+    pub(crate) first: confab_control::model::CreatedApp,
     _redis: confab_testkit::RedisServer,
     _dir: tempfile::TempDir,
 }
 
 impl SplitCell {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let pg = confab_testkit::postgres().await;
         let redis = confab_testkit::redis();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -405,7 +411,7 @@ impl SplitCell {
         )
     }
 
-    async fn login(
+    pub(crate) async fn login(
         &self,
         gateway: usize,
         transport: Transport,

@@ -14,4 +14,5 @@ mod helpers;
 mod login;
 mod messaging;
 mod rest;
+mod rooms;
 mod session;

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod rooms;
 pub mod routes;
 
 use std::sync::Arc;
@@ -154,6 +155,7 @@ impl Modify for Security {
         (name = "messages", description = "Send messages; conversation history"),
         (name = "conversations", description = "A user's conversations"),
         (name = "users", description = "Users' online status"),
+        (name = "rooms", description = "Live chat rooms: create, online count, close"),
     )
 )]
 struct ApiDoc;
@@ -166,6 +168,8 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(routes::history))
         .routes(routes!(routes::conversations))
         .routes(routes!(routes::online))
+        .routes(routes!(rooms::create_room))
+        .routes(routes!(rooms::get_room, rooms::close_room))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -19,6 +19,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod room;
+pub use room::{RoomOptions, RoomResult, room};
+
 /// How the load generator's clients connect.
 pub use confab_client::Transport as BenchTransport;
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use confab_gateway::Hub;
 use confab_logic::{Delivery, NewSession};
-use confab_model::{AppId, UserId};
+use confab_model::{AppId, RoomId, UserId};
 use confab_proto::Frame;
 use confab_proto::v1::node_delivery_client::NodeDeliveryClient;
 use confab_proto::v1::node_delivery_server::{NodeDelivery, NodeDeliveryServer};
@@ -62,6 +62,15 @@ enum Work {
         app: AppId,
         user: UserId,
         reason: String,
+    },
+    /// A live room's frame: one item per node with members of the room.
+    Room {
+        app: AppId,
+        room: RoomId,
+        frame: Arc<Frame>,
+        except: Option<String>,
+        /// The room was closed: members are taken out after the frame.
+        close: bool,
     },
 }
 
@@ -122,6 +131,35 @@ impl Delivery for ClusterDelivery {
             reason: reason.to_owned(),
         });
     }
+
+    fn deliver_room(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        frame: Arc<Frame>,
+        except_session: Option<&str>,
+    ) {
+        self.hub
+            .deliver_room(app, room, frame.clone(), except_session);
+        self.enqueue(Work::Room {
+            app: app.clone(),
+            room: room.clone(),
+            frame,
+            except: except_session.map(str::to_owned),
+            close: false,
+        });
+    }
+
+    fn close_room(&self, app: &AppId, room: &RoomId, frame: Arc<Frame>) {
+        self.hub.close_room(app, room, frame.clone());
+        self.enqueue(Work::Room {
+            app: app.clone(),
+            room: room.clone(),
+            frame,
+            except: None,
+            close: true,
+        });
+    }
 }
 
 /// Resolves routes and sends batches to the other nodes, in queue order.
@@ -140,7 +178,7 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                 Work::Deliver { app, user, .. } | Work::KickUser { app, user, .. } => {
                     Some((app.clone(), user.clone()))
                 }
-                Work::KickElsewhere { .. } => None,
+                Work::KickElsewhere { .. } | Work::Room { .. } => None,
             })
             .collect();
         wanted.sort();
@@ -156,9 +194,56 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                 Err(_) => metrics::counter!("confab_cluster_route_errors_total").increment(1),
             }
         }
+        // The nodes holding members of each room of the batch (one read a room).
+        let mut rooms: Vec<(AppId, RoomId)> = work
+            .iter()
+            .filter_map(|w| match w {
+                Work::Room { app, room, .. } => Some((app.clone(), room.clone())),
+                _ => None,
+            })
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        let found =
+            futures_util::future::join_all(rooms.iter().map(|(a, r)| routes.room_presence(a, r)))
+                .await;
+        let mut room_nodes: HashMap<(AppId, RoomId), Vec<String>> = HashMap::new();
+        for (key, r) in rooms.into_iter().zip(found) {
+            match r {
+                Ok(list) => {
+                    room_nodes.insert(key, list.into_iter().map(|(node, _)| node).collect());
+                }
+                Err(_) => metrics::counter!("confab_cluster_route_errors_total").increment(1),
+            }
+        }
         let mut per_node: HashMap<String, Vec<WireDelivery>> = HashMap::new();
         for w in work.drain(..) {
             match w {
+                Work::Room {
+                    app,
+                    room,
+                    frame,
+                    except,
+                    close,
+                } => {
+                    let Some(nodes) = room_nodes.get(&(app.clone(), room.clone())) else {
+                        continue;
+                    };
+                    for node in nodes.iter().filter(|n| **n != me) {
+                        per_node
+                            .entry(node.clone())
+                            .or_default()
+                            .push(WireDelivery {
+                                app_id: app.to_string(),
+                                user_id: String::new(),
+                                except_session: except.clone().unwrap_or_default(),
+                                only_session: String::new(),
+                                close,
+                                frame: Some((*frame).clone()),
+                                room_id: room.to_string(),
+                            });
+                    }
+                }
                 Work::Deliver {
                     app,
                     user,
@@ -183,6 +268,7 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                             only_session: String::new(),
                             close: false,
                             frame: Some((*frame).clone()),
+                            room_id: String::new(),
                         });
                     }
                 }
@@ -205,6 +291,7 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                                     reason: reason.clone(),
                                     ..Default::default()
                                 }),
+                                room_id: String::new(),
                             });
                     }
                 }
@@ -245,6 +332,7 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                                         reason: reason.into(),
                                         ..Default::default()
                                     }),
+                                    room_id: String::new(),
                                 });
                         }
                     }
@@ -323,6 +411,25 @@ impl NodeDelivery for NodeDeliveryService {
         request: tonic::Request<DeliverBatch>,
     ) -> Result<tonic::Response<DeliverAck>, tonic::Status> {
         for item in request.into_inner().items {
+            if !item.room_id.is_empty() {
+                // A live room: fan out to this node's members of it.
+                let (Ok(app), Ok(room), Some(frame)) = (
+                    AppId::parse(&item.app_id),
+                    RoomId::parse(&item.room_id),
+                    item.frame,
+                ) else {
+                    continue;
+                };
+                let frame = Arc::new(frame);
+                if item.close {
+                    self.hub.close_room(&app, &room, frame);
+                } else {
+                    let except =
+                        (!item.except_session.is_empty()).then_some(item.except_session.as_str());
+                    self.hub.deliver_room(&app, &room, frame, except);
+                }
+                continue;
+            }
             let (Ok(app), Ok(user), Some(frame)) = (
                 AppId::parse(&item.app_id),
                 UserId::parse(&item.user_id),

@@ -195,8 +195,9 @@ pub enum TokenCommand {
 pub struct BenchArgs {
     #[command(flatten)]
     pub data: DataDir,
-    /// Scenario: p2p (user pairs sending 1:1 messages) or sync (catch up
-    /// after missing --messages while offline).
+    /// Scenario: p2p (user pairs sending 1:1 messages), sync (catch up
+    /// after missing --messages while offline) or room (--members in one
+    /// live room, one sender at --rate).
     #[arg(default_value = "p2p")]
     pub scenario: String,
     /// Server HTTP address (WebSocket and /metrics).
@@ -237,6 +238,12 @@ pub struct BenchArgs {
     /// messages per second per app, would measure the quota, not the server).
     #[arg(long)]
     pub keep_quotas: bool,
+    /// Members online in the room (room scenario).
+    #[arg(long, default_value_t = 1000)]
+    pub members: usize,
+    /// Priority of the room messages: high, normal or low (room scenario).
+    #[arg(long, default_value = "high")]
+    pub priority: String,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -623,6 +630,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .signing_key(&Actor::System, app_id.as_str())
         .await
         .map_err(cli_error)?;
+    let rest_secret = secret.clone();
     let mint: confab_bench::Mint = Arc::new(move |user: &str| {
         let user = UserId::parse(user).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(confab_logic::auth::mint(
@@ -648,6 +656,37 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let transport = match args.transport.as_str() {
+        "ws-json" => confab_bench::BenchTransport::WsJson,
+        "ws-proto" => confab_bench::BenchTransport::WsProto,
+        "tcp" => confab_bench::BenchTransport::Tcp,
+        other => anyhow::bail!("--transport {other:?}: use ws-json, ws-proto or tcp"),
+    };
+    if args.scenario == "room" {
+        let options = confab_bench::RoomOptions {
+            http: args.http.clone(),
+            tcp: args.tcp.clone(),
+            transport,
+            members: args.members.max(1),
+            rate: if args.rate == 0 { 10 } else { args.rate },
+            duration: std::time::Duration::from_secs(args.duration),
+            priority: args.priority.clone(),
+            source_ips: args.source_ips.max(1),
+            secret: rest_secret,
+            run_id: format!("{:x}", confab_model::now_ms()),
+        };
+        let result = confab_bench::room(options, mint).await?;
+        let value = serde_json::to_value(&result)?;
+        if let Some(path) = &args.out {
+            std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+        }
+        if args.data.json {
+            println!("{value}");
+        } else {
+            println!("{}", result.human());
+        }
+        return Ok(());
+    }
     let options = confab_bench::P2pOptions {
         http: args.http.clone(),
         pairs: args.pairs,
@@ -656,17 +695,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         window: args.window.max(1),
         source_ips: args.source_ips.max(1),
         run_id: format!("{:x}", confab_model::now_ms()),
-        transport: match args.transport.as_str() {
-            "ws-json" => confab_bench::BenchTransport::WsJson,
-            "ws-proto" => confab_bench::BenchTransport::WsProto,
-            "tcp" => confab_bench::BenchTransport::Tcp,
-            other => anyhow::bail!("--transport {other:?}: use ws-json, ws-proto or tcp"),
-        },
+        transport,
         tcp: args.tcp.clone(),
     };
     anyhow::ensure!(
         args.scenario == "p2p",
-        "unknown scenario {:?}; available: p2p, sync",
+        "unknown scenario {:?}; available: p2p, sync, room",
         args.scenario
     );
     let result = confab_bench::p2p(options, mint).await?;

@@ -154,6 +154,18 @@ fn describe_metrics() {
             "confab_store_sync_served_total",
             "Syncs served, by source (ring or database).",
         ),
+        (
+            "confab_room_messages_shed_total",
+            "Live-room deliveries dropped because the member's send queue was filling, by priority (low first, then normal; high never).",
+        ),
+        (
+            "confab_room_deliveries_total",
+            "Live-room frames queued to members' connections on this node.",
+        ),
+        (
+            "confab_logic_room_messages_total",
+            "Messages sent to live rooms, by priority.",
+        ),
     ];
     for (name, help) in counters {
         describe_counter!(*name, *help);

@@ -77,11 +77,13 @@ pub(crate) async fn run<R>(
         encoding,
         transport,
         session: None,
+        handle: None,
         app_slot: None,
         route_refreshed: std::time::Instant::now(),
     };
     conn.serve(reader).instrument(span).await;
     if let Some(s) = conn.session.take() {
+        gw.hub.rooms.leave(&s.app_id, &s.user_id, &s.session_id);
         gw.hub.unregister(&s.app_id, &s.user_id, &s.session_id);
         let _ = gw
             .routes
@@ -106,6 +108,8 @@ struct Conn {
     encoding: Encoding,
     transport: &'static str,
     session: Option<Session>,
+    /// This connection in the hub (room joins hold it too).
+    handle: Option<SessionHandle>,
     /// Held while logged in: the connection's place in its app's quota.
     app_slot: Option<crate::hub::AppSlot>,
     route_refreshed: std::time::Instant,
@@ -344,6 +348,7 @@ impl Conn {
                 // Reply first: pushes registered below come after it.
                 let login_head = ok.reply.inbox_seq.unwrap_or(0);
                 self.reply(ok.reply);
+                self.handle = Some(handle.clone());
                 self.gw
                     .hub
                     .register(&s.app_id, &s.user_id, handle, s.settings.kick_policy);
@@ -446,10 +451,80 @@ impl Conn {
                     ));
                     return Step::Continue;
                 }
+                if frame.op == ops::ROOM_JOIN {
+                    let reply = self.gw.logic.handle(session, frame).await;
+                    self.joined_room(&reply).await;
+                    self.reply(reply);
+                    return Step::Continue;
+                }
+                if frame.op == ops::ROOM_LEAVE {
+                    let left = self.gw.hub.rooms.leave(
+                        &session.app_id,
+                        &session.user_id,
+                        &session.session_id,
+                    );
+                    self.reply(Frame {
+                        op: ops::REPLY.into(),
+                        rid: frame.rid,
+                        ok: Some(true),
+                        room_id: left.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+                        ..Default::default()
+                    });
+                    return Step::Continue;
+                }
+                if let Some(to) = frame.to.as_ref().filter(|to| to.kind == "room") {
+                    // Room membership lives here: only a member may send.
+                    let member = self
+                        .gw
+                        .hub
+                        .rooms
+                        .room_of(&session.app_id, &session.user_id, &session.session_id)
+                        .is_some_and(|r| r.as_str() == to.id);
+                    if !member {
+                        self.reply(error_reply(
+                            frame.rid,
+                            code::FORBIDDEN,
+                            "join the room (room_join) before sending to it",
+                        ));
+                        return Step::Continue;
+                    }
+                }
                 let reply = self.gw.logic.handle(session, frame).await;
                 self.reply(reply);
                 Step::Continue
             }
+        }
+    }
+}
+
+impl Conn {
+    /// After logic accepted a `room_join`: puts this session in the room
+    /// here. The first member of a room on this node is written to the room
+    /// presence before the reply, so that a message sent right after it
+    /// reaches this node.
+    async fn joined_room(&self, reply: &Frame) {
+        let (Some(s), Some(handle)) = (self.session.as_ref(), self.handle.as_ref()) else {
+            return;
+        };
+        if reply.ok != Some(true) {
+            return;
+        }
+        let Ok(room) = confab_model::RoomId::parse(&reply.room_id) else {
+            return;
+        };
+        let joined = self
+            .gw
+            .hub
+            .rooms
+            .join(&s.app_id, &s.user_id, &room, handle.clone());
+        if joined.count == 1
+            && let Err(e) = self
+                .gw
+                .routes
+                .set_room_presence(&s.app_id, &room, &self.gw.node, 1)
+                .await
+        {
+            tracing::warn!(error = %e, room = %room, "room presence write failed");
         }
     }
 }

@@ -19,8 +19,38 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub(crate) enum Outbound {
     Frame(Arc<Frame>),
+    /// A frame queued for many connections at once (a live room message):
+    /// encoded once per encoding, not once per connection.
+    Shared(Arc<SharedFrame>),
     /// Send the frame (if any), then close with the reason.
     Close(Option<Arc<Frame>>, &'static str),
+}
+
+/// A frame with its encodings, made by the first writer that needs each.
+#[derive(Debug)]
+pub(crate) struct SharedFrame {
+    pub frame: Arc<Frame>,
+    json: std::sync::OnceLock<bytes::Bytes>,
+    proto: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl SharedFrame {
+    pub fn new(frame: Arc<Frame>) -> Arc<Self> {
+        Arc::new(Self {
+            frame,
+            json: std::sync::OnceLock::new(),
+            proto: std::sync::OnceLock::new(),
+        })
+    }
+
+    pub fn bytes(&self, encoding: confab_proto::Encoding) -> bytes::Bytes {
+        let cell = match encoding {
+            confab_proto::Encoding::Json => &self.json,
+            confab_proto::Encoding::Proto => &self.proto,
+        };
+        cell.get_or_init(|| confab_proto::encode(encoding, &self.frame))
+            .clone()
+    }
 }
 
 /// Bytes of queued frames a connection may hold before it counts as a slow
@@ -40,6 +70,7 @@ pub(crate) fn frame_cost(f: &Frame) -> usize {
 fn out_cost(out: &Outbound) -> usize {
     match out {
         Outbound::Frame(f) => frame_cost(f),
+        Outbound::Shared(f) => frame_cost(&f.frame),
         Outbound::Close(f, _) => f.as_deref().map(frame_cost).unwrap_or(0),
     }
 }
@@ -79,7 +110,7 @@ pub(crate) struct SessionHandle {
 
 impl SessionHandle {
     /// Queues a frame, or disconnects the session if its queue is full.
-    fn offer(&self, out: Outbound) -> bool {
+    pub(crate) fn offer(&self, out: Outbound) -> bool {
         match enqueue(&self.tx, &self.queued, out) {
             Ok(()) => true,
             Err(true) => {
@@ -105,6 +136,8 @@ pub struct Hub {
     per_app: Arc<DashMap<AppId, usize>>,
     /// Open connections per client IP.
     per_ip: Arc<DashMap<std::net::IpAddr, usize>>,
+    /// Live room members on this node (rooms.rs).
+    pub(crate) rooms: crate::rooms::RoomTable,
 }
 
 /// One open connection's place in its IP's limit; given back when dropped.
@@ -375,5 +408,19 @@ impl Delivery for Hub {
                 h.cancel.cancel();
             }
         }
+    }
+
+    fn deliver_room(
+        &self,
+        app: &AppId,
+        room: &confab_model::RoomId,
+        frame: Arc<Frame>,
+        except_session: Option<&str>,
+    ) {
+        self.rooms.fan_out(app, room, frame, except_session);
+    }
+
+    fn close_room(&self, app: &AppId, room: &confab_model::RoomId, frame: Arc<Frame>) {
+        self.rooms.close(app, room, frame);
     }
 }

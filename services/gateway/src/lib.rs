@@ -11,6 +11,7 @@
 mod config;
 mod connection;
 mod hub;
+mod rooms;
 mod sink;
 mod tcp;
 mod ws;
@@ -52,7 +53,7 @@ impl Gateway {
         config: GatewayConfig,
         node: String,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let gw = Arc::new(Self {
             logic,
             hub,
             routes,
@@ -60,7 +61,11 @@ impl Gateway {
             config,
             shutdown: CancellationToken::new(),
             node,
-        })
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(room_presence(Arc::downgrade(&gw)));
+        }
+        gw
     }
 
     pub fn hub(&self) -> &Arc<Hub> {
@@ -121,5 +126,43 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.hub.close_all();
+    }
+}
+
+/// How often changed room counts are written to the route table.
+const PRESENCE_FLUSH: Duration = Duration::from_secs(1);
+/// Every this many flushes, every room's count is re-written (the entries
+/// expire like routes, so that a dead node's drop out).
+const PRESENCE_REFRESH_EVERY: u32 = 60;
+
+/// Writes this node's live room counts to the route table's room presence
+/// until the gateway is dropped. A room's first member here is written by
+/// its connection at once (so that a message right after the join reaches
+/// it); everything else — counts, rooms emptied — within a second.
+async fn room_presence(gw: std::sync::Weak<Gateway>) {
+    let mut tick = tokio::time::interval(PRESENCE_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n = 0u32;
+    loop {
+        tick.tick().await;
+        let Some(gw) = gw.upgrade() else { return };
+        n = n.wrapping_add(1);
+        let rooms = if n.is_multiple_of(PRESENCE_REFRESH_EVERY) {
+            gw.hub.rooms.take_dirty();
+            gw.hub.rooms.all()
+        } else {
+            gw.hub.rooms.take_dirty()
+        };
+        for ((app, room), count) in rooms {
+            if let Err(e) = gw
+                .routes
+                .set_room_presence(&app, &room, &gw.node, count as u64)
+                .await
+            {
+                tracing::warn!(error = %e, room = %room, "room presence write failed");
+                // Try again on the next flush.
+                gw.hub.rooms.mark((app, room));
+            }
+        }
     }
 }

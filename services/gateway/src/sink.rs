@@ -109,12 +109,15 @@ pub(crate) async fn write_loop(
         let mut close_reason = None;
         let write = async {
             for out in batch.drain(..) {
-                let frame = match out {
-                    Outbound::Frame(f) => f,
+                let (frame, encoded) = match out {
+                    Outbound::Frame(f) => (f, None),
+                    Outbound::Shared(shared) => {
+                        (shared.frame.clone(), Some(shared.bytes(encoding)))
+                    }
                     Outbound::Close(f, reason) => {
                         close_reason = Some(reason);
                         match f {
-                            Some(f) => f,
+                            Some(f) => (f, None),
                             None => break,
                         }
                     }
@@ -126,8 +129,8 @@ pub(crate) async fn write_loop(
                     metrics::histogram!("confab_gateway_delivery_latency_seconds")
                         .record(latency_ms / 1000.0);
                 }
-                sink.feed(encoding, confab_proto::encode(encoding, &frame))
-                    .await?;
+                let bytes = encoded.unwrap_or_else(|| confab_proto::encode(encoding, &frame));
+                sink.feed(encoding, bytes).await?;
                 let cost = crate::hub::frame_cost(&frame);
                 let _ = queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
                     Some(v.saturating_sub(cost))

@@ -123,6 +123,9 @@ pub(crate) async fn dispatch(logic: &Logic, s: &Session, frame: Frame) -> Result
         ops::GROUP_TRANSFER => groups::transfer(logic, s, frame).await,
         ops::GROUP_MUTE => groups::mute(logic, s, frame).await,
         ops::GROUP_DISMISS => groups::dismiss(logic, s, frame).await,
+        ops::ROOM_JOIN => crate::rooms::join(logic, s, frame).await,
+        // Room membership is the gateway's: it answers room_leave itself.
+        ops::ROOM_LEAVE => Ok(Frame::default()),
         ops::LOGIN => Err(LogicError::new(
             code::ALREADY_LOGGED_IN,
             "this connection is already logged in",
@@ -207,10 +210,8 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let started = std::time::Instant::now();
     let to = parse_peer(frame.to.as_ref())?;
     if to.kind == PeerKind::Room {
-        return Err(LogicError::new(
-            code::UNSUPPORTED,
-            "sending to a room is not available yet",
-        ));
+        // Live rooms: nothing stored, online members only (rooms.rs).
+        return crate::rooms::send(logic, s, frame, to).await;
     }
     // The app's config as of now, not as of login: quota, word-list and
     // suspension changes apply to live sessions too.
@@ -305,7 +306,12 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
 
 /// Applies the global and the app's sensitive words to a text body: refuses
 /// it (`content_blocked`) or returns it with words masked.
-fn moderate(logic: &Logic, s: &Session, body: &Body, raw: String) -> Result<(String, bool)> {
+pub(crate) fn moderate(
+    logic: &Logic,
+    s: &Session,
+    body: &Body,
+    raw: String,
+) -> Result<(String, bool)> {
     use confab_config::words::Verdict;
     let Some(text) = body.text() else {
         return Ok((raw, false));

@@ -13,6 +13,7 @@ mod groups;
 mod handlers;
 pub mod quota;
 pub mod retention;
+pub mod rooms;
 
 use std::sync::Arc;
 
@@ -48,6 +49,23 @@ pub trait Delivery: Send + Sync + 'static {
     /// with `reason` and closes it (token revocation). The default does
     /// nothing (a node without devices).
     fn kick_user(&self, _app: &AppId, _user: &UserId, _reason: &str) {}
+
+    /// Hands a live room's `frame` to the room's members on every node,
+    /// except `except_session`: one hand-off per node (the gateway fans out
+    /// to its own members, shedding by the frame's priority under load).
+    /// The default does nothing (a node without devices).
+    fn deliver_room(
+        &self,
+        _app: &AppId,
+        _room: &confab_model::RoomId,
+        _frame: Arc<Frame>,
+        _except_session: Option<&str>,
+    ) {
+    }
+
+    /// A room was closed: every member on every node gets `frame` and is
+    /// taken out of the room.
+    fn close_room(&self, _app: &AppId, _room: &confab_model::RoomId, _frame: Arc<Frame>) {}
 }
 
 /// What a kick decision needs to know about a new session.
@@ -125,6 +143,8 @@ pub struct Logic {
     rates: quota::MessageRates,
     /// Group member lists for the hot path (per process; see groups.rs).
     groups: groups::GroupCache,
+    /// Open rooms for the hot path (per process; see rooms.rs).
+    rooms: rooms::RoomCache,
     /// The release label this node announces (gray release).
     release: String,
     /// Requests served (logins and others), for the release share.
@@ -141,6 +161,7 @@ impl Logic {
             config,
             rates: quota::MessageRates::default(),
             groups: groups::GroupCache::default(),
+            rooms: rooms::RoomCache::default(),
             release: confab_config::gray::STABLE_RELEASE.to_owned(),
             served: std::sync::atomic::AtomicU64::new(0),
             logins: std::sync::atomic::AtomicU64::new(0),
@@ -277,6 +298,8 @@ pub fn op_label(op: &str) -> &'static str {
         GROUP_TRANSFER,
         GROUP_MUTE,
         GROUP_DISMISS,
+        ROOM_JOIN,
+        ROOM_LEAVE,
     ]
     .into_iter()
     .find(|k| *k == op)

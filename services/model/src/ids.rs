@@ -55,6 +55,7 @@ macro_rules! string_id {
 string_id!(AppId, "app id");
 string_id!(UserId, "user id");
 string_id!(GroupId, "group id");
+string_id!(RoomId, "room id");
 
 /// The kind of a message's destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

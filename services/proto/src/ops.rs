@@ -24,6 +24,10 @@ pub const GROUP_ROLE: &str = "group_role";
 pub const GROUP_TRANSFER: &str = "group_transfer";
 pub const GROUP_MUTE: &str = "group_mute";
 pub const GROUP_DISMISS: &str = "group_dismiss";
+pub const ROOM_JOIN: &str = "room_join";
+pub const ROOM_LEAVE: &str = "room_leave";
+/// The `event` of the push a room's members get when it is closed.
+pub const ROOM_CLOSED_EVENT: &str = "room_closed";
 
 // Server frames.
 pub const REPLY: &str = "reply";

@@ -37,6 +37,8 @@ macro_rules! conformance_tests {
             group_roles_transfer_and_mute,
             group_limits_are_enforced_atomically,
             groups_of_other_apps_are_invisible,
+            rooms_create_get_close_per_app,
+            room_presence_counts_members_per_node,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1148,5 +1150,97 @@ pub async fn groups_of_other_apps_are_invisible(s: Stores) {
             .owner
             .as_str(),
         "alice"
+    );
+}
+
+fn room_id(s: &str) -> confab_model::RoomId {
+    confab_model::RoomId::parse(s).expect("room id")
+}
+
+pub async fn rooms_create_get_close_per_app(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let room = crate::Room {
+        room_id: room_id("live1"),
+        name: "Launch".into(),
+        created_at: 1_700_000_000_000,
+    };
+    s.rooms.create_room(&a, &room).await.expect("create");
+    assert!(
+        matches!(
+            s.rooms.create_room(&a, &room).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a second room with the same id is a conflict"
+    );
+    assert_eq!(
+        s.rooms.room(&a, &room.room_id).await.expect("get"),
+        Some(room.clone())
+    );
+    // Another app neither sees nor closes it, and may use the same id.
+    assert_eq!(s.rooms.room(&b, &room.room_id).await.expect("get"), None);
+    assert!(!s.rooms.close_room(&b, &room.room_id).await.expect("close"));
+    s.rooms
+        .create_room(&b, &room)
+        .await
+        .expect("same id, other app");
+    assert!(s.rooms.close_room(&a, &room.room_id).await.expect("close"));
+    assert_eq!(s.rooms.room(&a, &room.room_id).await.expect("get"), None);
+    assert!(
+        !s.rooms
+            .close_room(&a, &room.room_id)
+            .await
+            .expect("close twice")
+    );
+    assert!(
+        s.rooms
+            .room(&b, &room.room_id)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    // A closed room's id may be created again.
+    s.rooms.create_room(&a, &room).await.expect("re-create");
+}
+
+pub async fn room_presence_counts_members_per_node(s: Stores) {
+    let (a, b, r) = (app("app1"), app("app2"), room_id("live1"));
+    s.routes
+        .set_room_presence(&a, &r, "n1", 3)
+        .await
+        .expect("presence");
+    s.routes
+        .set_room_presence(&a, &r, "n2", 2)
+        .await
+        .expect("presence");
+    s.routes
+        .set_room_presence(&a, &r, "n1", 4)
+        .await
+        .expect("presence");
+    assert_eq!(
+        s.routes.room_presence(&a, &r).await.expect("read"),
+        vec![("n1".to_owned(), 4), ("n2".to_owned(), 2)]
+    );
+    assert!(
+        s.routes
+            .room_presence(&b, &r)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    s.routes
+        .set_room_presence(&a, &r, "n2", 0)
+        .await
+        .expect("presence");
+    assert_eq!(
+        s.routes.room_presence(&a, &r).await.expect("read"),
+        vec![("n1".to_owned(), 4)]
+    );
+    s.routes.clear_room_presence(&a, &r).await.expect("clear");
+    assert!(
+        s.routes
+            .room_presence(&a, &r)
+            .await
+            .expect("read")
+            .is_empty()
     );
 }

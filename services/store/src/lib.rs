@@ -21,6 +21,7 @@ pub mod memory;
 mod pool_metrics;
 pub mod postgres;
 pub mod redis_store;
+pub mod rooms;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
 pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+pub use rooms::{Room, RoomStore};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +216,26 @@ pub trait RouteTable: Send + Sync + 'static {
         session_id: &str,
     ) -> Result<()>;
     async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>>;
+
+    /// Room presence (live rooms): `node` holds `members` sessions in `room`
+    /// (0 takes the node out). Gateways write it when a room's count on
+    /// them changes and re-write it periodically: an entry expires like a
+    /// route, so a node that died without cleaning up drops out.
+    async fn set_room_presence(
+        &self,
+        app: &AppId,
+        room: &confab_model::RoomId,
+        node: &str,
+        members: u64,
+    ) -> Result<()>;
+    /// The nodes that hold members of `room`, each with its count.
+    async fn room_presence(
+        &self,
+        app: &AppId,
+        room: &confab_model::RoomId,
+    ) -> Result<Vec<(String, u64)>>;
+    /// Forgets a closed room's presence on every node.
+    async fn clear_room_presence(&self, app: &AppId, room: &confab_model::RoomId) -> Result<()>;
 }
 
 /// Every store a data-plane node needs, as trait objects.
@@ -225,5 +247,6 @@ pub struct Stores {
     pub revocations: Arc<dyn TokenRevocations>,
     pub control: Arc<dyn ControlStore>,
     pub groups: Arc<dyn GroupStore>,
+    pub rooms: Arc<dyn RoomStore>,
     pub routes: Arc<dyn RouteTable>,
 }

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use confab_model::{AppId, UserId};
+use confab_model::{AppId, RoomId, UserId};
 
 use crate::{Result, Route, RouteTable};
 
 #[derive(Default)]
 pub struct MemoryRouteTable {
     routes: Mutex<HashMap<(AppId, UserId), Vec<Route>>>,
+    /// Room → node → members (one node in practice: nothing expires here).
+    rooms: Mutex<HashMap<(AppId, RoomId), HashMap<String, u64>>>,
 }
 
 impl MemoryRouteTable {
@@ -62,5 +64,43 @@ impl RouteTable for MemoryRouteTable {
             .get(&(app.clone(), user.clone()))
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn set_room_presence(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        node: &str,
+        members: u64,
+    ) -> Result<()> {
+        let mut map = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (app.clone(), room.clone());
+        if members == 0 {
+            if let Some(nodes) = map.get_mut(&key) {
+                nodes.remove(node);
+                if nodes.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        } else {
+            map.entry(key).or_default().insert(node.to_owned(), members);
+        }
+        Ok(())
+    }
+
+    async fn room_presence(&self, app: &AppId, room: &RoomId) -> Result<Vec<(String, u64)>> {
+        let map = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut nodes: Vec<(String, u64)> = map
+            .get(&(app.clone(), room.clone()))
+            .map(|n| n.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        nodes.sort();
+        Ok(nodes)
+    }
+
+    async fn clear_room_presence(&self, app: &AppId, room: &RoomId) -> Result<()> {
+        let mut map = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&(app.clone(), room.clone()));
+        Ok(())
     }
 }

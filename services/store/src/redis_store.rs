@@ -12,11 +12,12 @@
 //! restarted, a push lost while Redis was down, concurrent pushes not landed
 //! yet) is served from the roaming store, with the same response.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, InboxEntry, Peer, RoomId, StoredMessage, UserId};
 use redis::aio::ConnectionManager;
 use serde_json::json;
 
@@ -26,6 +27,12 @@ use crate::{
 
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
+}
+
+/// A room's presence keys (one hash slot): nodes by expiry, and counts.
+fn room_keys(app: &AppId, room: &RoomId) -> (String, String) {
+    let tag = format!("confab:{{room:{}:{}}}", app.as_str(), room.as_str());
+    (format!("{tag}:nodes"), format!("{tag}:counts"))
 }
 
 fn user_key(app: &AppId, user: &UserId, what: &str) -> String {
@@ -149,6 +156,77 @@ impl RouteTable for RedisRouteTable {
             .collect();
         routes.sort_by(|a, b| a.device_id.cmp(&b.device_id));
         Ok(routes)
+    }
+
+    async fn set_room_presence(
+        &self,
+        app: &AppId,
+        room: &RoomId,
+        node: &str,
+        members: u64,
+    ) -> Result<()> {
+        let (nodes, counts) = room_keys(app, room);
+        let mut pipe = redis::pipe();
+        if members == 0 {
+            pipe.cmd("ZREM").arg(&nodes).arg(node).ignore();
+            pipe.cmd("HDEL").arg(&counts).arg(node).ignore();
+        } else {
+            // The score is when the entry expires: readers skip entries past
+            // it, so a dead node's entry goes even while others refresh the key.
+            let ttl_ms = self.ttl_secs.saturating_mul(1000);
+            let until = confab_model::now_ms().saturating_add(ttl_ms as i64);
+            pipe.cmd("ZADD").arg(&nodes).arg(until).arg(node).ignore();
+            pipe.cmd("HSET")
+                .arg(&counts)
+                .arg(node)
+                .arg(members)
+                .ignore();
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(&nodes)
+                .arg("-inf")
+                .arg(confab_model::now_ms())
+                .ignore();
+            for key in [&nodes, &counts] {
+                pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
+            }
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+    }
+
+    async fn room_presence(&self, app: &AppId, room: &RoomId) -> Result<Vec<(String, u64)>> {
+        let (nodes, counts) = room_keys(app, room);
+        let mut conn = self.conn.clone();
+        let (live, all): (Vec<String>, HashMap<String, u64>) = redis::pipe()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&nodes)
+            .arg(confab_model::now_ms())
+            .arg("+inf")
+            .cmd("HGETALL")
+            .arg(&counts)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut found: Vec<(String, u64)> = live
+            .into_iter()
+            .map(|n| {
+                let c = all.get(&n).copied().unwrap_or(0);
+                (n, c)
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
+    async fn clear_room_presence(&self, app: &AppId, room: &RoomId) -> Result<()> {
+        let (nodes, counts) = room_keys(app, room);
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL")
+            .arg(&nodes)
+            .arg(&counts)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -407,6 +485,7 @@ pub async fn distributed(
         reads: pg.clone(),
         revocations: pg.clone(),
         groups: pg.clone(),
+        rooms: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     })

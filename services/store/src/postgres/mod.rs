@@ -12,6 +12,7 @@ mod control;
 mod groups;
 mod reads;
 mod revocations;
+mod rooms;
 mod writer;
 
 use std::sync::Arc;
@@ -76,6 +77,7 @@ impl PgStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            rooms: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

@@ -10,6 +10,7 @@ mod control;
 mod groups;
 mod reads;
 mod revocations;
+mod rooms;
 mod writer;
 
 use std::path::Path;
@@ -128,6 +129,7 @@ impl SqliteStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            rooms: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
