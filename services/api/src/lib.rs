@@ -20,6 +20,7 @@ pub mod dto;
 pub mod error;
 pub mod idempotency;
 pub mod routes;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -154,6 +155,7 @@ impl Modify for Security {
         (name = "messages", description = "Send messages; conversation history"),
         (name = "conversations", description = "A user's conversations"),
         (name = "users", description = "Users' online status"),
+        (name = "webhooks", description = "The app's webhook: a signed test event"),
     )
 )]
 struct ApiDoc;
@@ -166,6 +168,7 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(routes::history))
         .routes(routes!(routes::conversations))
         .routes(routes!(routes::online))
+        .routes(routes!(webhooks::test_webhook))
 }
 
 /// The OpenAPI document of `/v1`.

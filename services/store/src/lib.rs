@@ -9,6 +9,7 @@
 //! - [`GroupStore`]: groups, members, roles, mutes.
 //! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
+//! - [`WebhookOutbox`]: webhook events waiting for delivery, and dead letters.
 //!
 //! Backends: `sqlite` (embedded, durable) and `memory` (route table). Every
 //! backend must pass [`conformance`]. Callers hold `Arc<dyn Trait>` and never
@@ -21,6 +22,7 @@ pub mod memory;
 pub mod postgres;
 pub mod redis_store;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
 pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+pub use webhooks::WebhookOutbox;
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -225,4 +228,6 @@ pub struct Stores {
     pub control: Arc<dyn ControlStore>,
     pub groups: Arc<dyn GroupStore>,
     pub routes: Arc<dyn RouteTable>,
+    /// The webhook outbox (asynchronous webhook events).
+    pub webhooks: Arc<dyn WebhookOutbox>,
 }

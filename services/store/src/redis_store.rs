@@ -407,6 +407,7 @@ pub async fn distributed(
         reads: pg.clone(),
         revocations: pg.clone(),
         groups: pg.clone(),
+        webhooks: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     })

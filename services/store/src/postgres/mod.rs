@@ -12,6 +12,7 @@ mod control;
 mod groups;
 mod reads;
 mod revocations;
+mod webhooks;
 mod writer;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ impl PgStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            webhooks: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

@@ -10,6 +10,7 @@ mod control;
 mod groups;
 mod reads;
 mod revocations;
+mod webhooks;
 mod writer;
 
 use std::path::Path;
@@ -125,6 +126,7 @@ impl SqliteStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            webhooks: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
