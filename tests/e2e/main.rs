@@ -15,3 +15,4 @@ mod login;
 mod messaging;
 mod rest;
 mod session;
+mod webhooks;
