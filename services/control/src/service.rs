@@ -220,6 +220,11 @@ impl Control {
         }
     }
 
+    /// The data plane's webhook outbox, if this control plane reaches it.
+    pub fn webhook_outbox(&self) -> Option<&Arc<dyn confab_store::WebhookOutbox>> {
+        self.webhook_outbox.as_ref()
+    }
+
     /// Lets the admin API list webhook deliveries and dead letters (and
     /// redeliver) from this outbox.
     pub fn with_webhook_outbox(mut self, outbox: Arc<dyn confab_store::WebhookOutbox>) -> Self {

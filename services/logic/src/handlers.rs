@@ -316,7 +316,12 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
 
 /// Applies the global and the app's sensitive words to a text body: refuses
 /// it (`content_blocked`) or returns it with words masked.
-pub(crate) fn moderate(logic: &Logic, s: &Session, body: &Body, raw: String) -> Result<(String, bool)> {
+pub(crate) fn moderate(
+    logic: &Logic,
+    s: &Session,
+    body: &Body,
+    raw: String,
+) -> Result<(String, bool)> {
     use confab_config::words::Verdict;
     let Some(text) = body.text() else {
         return Ok((raw, false));

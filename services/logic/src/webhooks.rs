@@ -73,7 +73,12 @@ pub(crate) async fn before_send(
     }
 }
 
-fn emit(logic: &Logic, app: &confab_model::AppId, event: WebhookEvent, data: impl FnOnce() -> serde_json::Value) {
+fn emit(
+    logic: &Logic,
+    app: &confab_model::AppId,
+    event: WebhookEvent,
+    data: impl FnOnce() -> serde_json::Value,
+) {
     let config = logic.config.current();
     let hook = config.app(app.as_str()).and_then(|a| a.webhook.as_ref());
     if hook.is_some_and(|h| h.subscribes(event)) {
@@ -83,9 +88,12 @@ fn emit(logic: &Logic, app: &confab_model::AppId, event: WebhookEvent, data: imp
 
 /// A message was stored (not for a duplicate).
 pub(crate) fn after_send(logic: &Logic, s: &Session, m: &StoredMessage) {
-    emit(logic, &s.app_id, WebhookEvent::AfterSend, || {
-        json!({"message": confab_webhooks::event::message(m)})
-    });
+    emit(
+        logic,
+        &s.app_id,
+        WebhookEvent::AfterSend,
+        || json!({"message": confab_webhooks::event::message(m)}),
+    );
 }
 
 /// A group event was stored.
@@ -111,7 +119,9 @@ fn session_data(s: &Session) -> serde_json::Value {
 
 /// A session logged in.
 pub(crate) fn user_online(logic: &Logic, s: &Session) {
-    emit(logic, &s.app_id, WebhookEvent::UserOnline, || session_data(s));
+    emit(logic, &s.app_id, WebhookEvent::UserOnline, || {
+        session_data(s)
+    });
 }
 
 /// A session ended (logout or disconnect).

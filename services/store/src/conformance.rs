@@ -1165,7 +1165,12 @@ fn webhook_event(app_id: &AppId, id: &str, at: i64) -> crate::webhooks::NewWebho
     }
 }
 
-fn webhook_attempt(app_id: &AppId, id: &str, outcome: &str, at: i64) -> crate::webhooks::WebhookAttempt {
+fn webhook_attempt(
+    app_id: &AppId,
+    id: &str,
+    outcome: &str,
+    at: i64,
+) -> crate::webhooks::WebhookAttempt {
     crate::webhooks::WebhookAttempt {
         app_id: app_id.clone(),
         event_id: id.to_owned(),
@@ -1182,9 +1187,13 @@ pub async fn webhook_outbox_claims_leases_retries_and_dead_letters(s: Stores) {
     let (a, b) = (app("app1"), app("app2"));
     let w = &s.webhooks;
     let t0 = 1_000_000;
-    w.enqueue(vec![webhook_event(&a, "e1", t0), webhook_event(&a, "e2", t0 + 1), webhook_event(&b, "e3", t0 + 2)])
-        .await
-        .unwrap();
+    w.enqueue(vec![
+        webhook_event(&a, "e1", t0),
+        webhook_event(&a, "e2", t0 + 1),
+        webhook_event(&b, "e3", t0 + 2),
+    ])
+    .await
+    .unwrap();
     // A repeated id is ignored, not a second event.
     w.enqueue(vec![webhook_event(&a, "e1", t0)]).await.unwrap();
     assert_eq!(w.pending().await.unwrap(), 3);
@@ -1196,24 +1205,70 @@ pub async fn webhook_outbox_claims_leases_retries_and_dead_letters(s: Stores) {
     assert_eq!(ids, ["e1", "e2"], "oldest due first, at most max");
     // Leased events are not claimed again until the lease expires.
     let second = w.claim(t0 + 20, 1000, 10).await.unwrap();
-    assert_eq!(second.events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e3"]);
+    assert_eq!(
+        second
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e3"]
+    );
     let expired = w.claim(t0 + 10 + 1000, 1000, 10).await.unwrap();
     assert_eq!(expired.events.len(), 2, "an expired lease is taken over");
     // The old claim's token no longer finishes anything.
-    assert!(!w.complete(&first.token, webhook_attempt(&a, "e1", "delivered", t0 + 1100)).await.unwrap());
+    assert!(
+        !w.complete(
+            &first.token,
+            webhook_attempt(&a, "e1", "delivered", t0 + 1100)
+        )
+        .await
+        .unwrap()
+    );
     assert_eq!(w.pending().await.unwrap(), 3);
 
     // e1 delivered; e2 retried later; e3 dead-lettered.
-    assert!(w.complete(&expired.token, webhook_attempt(&a, "e1", "delivered", t0 + 1200)).await.unwrap());
-    assert!(w.retry(&expired.token, t0 + 5000, webhook_attempt(&a, "e2", "failed", t0 + 1300)).await.unwrap());
-    assert!(w.dead_letter(&second.token, webhook_attempt(&b, "e3", "dead_lettered", t0 + 1400)).await.unwrap());
+    assert!(
+        w.complete(
+            &expired.token,
+            webhook_attempt(&a, "e1", "delivered", t0 + 1200)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        w.retry(
+            &expired.token,
+            t0 + 5000,
+            webhook_attempt(&a, "e2", "failed", t0 + 1300)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        w.dead_letter(
+            &second.token,
+            webhook_attempt(&b, "e3", "dead_lettered", t0 + 1400)
+        )
+        .await
+        .unwrap()
+    );
     assert_eq!(w.pending().await.unwrap(), 1);
-    assert!(w.claim(t0 + 4999, 1000, 10).await.unwrap().events.is_empty(), "retry is not due yet");
+    assert!(
+        w.claim(t0 + 4999, 1000, 10)
+            .await
+            .unwrap()
+            .events
+            .is_empty(),
+        "retry is not due yet"
+    );
     let again = w.claim(t0 + 5000, 1000, 10).await.unwrap();
     assert_eq!(again.events.len(), 1);
     assert_eq!(again.events[0].id, "e2");
     assert_eq!(again.events[0].attempts, 1);
-    assert_eq!(again.events[0].last_error.as_deref(), Some("failed at 1001300"));
+    assert_eq!(
+        again.events[0].last_error.as_deref(),
+        Some("failed at 1001300")
+    );
     // A release gives it back without counting an attempt.
     assert!(w.release(&again.token, "e2", t0 + 6000).await.unwrap());
     let after_release = w.claim(t0 + 6000, 1000, 10).await.unwrap();
@@ -1225,16 +1280,28 @@ pub async fn webhook_outbox_claims_leases_retries_and_dead_letters(s: Stores) {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, "e3");
     assert_eq!(dead[0].attempts, 1);
-    assert!(!w.redeliver(&a, "e3", t0 + 7000).await.unwrap(), "another app's dead letter");
+    assert!(
+        !w.redeliver(&a, "e3", t0 + 7000).await.unwrap(),
+        "another app's dead letter"
+    );
     assert!(w.redeliver(&b, "e3", t0 + 7000).await.unwrap());
-    assert!(!w.redeliver(&b, "e3", t0 + 7000).await.unwrap(), "no longer dead");
+    assert!(
+        !w.redeliver(&b, "e3", t0 + 7000).await.unwrap(),
+        "no longer dead"
+    );
     assert!(w.dead_letters(&b, 10).await.unwrap().is_empty());
     let redelivered = w.claim(t0 + 7000, 1000, 10).await.unwrap();
-    let e3 = redelivered.events.iter().find(|e| e.id == "e3").expect("e3 pending again");
+    let e3 = redelivered
+        .events
+        .iter()
+        .find(|e| e.id == "e3")
+        .expect("e3 pending again");
     assert_eq!((e3.attempts, e3.payload.as_str()), (0, r#"{"id":"e3"}"#));
 
     // Attempts are listed per app, newest first; others' are invisible.
-    w.record_attempts(vec![webhook_attempt(&a, "sync1", "allow", t0 + 8000)]).await.unwrap();
+    w.record_attempts(vec![webhook_attempt(&a, "sync1", "allow", t0 + 8000)])
+        .await
+        .unwrap();
     let listed = w.attempts(&a, 10).await.unwrap();
     let outcomes: Vec<_> = listed.iter().map(|x| x.outcome.as_str()).collect();
     assert_eq!(outcomes, ["allow", "failed", "delivered", "delivered"]);
@@ -1247,7 +1314,9 @@ pub async fn webhook_outbox_claims_leases_retries_and_dead_letters(s: Stores) {
 pub async fn webhook_outbox_concurrent_claims_never_share_an_event(s: Stores) {
     let a = app("app1");
     let now = 2_000_000;
-    let events = (0..200).map(|i| webhook_event(&a, &format!("c{i:04}"), now)).collect();
+    let events = (0..200)
+        .map(|i| webhook_event(&a, &format!("c{i:04}"), now))
+        .collect();
     s.webhooks.enqueue(events).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {

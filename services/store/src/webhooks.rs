@@ -92,8 +92,12 @@ pub trait WebhookOutbox: Send + Sync + 'static {
 
     /// Failed, try again at `next_attempt_at`: counts the attempt, ends the
     /// lease and records the attempt.
-    async fn retry(&self, token: &str, next_attempt_at: i64, attempt: WebhookAttempt)
-    -> Result<bool>;
+    async fn retry(
+        &self,
+        token: &str,
+        next_attempt_at: i64,
+        attempt: WebhookAttempt,
+    ) -> Result<bool>;
 
     /// Gave up: the event becomes a dead letter; records the attempt.
     async fn dead_letter(&self, token: &str, attempt: WebhookAttempt) -> Result<bool>;

@@ -20,9 +20,9 @@ use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use crate::Webhooks;
 use crate::client::Outcome;
 use crate::limits::AppLimits;
-use crate::Webhooks;
 
 #[derive(Debug, Clone)]
 pub struct DispatchOptions {
@@ -82,7 +82,11 @@ fn ms(d: Duration) -> i64 {
 }
 
 /// Runs the dispatcher until the returned task is aborted.
-pub fn spawn(webhooks: Arc<Webhooks>, config: ConfigView, options: DispatchOptions) -> JoinHandle<()> {
+pub fn spawn(
+    webhooks: Arc<Webhooks>,
+    config: ConfigView,
+    options: DispatchOptions,
+) -> JoinHandle<()> {
     tokio::spawn(run(webhooks, config, options))
 }
 
@@ -208,7 +212,10 @@ async fn deliver(
     let result = if response.outcome == Outcome::Ok {
         crate::record(&event.event_type, "delivered", response.latency);
         outbox
-            .complete(token, attempt("delivered", response.status, latency_ms, None))
+            .complete(
+                token,
+                attempt("delivered", response.status, latency_ms, None),
+            )
             .await
     } else {
         let failed = event.attempts + 1;

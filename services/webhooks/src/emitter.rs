@@ -24,7 +24,11 @@ pub(crate) struct Emitter {
 }
 
 impl Emitter {
-    pub(crate) fn spawn(outbox: Arc<dyn WebhookOutbox>, capacity: usize, woken: Arc<Notify>) -> Self {
+    pub(crate) fn spawn(
+        outbox: Arc<dyn WebhookOutbox>,
+        capacity: usize,
+        woken: Arc<Notify>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         tokio::spawn(write_loop(outbox, rx, woken));
         Self { tx }
@@ -46,7 +50,11 @@ impl Emitter {
     }
 }
 
-async fn write_loop(outbox: Arc<dyn WebhookOutbox>, mut rx: mpsc::Receiver<Item>, woken: Arc<Notify>) {
+async fn write_loop(
+    outbox: Arc<dyn WebhookOutbox>,
+    mut rx: mpsc::Receiver<Item>,
+    woken: Arc<Notify>,
+) {
     let mut items = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut items, BATCH).await > 0 {
         let mut events = Vec::new();
@@ -62,7 +70,8 @@ async fn write_loop(outbox: Arc<dyn WebhookOutbox>, mut rx: mpsc::Receiver<Item>
             if write_with_retries(|| outbox.enqueue(events.clone())).await {
                 woken.notify_waiters();
             } else {
-                metrics::counter!("confab_webhook_dropped_total", "what" => "event").increment(n as u64);
+                metrics::counter!("confab_webhook_dropped_total", "what" => "event")
+                    .increment(n as u64);
             }
         }
         if !attempts.is_empty() {

@@ -156,7 +156,13 @@ impl Webhooks {
 
     /// Queues an asynchronous event if the app's webhook subscribes to it
     /// (never waits, never fails; see [`WebhookOptions::queue`]).
-    pub fn emit(&self, app: &AppId, hook: Option<&WebhookConfig>, event: WebhookEvent, data: Value) {
+    pub fn emit(
+        &self,
+        app: &AppId,
+        hook: Option<&WebhookConfig>,
+        event: WebhookEvent,
+        data: Value,
+    ) {
         if !hook.is_some_and(|h| h.subscribes(event)) {
             return;
         }
@@ -230,17 +236,20 @@ impl Webhooks {
             };
             return fail(reason, outcome, Some(&response));
         }
-        let answer: Answer =
-            match serde_json::from_slice(response.body.as_deref().unwrap_or_default()) {
-                Ok(a) => a,
-                Err(e) => {
-                    return fail(
-                        format!("the answer is not {{\"action\":\"allow\"|\"reject\"|\"modify\",...}}: {e}"),
-                        "invalid_response",
-                        Some(&response),
-                    );
-                }
-            };
+        let answer: Answer = match serde_json::from_slice(
+            response.body.as_deref().unwrap_or_default(),
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                return fail(
+                    format!(
+                        "the answer is not {{\"action\":\"allow\"|\"reject\"|\"modify\",...}}: {e}"
+                    ),
+                    "invalid_response",
+                    Some(&response),
+                );
+            }
+        };
         let (outcome, decision) = match answer {
             Answer::Allow => ("allow", Decision::Allow),
             Answer::Reject { code, message } => (

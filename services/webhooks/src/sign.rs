@@ -94,9 +94,15 @@ mod tests {
         let h = header_value("s3cret", 1_000_000, body);
         assert!(verify("s3cret", &h, body, 1_000_000));
         assert!(verify("s3cret", &h, body, 1_000_000 + TOLERANCE_SECS));
-        assert!(!verify("s3cret", &h, body, 1_000_000 + TOLERANCE_SECS + 1), "too old");
+        assert!(
+            !verify("s3cret", &h, body, 1_000_000 + TOLERANCE_SECS + 1),
+            "too old"
+        );
         assert!(!verify("other", &h, body, 1_000_000), "wrong secret");
-        assert!(!verify("s3cret", &h, br#"{"id":"01J","type":"tost"}"#, 1_000_000), "body changed");
+        assert!(
+            !verify("s3cret", &h, br#"{"id":"01J","type":"tost"}"#, 1_000_000),
+            "body changed"
+        );
         assert!(!verify("s3cret", "t=1000000", body, 1_000_000));
         assert!(!verify("s3cret", "garbage", body, 1_000_000));
     }

@@ -7,10 +7,10 @@
 //! snapshot ([`confab_config::AppConfig::webhook`]); delivering is not this
 //! module's business (`confab-webhooks`).
 
+use confab_config::AppConfig;
 use confab_config::webhook::{
     DEFAULT_TIMEOUT_MS, FailMode, MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, WebhookConfig, WebhookEvent,
 };
-use confab_config::AppConfig;
 use confab_model::AppId;
 use confab_store::ControlWrite;
 use confab_store::webhooks::{WebhookAttempt, WebhookEvent as OutboxEvent};
@@ -273,7 +273,12 @@ impl Control {
     }
 
     /// Puts a dead letter back in the outbox (same event id, attempts reset).
-    pub async fn redeliver_webhook(&self, actor: &Actor, app_id: &str, event_id: &str) -> Result<()> {
+    pub async fn redeliver_webhook(
+        &self,
+        actor: &Actor,
+        app_id: &str,
+        event_id: &str,
+    ) -> Result<()> {
         let app = self.visible_app(actor, app_id).await?;
         if self
             .outbox()?

@@ -48,10 +48,7 @@ fn attempt_from_row(row: &PgRow) -> Result<WebhookAttempt> {
     })
 }
 
-async fn insert_attempt(
-    conn: &mut sqlx::PgConnection,
-    attempt: &WebhookAttempt,
-) -> Result<()> {
+async fn insert_attempt(conn: &mut sqlx::PgConnection, attempt: &WebhookAttempt) -> Result<()> {
     sqlx::query(
         "INSERT INTO webhook_attempts (app_id, event_id, event_type, status_code, outcome, latency_ms, error, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -133,7 +130,10 @@ impl WebhookOutbox for PgStore {
         .bind(i64::from(max))
         .fetch_all(&self.pool)
         .await?;
-        let mut events = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
         events.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(Claimed { token, events })
     }

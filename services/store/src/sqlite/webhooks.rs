@@ -48,10 +48,7 @@ fn attempt_from_row(row: &SqliteRow) -> Result<WebhookAttempt> {
     })
 }
 
-async fn insert_attempt(
-    conn: &mut sqlx::SqliteConnection,
-    attempt: &WebhookAttempt,
-) -> Result<()> {
+async fn insert_attempt(conn: &mut sqlx::SqliteConnection, attempt: &WebhookAttempt) -> Result<()> {
     sqlx::query(
         "INSERT INTO webhook_attempts (app_id, event_id, event_type, status_code, outcome, latency_ms, error, at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -133,7 +130,10 @@ impl WebhookOutbox for SqliteStore {
         .bind(i64::from(max))
         .fetch_all(&self.write)
         .await?;
-        let mut events = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
         events.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
         Ok(Claimed { token, events })
     }
