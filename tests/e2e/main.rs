@@ -16,3 +16,4 @@ mod messaging;
 mod rest;
 mod rooms;
 mod session;
+mod webhooks;

@@ -202,6 +202,7 @@ mod tests {
                 })
                 .collect(),
             words: Vec::new(),
+            webhook: None,
         }
     }
 

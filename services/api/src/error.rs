@@ -106,9 +106,9 @@ pub fn status_of(code: &str) -> StatusCode {
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "conflict" => StatusCode::CONFLICT,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "content_blocked" => StatusCode::UNPROCESSABLE_ENTITY,
+        "content_blocked" | "rejected_by_webhook" => StatusCode::UNPROCESSABLE_ENTITY,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable" | "webhook_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

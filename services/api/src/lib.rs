@@ -21,6 +21,7 @@ pub mod error;
 pub mod idempotency;
 pub mod rooms;
 pub mod routes;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -156,6 +157,7 @@ impl Modify for Security {
         (name = "conversations", description = "A user's conversations"),
         (name = "users", description = "Users' online status"),
         (name = "rooms", description = "Live chat rooms: create, online count, close"),
+        (name = "webhooks", description = "The app's webhook: a signed test event"),
     )
 )]
 struct ApiDoc;
@@ -170,6 +172,7 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(routes::online))
         .routes(routes!(rooms::create_room))
         .routes(routes!(rooms::get_room, rooms::close_room))
+        .routes(routes!(webhooks::test_webhook))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -230,6 +230,29 @@ fn describe_metrics() {
         Unit::Seconds,
         "gRPC time to the response headers (for a stream: to its start), by method."
     );
+    describe_webhook_metrics();
+}
+
+/// The webhook metrics (`confab-webhooks`).
+fn describe_webhook_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "confab_webhook_requests_total",
+        "Webhook requests by event and outcome (delivered, failed, timeout, dead_lettered, allow, reject, modify, busy, invalid_response, ...)."
+    );
+    describe_counter!(
+        "confab_webhook_dropped_total",
+        "Webhook events or attempt records dropped because the node's queue to the outbox was full or the outbox failed."
+    );
+    describe_histogram!(
+        "confab_webhook_seconds",
+        Unit::Seconds,
+        "Webhook request time, by event."
+    );
+    describe_gauge!(
+        "confab_webhook_outbox_depth",
+        "Asynchronous webhook events waiting for delivery (all apps)."
+    );
 }
 
 #[derive(Clone)]

@@ -126,6 +126,19 @@ pub struct ServeSettings {
     /// The release label this logic node announces (gray release).
     #[arg(long, env = "CONFAB_RELEASE", default_value = "stable")]
     pub release: String,
+    /// Delivery attempts of an asynchronous webhook event before it is
+    /// dead-lettered.
+    #[arg(long, env = "CONFAB_WEBHOOK_MAX_ATTEMPTS", default_value_t = 35)]
+    pub webhook_max_attempts: u32,
+    /// Age (seconds) after which an undelivered webhook event is dead-lettered.
+    #[arg(long, env = "CONFAB_WEBHOOK_MAX_AGE_SECS", default_value_t = 86_400)]
+    pub webhook_max_age_secs: u64,
+    /// The first retry delay (ms) of a webhook event; doubles up to an hour.
+    #[arg(long, env = "CONFAB_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
+    pub webhook_backoff_ms: u64,
+    /// Time allowed for one asynchronous webhook request (ms).
+    #[arg(long, env = "CONFAB_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
 }
 
 impl ServeSettings {
@@ -161,6 +174,25 @@ impl ServeSettings {
             retention_interval_secs: 3600,
             console_dir: None,
             max_connections_per_ip: 0,
+            webhook_max_attempts: 35,
+            webhook_max_age_secs: 86_400,
+            webhook_backoff_ms: 1000,
+            webhook_timeout_ms: 10_000,
+        }
+    }
+
+    /// The webhook dispatcher's settings.
+    pub fn webhook_dispatch(&self) -> confab_webhooks::DispatchOptions {
+        use std::time::Duration;
+        let timeout = Duration::from_millis(self.webhook_timeout_ms.max(1));
+        confab_webhooks::DispatchOptions {
+            max_attempts: self.webhook_max_attempts.max(1),
+            max_age: Duration::from_secs(self.webhook_max_age_secs.max(1)),
+            backoff_base: Duration::from_millis(self.webhook_backoff_ms.max(1)),
+            request_timeout: timeout,
+            // A lease outlives the request it covers.
+            lease: (timeout * 3).max(Duration::from_secs(30)),
+            ..Default::default()
         }
     }
 

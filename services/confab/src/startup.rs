@@ -114,8 +114,13 @@ pub fn keyring(settings: &ServeSettings) -> anyhow::Result<Keyring> {
 pub fn start_control(
     settings: &ServeSettings,
     store: Arc<dyn confab_store::ControlStore>,
+    webhook_outbox: Option<Arc<dyn confab_store::WebhookOutbox>>,
 ) -> anyhow::Result<ControlPlane> {
-    let control = Arc::new(Control::new(store, Arc::new(keyring(settings)?)));
+    let mut control = Control::new(store, Arc::new(keyring(settings)?));
+    if let Some(outbox) = webhook_outbox {
+        control = control.with_webhook_outbox(outbox);
+    }
+    let control = Arc::new(control);
     let publisher = Publisher::new(control.clone());
     tokio::spawn(publisher.clone().run());
     Ok(ControlPlane { control, publisher })
@@ -170,7 +175,11 @@ pub async fn node_config(
         return Ok((result_view, None));
     }
     let stores = stores.context("this node needs CONFAB_CONTROL_ADDR (it has no database)")?;
-    let plane = start_control(settings, stores.control.clone())?;
+    let plane = start_control(
+        settings,
+        stores.control.clone(),
+        Some(stores.webhooks.clone()),
+    )?;
     let handle = plane
         .publisher
         .local_handle(&settings.cell)
@@ -245,6 +254,11 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         node,
     );
     gateway.watch_config(config.clone());
+    confab_webhooks::dispatcher::spawn(
+        logic.webhooks().clone(),
+        config.clone(),
+        settings.webhook_dispatch(),
+    );
     tokio::spawn(confab_logic::retention::run(
         stores.clone(),
         config.clone(),
@@ -366,6 +380,11 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
     let delivery = confab_cluster::ClusterDelivery::new(Hub::new(), stores.routes.clone(), me);
     let logic = Arc::new(
         Logic::new(stores.clone(), delivery, config.clone()).with_release(&settings.release),
+    );
+    confab_webhooks::dispatcher::spawn(
+        logic.webhooks().clone(),
+        config.clone(),
+        settings.webhook_dispatch(),
     );
     let http = TcpListener::bind(settings.http_addr)
         .await
@@ -610,7 +629,7 @@ pub struct ControlNode {
 pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNode> {
     settings.validate()?;
     observability::metrics_handle();
-    let store: Arc<dyn confab_store::ControlStore> = if settings.store == StoreKind::Distributed {
+    let stores = if settings.store == StoreKind::Distributed {
         let url = settings
             .pg_url
             .as_deref()
@@ -619,11 +638,11 @@ pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNod
             .await
             .context("connecting to PostgreSQL")?
             .into_stores()
-            .control
     } else {
-        open_stores(&settings).await?.control
+        open_stores(&settings).await?
     };
-    let plane = start_control(&settings, store)?;
+    // The webhook delivery lists come from the same database (the cell's).
+    let plane = start_control(&settings, stores.control, Some(stores.webhooks))?;
     let first_run = bootstrap(Some(&plane)).await?;
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await

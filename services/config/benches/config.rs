@@ -78,6 +78,7 @@ fn keys(c: &mut Criterion) {
                     revoked_at: None,
                 }],
                 words: vec![],
+                webhook: None,
             },
         );
     }

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod gray;
 mod snapshot;
 pub mod subscriber;
+pub mod webhook;
 pub mod words;
 
 pub use snapshot::{

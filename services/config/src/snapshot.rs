@@ -42,6 +42,9 @@ pub struct AppConfig {
     pub keys: Vec<KeyConfig>,
     /// The app's own sensitive words (the global list applies too).
     pub words: Vec<WordRule>,
+    /// The app's webhook, if it has one.
+    #[serde(default)]
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 impl AppConfig {
@@ -309,6 +312,7 @@ mod tests {
                 revoked_at: None,
             }],
             words: vec![],
+            webhook: None,
         }
     }
 

@@ -20,6 +20,8 @@ pub mod kind {
     pub const GRAY_RULE: &str = "gray_rule";
     pub const CELL: &str = "cell";
     pub const IDEMPOTENCY: &str = "idempotency";
+    /// An app's webhook (id: the app id).
+    pub const WEBHOOK: &str = "webhook";
 }
 
 /// The word list id of the global list (app lists use the app id).

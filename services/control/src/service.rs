@@ -24,6 +24,9 @@ use crate::error::{ControlError, Result};
 use crate::keyring::Keyring;
 use crate::model::*;
 
+mod webhooks;
+pub use webhooks::{WebhookRecord, WebhookSettings, WebhookView, new_webhook_secret};
+
 /// How long a console session lasts.
 pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
 /// Most words in one list.
@@ -89,6 +92,9 @@ pub struct Control {
     store: Arc<dyn ControlStore>,
     keyring: Arc<Keyring>,
     changed: Arc<Notify>,
+    /// The data plane's webhook outbox, for the delivery lists (set where
+    /// the control plane shares the data plane's database).
+    webhook_outbox: Option<Arc<dyn confab_store::WebhookOutbox>>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
@@ -210,7 +216,20 @@ impl Control {
             store,
             keyring,
             changed: Arc::new(Notify::new()),
+            webhook_outbox: None,
         }
+    }
+
+    /// The data plane's webhook outbox, if this control plane reaches it.
+    pub fn webhook_outbox(&self) -> Option<&Arc<dyn confab_store::WebhookOutbox>> {
+        self.webhook_outbox.as_ref()
+    }
+
+    /// Lets the admin API list webhook deliveries and dead letters (and
+    /// redeliver) from this outbox.
+    pub fn with_webhook_outbox(mut self, outbox: Arc<dyn confab_store::WebhookOutbox>) -> Self {
+        self.webhook_outbox = Some(outbox);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ControlStore> {
@@ -492,6 +511,7 @@ impl Control {
                 id: key.key_id,
             });
         }
+        ops.extend(self.delete_webhook_op(&app.app_id).await?);
         if self.store.get(kind::WORDS, &app.app_id).await?.is_some() {
             ops.push(ControlWrite::Delete {
                 kind: kind::WORDS.into(),
@@ -1078,6 +1098,7 @@ impl Control {
                     settings: app.settings.clone(),
                     keys: Vec::new(),
                     words: Vec::new(),
+                    webhook: None,
                 },
             );
         }
@@ -1100,6 +1121,7 @@ impl Control {
                 app.words = list.words;
             }
         }
+        self.add_webhooks(&mut apps).await?;
         let gray_rules = self.docs(kind::GRAY_RULE, None).await?;
         Ok(Snapshot {
             version,

@@ -67,14 +67,15 @@ struct Api {
 impl Api {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store =
+        let stores =
             confab_store::sqlite::SqliteStore::open(&dir.path().join("db"), Default::default())
                 .await
                 .unwrap()
-                .into_stores()
-                .control;
+                .into_stores();
         let keyring = Keyring::parse(&Keyring::generate_spec()).unwrap();
-        let control = Arc::new(Control::new(store, Arc::new(keyring)));
+        let control = Arc::new(
+            Control::new(stores.control, Arc::new(keyring)).with_webhook_outbox(stores.webhooks),
+        );
         let boot = control
             .bootstrap()
             .await
@@ -285,6 +286,7 @@ impl Api {
         } else {
             (String::new(), String::new())
         };
+        self.add_webhook(&app_id).await;
         Fixture {
             tenant: tenant_id,
             tenant_name,
@@ -296,6 +298,50 @@ impl Api {
             admin_username,
             admin_account,
         }
+    }
+
+    /// A webhook for the app, and one dead letter `dl-<app id>` of it.
+    async fn add_webhook(&self, app_id: &str) {
+        use confab_store::webhooks::{NewWebhookEvent, WebhookAttempt};
+        self.control
+            .put_webhook(
+                &Actor::System,
+                app_id,
+                confab_control::service::WebhookSettings {
+                    url: "https://hooks.example.com/confab".into(),
+                    events: vec![confab_config::webhook::WebhookEvent::AfterSend],
+                    timeout_ms: None,
+                    fail_mode: None,
+                },
+            )
+            .await
+            .unwrap();
+        let outbox = self.control.webhook_outbox().unwrap();
+        let app = confab_model::AppId::parse(app_id).unwrap();
+        let id = format!("dl-{app_id}");
+        outbox
+            .enqueue(vec![NewWebhookEvent {
+                id: id.clone(),
+                app_id: app.clone(),
+                event_type: "after_send".into(),
+                payload: "{}".into(),
+                created_at: 0,
+            }])
+            .await
+            .unwrap();
+        let claimed = outbox.claim(1, 60_000, 100).await.unwrap();
+        assert_eq!(claimed.events.len(), 1);
+        let attempt = WebhookAttempt {
+            app_id: app,
+            event_id: id,
+            event_type: "after_send".into(),
+            status_code: Some(500),
+            outcome: "dead_lettered".into(),
+            latency_ms: 1,
+            error: None,
+            at: 1,
+        };
+        assert!(outbox.dead_letter(&claimed.token, attempt).await.unwrap());
     }
 
     /// Made directly through the service (fast: no account).
@@ -324,6 +370,7 @@ impl Api {
             .create_tenant(&sys, &self.unique("direct-bare-"))
             .await
             .unwrap();
+        self.add_webhook(&app.app_id).await;
         Fixture {
             tenant: tenant.tenant_id,
             tenant_name,
@@ -426,6 +473,33 @@ const TENANT_OWNED: &[Row] = &[
         "/admin/v1/apps/{app}/words/import",
         Payload::Text("intruder\nother,mask\n"),
     ),
+    row("GET", "/admin/v1/apps/{app}/webhook", Payload::None),
+    row(
+        "PUT",
+        "/admin/v1/apps/{app}/webhook",
+        Payload::Json(r#"{"url": "https://hooks.example.com/x", "events": ["after_send"]}"#),
+    ),
+    row("DELETE", "/admin/v1/apps/{app}/webhook", Payload::None),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/webhook/rotate-secret",
+        Payload::None,
+    ),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/webhook/deliveries",
+        Payload::None,
+    ),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/webhook/dead-letters",
+        Payload::None,
+    ),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/webhook/dead-letters/{dead}/redeliver",
+        Payload::None,
+    ),
 ];
 
 /// Operator-only endpoints, with the caller's own ids where they take one.
@@ -515,6 +589,7 @@ fn fill(template: &str, ids: &Ids<'_>) -> String {
         .replace("{own_app}", &ids.own.app)
         .replace("{app}", &ids.target.app)
         .replace("{key}", &ids.target.key)
+        .replace("{dead}", &format!("dl-{}", ids.target.app))
         .replace("{word}", &ids.target.word)
         .replace("{uniq}", &ids.uniq)
         .replace("{rule}", ids.rule)
@@ -574,7 +649,8 @@ fn template_route(row: &Row) -> (String, String) {
         .replace("{tenant}", "{tenant_id}")
         .replace("{own_app}", "{app_id}")
         .replace("{app}", "{app_id}")
-        .replace("{key}", "{key_id}");
+        .replace("{key}", "{key_id}")
+        .replace("{dead}", "{event_id}");
     (row.method.to_owned(), path)
 }
 

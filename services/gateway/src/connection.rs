@@ -84,6 +84,7 @@ pub(crate) async fn run<R>(
     conn.serve(reader).instrument(span).await;
     if let Some(s) = conn.session.take() {
         gw.hub.rooms.leave(&s.app_id, &s.user_id, &s.session_id);
+        gw.logic.session_closed(&s, "disconnected");
         gw.hub.unregister(&s.app_id, &s.user_id, &s.session_id);
         let _ = gw
             .routes

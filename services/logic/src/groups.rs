@@ -304,6 +304,7 @@ async fn record_event(
         .await?;
     metrics::counter!("confab_logic_group_events_total", "event" => event_label(kind)).increment(1);
     let m = appended.message;
+    crate::webhooks::group_event(logic, s, &m, kind);
     let mut own = None;
     for (user, inbox_seq) in &appended.inbox {
         if *user == s.user_id {

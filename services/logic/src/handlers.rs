@@ -258,6 +258,16 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     };
     let (body_text, masked) = moderate(logic, s, &body, frame.body)?;
     logic.rates.check(&s.app_id, &s.user_id, &settings.quotas)?;
+    // The tenant's before_send webhook may refuse or rewrite the message.
+    let (body_text, masked) = crate::webhooks::before_send(
+        logic,
+        s,
+        &to,
+        &client_msg_id,
+        (body_text, masked),
+        settings.max_body_bytes,
+    )
+    .await?;
     let appended = logic
         .stores
         .messages
@@ -281,6 +291,7 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         metrics::counter!("confab_logic_messages_deduplicated_total").increment(1);
     } else {
         metrics::counter!("confab_logic_messages_sent_total", "kind" => body_kind_label(&body.kind)).increment(1);
+        crate::webhooks::after_send(logic, s, m);
         for (user, inbox_seq) in &appended.inbox {
             let push = Arc::new(message_push(m, *inbox_seq));
             let except = (*user == s.user_id).then_some(s.session_id.as_str());

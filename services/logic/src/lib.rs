@@ -14,6 +14,7 @@ mod handlers;
 pub mod quota;
 pub mod retention;
 pub mod rooms;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -103,6 +104,10 @@ pub trait LogicApi: Send + Sync + 'static {
     async fn login(&self, frame: &Frame, session_id: String) -> Result<LoggedIn>;
     /// Handles one request of a logged-in session; see [`Logic::handle`].
     async fn handle(&self, session: &Session, frame: Frame) -> Frame;
+    /// A session ended (logout or disconnect). The default does nothing.
+    // TODO(lead): carry this over gRPC in `confab_cluster::RemoteLogic` so
+    // split deployments emit `user_offline` too.
+    fn session_closed(&self, _session: &Session, _reason: &str) {}
 }
 
 #[async_trait::async_trait]
@@ -112,6 +117,9 @@ impl LogicApi for Logic {
     }
     async fn handle(&self, session: &Session, frame: Frame) -> Frame {
         Logic::handle(self, session, frame).await
+    }
+    fn session_closed(&self, session: &Session, reason: &str) {
+        Logic::session_closed(self, session, reason)
     }
 }
 
@@ -150,10 +158,16 @@ pub struct Logic {
     /// Requests served (logins and others), for the release share.
     served: std::sync::atomic::AtomicU64,
     logins: std::sync::atomic::AtomicU64,
+    /// The tenant's webhooks (before_send, and the events emitted).
+    webhooks: Arc<confab_webhooks::Webhooks>,
 }
 
 impl Logic {
     pub fn new(stores: Stores, delivery: Arc<dyn Delivery>, config: ConfigView) -> Self {
+        let webhooks = Arc::new(confab_webhooks::Webhooks::new(
+            stores.webhooks.clone(),
+            confab_webhooks::WebhookOptions::default(),
+        ));
         Self {
             tokens: auth::TokenVerifier::new(config.clone(), stores.revocations.clone()),
             stores,
@@ -165,7 +179,24 @@ impl Logic {
             release: confab_config::gray::STABLE_RELEASE.to_owned(),
             served: std::sync::atomic::AtomicU64::new(0),
             logins: std::sync::atomic::AtomicU64::new(0),
+            webhooks,
         }
+    }
+
+    /// Uses this webhook machinery (shared with the dispatcher, or with
+    /// test settings).
+    pub fn with_webhooks(mut self, webhooks: Arc<confab_webhooks::Webhooks>) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+
+    pub fn webhooks(&self) -> &Arc<confab_webhooks::Webhooks> {
+        &self.webhooks
+    }
+
+    /// A session ended (logout or disconnect): emits `user_offline`.
+    pub fn session_closed(&self, session: &Session, reason: &str) {
+        webhooks::user_offline(self, session, reason);
     }
 
     /// Sets the release label this node announces.
@@ -230,7 +261,9 @@ impl Logic {
         self.count_served();
         self.logins
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        handlers::login(self, frame, session_id).await
+        let logged_in = handlers::login(self, frame, session_id).await?;
+        webhooks::user_online(self, &logged_in.session);
+        Ok(logged_in)
     }
 
     /// Handles one request of a logged-in session and returns its reply

@@ -39,6 +39,8 @@ macro_rules! conformance_tests {
             groups_of_other_apps_are_invisible,
             rooms_create_get_close_per_app,
             room_presence_counts_members_per_node,
+            webhook_outbox_claims_leases_retries_and_dead_letters,
+            webhook_outbox_concurrent_claims_never_share_an_event,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1243,4 +1245,194 @@ pub async fn room_presence_counts_members_per_node(s: Stores) {
             .expect("read")
             .is_empty()
     );
+}
+
+// ---- webhook outbox ----
+
+fn webhook_event(app_id: &AppId, id: &str, at: i64) -> crate::webhooks::NewWebhookEvent {
+    crate::webhooks::NewWebhookEvent {
+        id: id.to_owned(),
+        app_id: app_id.clone(),
+        event_type: "after_send".into(),
+        payload: format!(r#"{{"id":"{id}"}}"#),
+        created_at: at,
+    }
+}
+
+fn webhook_attempt(
+    app_id: &AppId,
+    id: &str,
+    outcome: &str,
+    at: i64,
+) -> crate::webhooks::WebhookAttempt {
+    crate::webhooks::WebhookAttempt {
+        app_id: app_id.clone(),
+        event_id: id.to_owned(),
+        event_type: "after_send".into(),
+        status_code: Some(500),
+        outcome: outcome.into(),
+        latency_ms: 12,
+        error: Some(format!("{outcome} at {at}")),
+        at,
+    }
+}
+
+pub async fn webhook_outbox_claims_leases_retries_and_dead_letters(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let w = &s.webhooks;
+    let t0 = 1_000_000;
+    w.enqueue(vec![
+        webhook_event(&a, "e1", t0),
+        webhook_event(&a, "e2", t0 + 1),
+        webhook_event(&b, "e3", t0 + 2),
+    ])
+    .await
+    .unwrap();
+    // A repeated id is ignored, not a second event.
+    w.enqueue(vec![webhook_event(&a, "e1", t0)]).await.unwrap();
+    assert_eq!(w.pending().await.unwrap(), 3);
+
+    // Nothing is due before it was created.
+    assert!(w.claim(t0 - 1, 1000, 10).await.unwrap().events.is_empty());
+    let first = w.claim(t0 + 10, 1000, 2).await.unwrap();
+    let ids: Vec<_> = first.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["e1", "e2"], "oldest due first, at most max");
+    // Leased events are not claimed again until the lease expires.
+    let second = w.claim(t0 + 20, 1000, 10).await.unwrap();
+    assert_eq!(
+        second
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e3"]
+    );
+    let expired = w.claim(t0 + 10 + 1000, 1000, 10).await.unwrap();
+    assert_eq!(expired.events.len(), 2, "an expired lease is taken over");
+    // The old claim's token no longer finishes anything.
+    assert!(
+        !w.complete(
+            &first.token,
+            webhook_attempt(&a, "e1", "delivered", t0 + 1100)
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(w.pending().await.unwrap(), 3);
+
+    // e1 delivered; e2 retried later; e3 dead-lettered.
+    assert!(
+        w.complete(
+            &expired.token,
+            webhook_attempt(&a, "e1", "delivered", t0 + 1200)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        w.retry(
+            &expired.token,
+            t0 + 5000,
+            webhook_attempt(&a, "e2", "failed", t0 + 1300)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        w.dead_letter(
+            &second.token,
+            webhook_attempt(&b, "e3", "dead_lettered", t0 + 1400)
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(w.pending().await.unwrap(), 1);
+    assert!(
+        w.claim(t0 + 4999, 1000, 10)
+            .await
+            .unwrap()
+            .events
+            .is_empty(),
+        "retry is not due yet"
+    );
+    let again = w.claim(t0 + 5000, 1000, 10).await.unwrap();
+    assert_eq!(again.events.len(), 1);
+    assert_eq!(again.events[0].id, "e2");
+    assert_eq!(again.events[0].attempts, 1);
+    assert_eq!(
+        again.events[0].last_error.as_deref(),
+        Some("failed at 1001300")
+    );
+    // A release gives it back without counting an attempt.
+    assert!(w.release(&again.token, "e2", t0 + 6000).await.unwrap());
+    let after_release = w.claim(t0 + 6000, 1000, 10).await.unwrap();
+    assert_eq!(after_release.events[0].attempts, 1);
+
+    // Dead letters are per app; redelivery keeps the id and resets attempts.
+    assert!(w.dead_letters(&a, 10).await.unwrap().is_empty());
+    let dead = w.dead_letters(&b, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, "e3");
+    assert_eq!(dead[0].attempts, 1);
+    assert!(
+        !w.redeliver(&a, "e3", t0 + 7000).await.unwrap(),
+        "another app's dead letter"
+    );
+    assert!(w.redeliver(&b, "e3", t0 + 7000).await.unwrap());
+    assert!(
+        !w.redeliver(&b, "e3", t0 + 7000).await.unwrap(),
+        "no longer dead"
+    );
+    assert!(w.dead_letters(&b, 10).await.unwrap().is_empty());
+    let redelivered = w.claim(t0 + 7000, 1000, 10).await.unwrap();
+    let e3 = redelivered
+        .events
+        .iter()
+        .find(|e| e.id == "e3")
+        .expect("e3 pending again");
+    assert_eq!((e3.attempts, e3.payload.as_str()), (0, r#"{"id":"e3"}"#));
+
+    // Attempts are listed per app, newest first; others' are invisible.
+    w.record_attempts(vec![webhook_attempt(&a, "sync1", "allow", t0 + 8000)])
+        .await
+        .unwrap();
+    let listed = w.attempts(&a, 10).await.unwrap();
+    let outcomes: Vec<_> = listed.iter().map(|x| x.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["allow", "failed", "delivered", "delivered"]);
+    assert_eq!(listed[0].status_code, Some(500));
+    assert_eq!(listed[0].latency_ms, 12);
+    assert!(listed.iter().all(|x| x.app_id == a));
+    assert_eq!(w.attempts(&b, 10).await.unwrap().len(), 1);
+}
+
+pub async fn webhook_outbox_concurrent_claims_never_share_an_event(s: Stores) {
+    let a = app("app1");
+    let now = 2_000_000;
+    let events = (0..200)
+        .map(|i| webhook_event(&a, &format!("c{i:04}"), now))
+        .collect();
+    s.webhooks.enqueue(events).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let w = s.webhooks.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let c = w.claim(now + 1, 60_000, 7).await.unwrap();
+                if c.events.is_empty() {
+                    return mine;
+                }
+                mine.extend(c.events.into_iter().map(|e| e.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, 200, "every event claimed exactly once");
+    assert_eq!(all.len(), 200);
 }

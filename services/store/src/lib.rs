@@ -9,6 +9,7 @@
 //! - [`GroupStore`]: groups, members, roles, mutes.
 //! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
+//! - [`WebhookOutbox`]: webhook events waiting for delivery, and dead letters.
 //!
 //! Backends: `sqlite` (embedded, durable) and `memory` (route table). Every
 //! backend must pass [`conformance`]. Callers hold `Arc<dyn Trait>` and never
@@ -23,6 +24,7 @@ pub mod postgres;
 pub mod redis_store;
 pub mod rooms;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 pub use control::{ControlRecord, ControlStore, ControlWrite};
 pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
 pub use rooms::{Room, RoomStore};
+pub use webhooks::WebhookOutbox;
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -249,4 +252,6 @@ pub struct Stores {
     pub groups: Arc<dyn GroupStore>,
     pub rooms: Arc<dyn RoomStore>,
     pub routes: Arc<dyn RouteTable>,
+    /// The webhook outbox (asynchronous webhook events).
+    pub webhooks: Arc<dyn WebhookOutbox>,
 }

@@ -486,6 +486,7 @@ pub async fn distributed(
         revocations: pg.clone(),
         groups: pg.clone(),
         rooms: pg.clone(),
+        webhooks: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     })

@@ -26,6 +26,7 @@ mod idempotency;
 mod page;
 mod sessions;
 mod tenants;
+mod webhooks;
 mod words;
 
 use std::sync::Arc;
@@ -182,6 +183,7 @@ impl Modify for Security {
         (name = "gray-rules", description = "Gray-release rules (operator)"),
         (name = "cells", description = "Data-plane cells (operator)"),
         (name = "config", description = "The config version the data plane follows"),
+        (name = "webhooks", description = "An app's webhook: settings, signing secret, deliveries and dead letters"),
     )
 )]
 struct ApiDoc;
@@ -217,6 +219,15 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(cells::list_cells, cells::create_cell))
         .routes(routes!(cells::delete_cell))
         .routes(routes!(cells::config_version))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::put_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::list_dead_letters))
+        .routes(routes!(webhooks::redeliver_dead_letter))
 }
 
 /// The OpenAPI document of `/admin/v1`.

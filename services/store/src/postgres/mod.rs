@@ -13,6 +13,7 @@ mod groups;
 mod reads;
 mod revocations;
 mod rooms;
+mod webhooks;
 mod writer;
 
 use std::sync::Arc;
@@ -78,6 +79,7 @@ impl PgStore {
             revocations: me.clone(),
             groups: me.clone(),
             rooms: me.clone(),
+            webhooks: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

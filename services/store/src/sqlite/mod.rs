@@ -11,6 +11,7 @@ mod groups;
 mod reads;
 mod revocations;
 mod rooms;
+mod webhooks;
 mod writer;
 
 use std::path::Path;
@@ -130,6 +131,7 @@ impl SqliteStore {
             revocations: me.clone(),
             groups: me.clone(),
             rooms: me.clone(),
+            webhooks: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

@@ -1,0 +1,32 @@
+-- The webhook outbox: asynchronous events waiting for delivery (state
+-- 'pending') or given up on (state 'dead', the dead letters). A claim leases
+-- an event to one dispatcher until lease_until; claim_token proves the lease.
+CREATE TABLE webhook_events (
+    id              TEXT PRIMARY KEY,
+    app_id          TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until     INTEGER NOT NULL DEFAULT 0,
+    claim_token     TEXT,
+    last_error      TEXT
+) WITHOUT ROWID;
+CREATE INDEX webhook_events_due ON webhook_events (state, next_attempt_at);
+CREATE INDEX webhook_events_by_app ON webhook_events (app_id, state, created_at);
+
+-- Delivery attempts, newest kept per app (the admin API's delivery list).
+CREATE TABLE webhook_attempts (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    status_code INTEGER,
+    outcome     TEXT NOT NULL,
+    latency_ms  INTEGER NOT NULL,
+    error       TEXT,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX webhook_attempts_by_app ON webhook_attempts (app_id, seq);
