@@ -4,6 +4,7 @@
 //! protocol.md.
 
 mod bad_input;
+mod bench_connections;
 mod cli;
 mod cluster;
 mod control;

@@ -520,3 +520,6 @@ pub async fn sync(options: SyncOptions, mint: Mint) -> anyhow::Result<SyncResult
         gap_free,
     })
 }
+
+/// `idle` and `login-storm` (connection scenarios).
+pub mod connections;

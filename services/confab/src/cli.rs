@@ -196,8 +196,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub data: DataDir,
     /// Scenario: p2p (user pairs sending 1:1 messages), sync (catch up
-    /// after missing --messages while offline) or room (--members in one
-    /// live room, one sender at --rate).
+    /// after missing --messages while offline), room (--members in one
+    /// live room, one sender at --rate), idle (hold --connections and
+    /// report the server's RSS and fds per connection) or login-storm
+    /// (--connections distinct logins, --concurrency at a time).
     #[arg(default_value = "p2p")]
     pub scenario: String,
     /// Server HTTP address (WebSocket and /metrics).
@@ -244,6 +246,19 @@ pub struct BenchArgs {
     /// Priority of the room messages: high, normal or low (room scenario).
     #[arg(long, default_value = "high")]
     pub priority: String,
+    /// Connections to hold (idle) or logins to make (login-storm).
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
+    /// Logins in flight at once (idle, login-storm).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// The server's pid, for RSS and fds from /proc (idle; same machine).
+    /// Without it, RSS comes from /metrics and fds are not reported.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Seconds `idle` holds the connections before measuring.
+    #[arg(long, default_value_t = 3)]
+    pub hold: u64,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -637,6 +652,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             &key_id, &secret, &app_id, &user, 3600,
         )?)
     });
+    if args.scenario == "idle" || args.scenario == "login-storm" {
+        return bench_connections(&args, mint).await;
+    }
     if args.scenario == "sync" {
         let options = confab_bench::SyncOptions {
             http: args.http.clone(),
@@ -700,7 +718,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         args.scenario == "p2p",
-        "unknown scenario {:?}; available: p2p, sync, room",
+        "unknown scenario {:?}; available: p2p, sync, room, idle, login-storm",
         args.scenario
     );
     let result = confab_bench::p2p(options, mint).await?;
@@ -712,6 +730,35 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         println!("{value}");
     } else {
         println!("{}", result.human());
+    }
+    Ok(())
+}
+
+/// `confab bench idle` and `confab bench login-storm`.
+async fn bench_connections(args: &BenchArgs, mint: confab_bench::Mint) -> anyhow::Result<()> {
+    let options = confab_bench::connections::ConnOptions {
+        http: args.http.clone(),
+        connections: args.connections,
+        concurrency: args.concurrency,
+        source_ips: args.source_ips.max(1),
+        server_pid: args.server_pid,
+        hold: std::time::Duration::from_secs(args.hold),
+        run_id: format!("{:x}", confab_model::now_ms()),
+    };
+    let (value, human) = if args.scenario == "idle" {
+        let r = confab_bench::connections::idle(options, mint).await?;
+        (serde_json::to_value(&r)?, r.human())
+    } else {
+        let r = confab_bench::connections::login_storm(options, mint).await?;
+        (serde_json::to_value(&r)?, r.human())
+    };
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+    }
+    if args.data.json {
+        println!("{value}");
+    } else {
+        println!("{human}");
     }
     Ok(())
 }

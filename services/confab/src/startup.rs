@@ -60,7 +60,7 @@ pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
             .redis_url
             .as_deref()
             .context("CONFAB_REDIS_URL is required")?;
-        let pg = PgStore::connect(pg_url, pg_options(&settings))
+        let pg = PgStore::connect(pg_url, pg_options(settings))
             .await
             .context("connecting to PostgreSQL")?;
         let stores = confab_store::redis_store::distributed(
