@@ -688,6 +688,26 @@ async fn killing_redis_under_traffic_loses_nothing_and_sync_stays_gap_free() {
             .collect::<Vec<_>>(),
         (26..=30).collect::<Vec<_>>()
     );
+    // Redis came back empty: the gateways notice within seconds and register
+    // their sessions again, so live pushes cross nodes again without the
+    // sessions doing anything.
+    let mut bob = bob;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut i = 0;
+    loop {
+        let sent = alice
+            .send_text("bob", &format!("live{i}"), "after the restart")
+            .await
+            .expect("send");
+        i += 1;
+        match bob.next_op(ops::MESSAGE, Duration::from_millis(500)).await {
+            Some(push) if push.msg_id == sent.msg_id => break,
+            _ => assert!(
+                std::time::Instant::now() < deadline,
+                "live pushes never resumed after Redis restarted empty"
+            ),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

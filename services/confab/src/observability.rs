@@ -230,6 +230,10 @@ fn describe_metrics() {
         Unit::Seconds,
         "gRPC time to the response headers (for a stream: to its start), by method."
     );
+    describe_counter!(
+        "confab_gateway_route_reregistrations_total",
+        "Sessions a gateway registered again after the route table lost its routes (Redis restarted empty)."
+    );
     describe_webhook_metrics();
 }
 

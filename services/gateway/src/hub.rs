@@ -181,6 +181,24 @@ impl Hub {
     }
 
     /// Number of users with at least one session here.
+    /// Every logged-in session here: (app, user, device, session, platform).
+    pub fn sessions(&self) -> Vec<(AppId, UserId, Arc<str>, Arc<str>, Platform)> {
+        let mut out = Vec::with_capacity(self.connection_count());
+        for entry in self.sessions.iter() {
+            let (app, user) = entry.key();
+            for h in entry.value() {
+                out.push((
+                    app.clone(),
+                    user.clone(),
+                    h.device_id.clone(),
+                    h.session_id.clone(),
+                    h.platform,
+                ));
+            }
+        }
+        out
+    }
+
     pub fn online_users(&self) -> usize {
         self.sessions.len()
     }

@@ -64,6 +64,7 @@ impl Gateway {
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(room_presence(Arc::downgrade(&gw)));
+            rt.spawn(route_keeper(Arc::downgrade(&gw)));
         }
         gw
     }
@@ -163,6 +164,71 @@ async fn room_presence(gw: std::sync::Weak<Gateway>) {
                 // Try again on the next flush.
                 gw.hub.rooms.mark((app, room));
             }
+        }
+    }
+}
+
+/// How often a gateway checks that the route table still holds its routes.
+const ROUTE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Re-registers every session of this node when the route table lost them
+/// (Redis restarted empty): without it, logic would find no route for a
+/// connected user until that session's next refresh (a minute, and only
+/// when it sends), and live pushes would wait for the next sync. Stops with
+/// the gateway.
+async fn route_keeper(gw: std::sync::Weak<Gateway>) {
+    let mut tick = tokio::time::interval(ROUTE_CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Some writes of the last pass failed: do it all again.
+    let mut retry = false;
+    loop {
+        tick.tick().await;
+        let Some(gw) = gw.upgrade() else { return };
+        if gw.shutdown.is_cancelled() {
+            return;
+        }
+        match gw.routes.mark_node(&gw.node).await {
+            Ok(true) if !retry => {}
+            Ok(_) => {
+                retry = false;
+                let sessions = gw.hub.sessions();
+                if sessions.is_empty() {
+                    continue;
+                }
+                tracing::warn!(
+                    sessions = sessions.len(),
+                    "route table lost this node's routes: registering every session again"
+                );
+                let mut failed = 0usize;
+                for chunk in sessions.chunks(256) {
+                    let writes = chunk.iter().map(|(app, user, device, session, platform)| {
+                        gw.routes.register(
+                            app,
+                            user,
+                            confab_store::Route {
+                                device_id: device.to_string(),
+                                session_id: session.to_string(),
+                                node: gw.node.clone(),
+                                platform: platform.as_str().to_owned(),
+                            },
+                        )
+                    });
+                    failed += futures_util::future::join_all(writes)
+                        .await
+                        .iter()
+                        .filter(|r| r.is_err())
+                        .count();
+                }
+                metrics::counter!("confab_gateway_route_reregistrations_total")
+                    .increment((sessions.len() - failed) as u64);
+                if failed > 0 {
+                    tracing::warn!(failed, "re-registering routes failed; trying again");
+                    retry = true;
+                }
+            }
+            // Redis down: the next tick tries again (and finds the mark gone
+            // if it came back empty).
+            Err(e) => tracing::debug!(error = %e, "route table check failed"),
         }
     }
 }

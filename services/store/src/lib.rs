@@ -220,6 +220,16 @@ pub trait RouteTable: Send + Sync + 'static {
     ) -> Result<()>;
     async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>>;
 
+    /// Marks that `node`'s routes are in the table (for a few minutes) and
+    /// says whether the mark was still there. `false` means the table lost
+    /// them (Redis restarted empty, or the node is new): the node then
+    /// re-registers every session it holds, so that live pushes reach them
+    /// again at once instead of at each session's next refresh. A table that
+    /// cannot lose entries behind the node's back keeps the default.
+    async fn mark_node(&self, _node: &str) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Room presence (live rooms): `node` holds `members` sessions in `room`
     /// (0 takes the node out). Gateways write it when a room's count on
     /// them changes and re-write it periodically: an entry expires like a

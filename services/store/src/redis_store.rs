@@ -117,6 +117,21 @@ impl RouteTable for RedisRouteTable {
             .map_err(unavailable)
     }
 
+    async fn mark_node(&self, node: &str) -> Result<bool> {
+        let mut conn = self.conn.clone();
+        // SET ... GET answers the previous value: nil when the mark was gone.
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(format!("confab:node:{{{node}}}:routes"))
+            .arg(1)
+            .arg("EX")
+            .arg(self.ttl_secs)
+            .arg("GET")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(previous.is_some())
+    }
+
     async fn unregister(
         &self,
         app: &AppId,
