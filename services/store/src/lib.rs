@@ -9,6 +9,8 @@
 //! - [`GroupStore`]: groups, members, roles, mutes.
 //! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
+//! - [`DeviceStore`], [`PushQueue`]: push registrations and preferences, and
+//!   the durable queue of notifications (offline push).
 //!
 //! Backends: `sqlite` (embedded, durable) and `memory` (route table). Every
 //! backend must pass [`conformance`]. Callers hold `Arc<dyn Trait>` and never
@@ -19,6 +21,7 @@ pub mod control;
 pub mod groups;
 pub mod memory;
 pub mod postgres;
+pub mod push;
 pub mod redis_store;
 pub mod sqlite;
 
@@ -29,6 +32,10 @@ use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
 pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+pub use push::{
+    DeadPushJob, DeviceStore, Dnd, NewPushJob, PushDevice, PushJob, PushQueue, PushTarget,
+    QueueStats,
+};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -225,4 +232,8 @@ pub struct Stores {
     pub control: Arc<dyn ControlStore>,
     pub groups: Arc<dyn GroupStore>,
     pub routes: Arc<dyn RouteTable>,
+    /// Push registrations and preferences (offline push).
+    pub devices: Arc<dyn DeviceStore>,
+    /// The durable push queue.
+    pub push_queue: Arc<dyn PushQueue>,
 }

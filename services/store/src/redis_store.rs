@@ -407,6 +407,8 @@ pub async fn distributed(
         reads: pg.clone(),
         revocations: pg.clone(),
         groups: pg.clone(),
+        devices: pg.clone(),
+        push_queue: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     })

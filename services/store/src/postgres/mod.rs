@@ -10,6 +10,7 @@
 
 mod control;
 mod groups;
+mod push;
 mod reads;
 mod revocations;
 mod writer;
@@ -74,6 +75,8 @@ impl PgStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            devices: me.clone(),
+            push_queue: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

@@ -8,6 +8,7 @@
 
 mod control;
 mod groups;
+mod push;
 mod reads;
 mod revocations;
 mod writer;
@@ -125,6 +126,8 @@ impl SqliteStore {
             reads: me.clone(),
             revocations: me.clone(),
             groups: me.clone(),
+            devices: me.clone(),
+            push_queue: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
