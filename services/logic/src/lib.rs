@@ -11,6 +11,7 @@ pub mod auth;
 mod error;
 mod groups;
 mod handlers;
+pub mod push;
 pub mod quota;
 pub mod retention;
 
@@ -130,6 +131,8 @@ pub struct Logic {
     /// Requests served (logins and others), for the release share.
     served: std::sync::atomic::AtomicU64,
     logins: std::sync::atomic::AtomicU64,
+    /// Push decisions running on their own tasks (see push.rs).
+    push_in_flight: push::InFlight,
 }
 
 impl Logic {
@@ -144,6 +147,7 @@ impl Logic {
             release: confab_config::gray::STABLE_RELEASE.to_owned(),
             served: std::sync::atomic::AtomicU64::new(0),
             logins: std::sync::atomic::AtomicU64::new(0),
+            push_in_flight: push::InFlight::default(),
         }
     }
 
@@ -172,6 +176,11 @@ impl Logic {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("confab_logic_requests_total", "release" => self.release.clone())
             .increment(1);
+    }
+
+    /// Push decisions still running (they run after the send replied).
+    pub fn push_decisions_in_flight(&self) -> usize {
+        self.push_in_flight.get()
     }
 
     pub fn stores(&self) -> &Stores {
@@ -277,6 +286,11 @@ pub fn op_label(op: &str) -> &'static str {
         GROUP_TRANSFER,
         GROUP_MUTE,
         GROUP_DISMISS,
+        PUSH_REGISTER,
+        PUSH_UNREGISTER,
+        APP_STATE,
+        CONV_MUTE,
+        PUSH_SETTINGS,
     ]
     .into_iter()
     .find(|k| *k == op)

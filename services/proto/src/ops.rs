@@ -24,6 +24,11 @@ pub const GROUP_ROLE: &str = "group_role";
 pub const GROUP_TRANSFER: &str = "group_transfer";
 pub const GROUP_MUTE: &str = "group_mute";
 pub const GROUP_DISMISS: &str = "group_dismiss";
+pub const PUSH_REGISTER: &str = "push_register";
+pub const PUSH_UNREGISTER: &str = "push_unregister";
+pub const APP_STATE: &str = "app_state";
+pub const CONV_MUTE: &str = "conv_mute";
+pub const PUSH_SETTINGS: &str = "push_settings";
 
 // Server frames.
 pub const REPLY: &str = "reply";
