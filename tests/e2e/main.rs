@@ -13,5 +13,6 @@ mod groups;
 mod helpers;
 mod login;
 mod messaging;
+mod push;
 mod rest;
 mod session;

@@ -16,6 +16,7 @@
 //! the key's app: another app's things are simply not found.
 
 pub mod auth;
+pub mod devices;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
@@ -166,6 +167,8 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(routes::history))
         .routes(routes!(routes::conversations))
         .routes(routes!(routes::online))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::delete_device))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -123,6 +123,10 @@ pub struct ServeSettings {
     /// The release label this logic node announces (gray release).
     #[arg(long, env = "CONFAB_RELEASE", default_value = "stable")]
     pub release: String,
+    /// Push sends in flight at once per worker (`confab serve`'s embedded
+    /// worker and `confab push`).
+    #[arg(long, env = "CONFAB_PUSH_CONCURRENCY", default_value_t = 64)]
+    pub push_concurrency: usize,
 }
 
 impl ServeSettings {
@@ -157,6 +161,7 @@ impl ServeSettings {
             retention_interval_secs: 3600,
             console_dir: None,
             max_connections_per_ip: 0,
+            push_concurrency: 8,
         }
     }
 

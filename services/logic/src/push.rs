@@ -116,8 +116,8 @@ pub(crate) async fn conv_mute(logic: &Logic, s: &Session, frame: Frame) -> Resul
     if frame.conv_id.is_empty() {
         return Err(LogicError::bad_request("conv_id is required"));
     }
-    let conv = ConvId::parse(&frame.conv_id)
-        .map_err(|_| LogicError::not_found("no such conversation"))?;
+    let conv =
+        ConvId::parse(&frame.conv_id).map_err(|_| LogicError::not_found("no such conversation"))?;
     crate::handlers::authorize_conv(logic, s, &conv).await?;
     logic
         .stores

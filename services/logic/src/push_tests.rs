@@ -338,7 +338,10 @@ async fn logout_and_unregister_stop_pushes() {
     )
     .await;
     send(&logic, &alice, text_to("bob", "gone?")).await;
-    assert!(queued(logic.stores()).await.is_empty(), "logged out → no push");
+    assert!(
+        queued(logic.stores()).await.is_empty(),
+        "logged out → no push"
+    );
     register(&logic, &bob, "bob-token").await;
     call(
         &logic,
@@ -384,11 +387,11 @@ async fn a_dead_token_removed_by_the_worker_gets_no_more_jobs() {
     let (alice, bob) = (session("alice", "a1"), session("bob", "b1"));
     register(&logic, &bob, "bob-token").await;
     send(&logic, &alice, text_to("bob", "one")).await;
-    let fake = Arc::new(
-        FakeProvider::new(Vendor::Apns).otherwise(confab_push::Outcome::DeadToken {
+    let fake = Arc::new(FakeProvider::new(Vendor::Apns).otherwise(
+        confab_push::Outcome::DeadToken {
             reason: "410 Unregistered".into(),
-        }),
-    );
+        },
+    ));
     let stores = logic.stores().clone();
     let worker = Worker::new(
         stores.push_queue.clone(),

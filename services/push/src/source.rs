@@ -137,7 +137,8 @@ pub struct StaticProviders {
 
 impl StaticProviders {
     pub fn with(mut self, app: &AppId, provider: Arc<dyn Provider>) -> Self {
-        self.providers.insert((app.clone(), provider.vendor()), provider);
+        self.providers
+            .insert((app.clone(), provider.vendor()), provider);
         self
     }
 }
@@ -149,5 +150,72 @@ impl ProviderSource for StaticProviders {
             .providers
             .get(&(app.clone(), vendor))
             .map_or(Lookup::NoCredentials, |p| Lookup::Ready(p.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::testing::FakeProvider;
+
+    /// Credentials that the test changes under the cache.
+    struct Held(Mutex<Option<StoredCredentials>>);
+
+    #[async_trait]
+    impl CredentialSource for Held {
+        async fn credentials(
+            &self,
+            _: &AppId,
+            _: Vendor,
+        ) -> Result<Option<StoredCredentials>, WorkerError> {
+            Ok(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        }
+    }
+
+    fn huawei(secret: &str) -> StoredCredentials {
+        StoredCredentials {
+            credentials: Credentials::Huawei {
+                app_id: "1".into(),
+                app_secret: secret.into(),
+            },
+            fingerprint: secret.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn providers_are_reused_until_the_credentials_change_or_go() {
+        let held = Arc::new(Held(Mutex::new(Some(huawei("a")))));
+        let builds = Arc::new(AtomicUsize::new(0));
+        let counter = builds.clone();
+        let build: BuildProvider = Arc::new(move |c: &Credentials| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            match c {
+                Credentials::Huawei { app_secret, .. } if app_secret == "bad" => {
+                    Err("app_secret rejected".into())
+                }
+                _ => Ok(Arc::new(FakeProvider::new(Vendor::Huawei)) as Arc<dyn Provider>),
+            }
+        });
+        let source = CachedProviders::new(held.clone(), build, Duration::ZERO);
+        let app = AppId::parse("app1").expect("app");
+        let first = source.provider(&app, Vendor::Huawei).await.expect("lookup");
+        let again = source.provider(&app, Vendor::Huawei).await.expect("lookup");
+        let (Lookup::Ready(p1), Lookup::Ready(p2)) = (first, again) else {
+            panic!("expected providers");
+        };
+        assert!(Arc::ptr_eq(&p1, &p2), "same credentials, same provider");
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        *held.0.lock().expect("lock") = Some(huawei("bad"));
+        assert!(matches!(
+            source.provider(&app, Vendor::Huawei).await.expect("lookup"),
+            Lookup::Invalid(why) if why == "app_secret rejected"
+        ));
+        *held.0.lock().expect("lock") = None;
+        assert!(matches!(
+            source.provider(&app, Vendor::Huawei).await.expect("lookup"),
+            Lookup::NoCredentials
+        ));
     }
 }

@@ -53,7 +53,9 @@ pub fn render(
 }
 
 fn fill(template: &str, sender: &str, group: &str) -> String {
-    template.replace("{sender}", sender).replace("{group}", group)
+    template
+        .replace("{sender}", sender)
+        .replace("{group}", group)
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {

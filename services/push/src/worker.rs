@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use confab_store::{DeviceStore, PushJob, PushQueue, StoreError};
 use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::provider::{Outcome, PushMessage, Vendor};
 use crate::source::{Lookup, ProviderSource};
@@ -181,9 +182,7 @@ impl Worker {
     pub async fn process(&self, job: PushJob) -> Option<Settled> {
         let vendor_label = Vendor::parse(&job.vendor).map_or("unknown", Vendor::as_str);
         let span = tracing::info_span!("push_job", app = %job.app_id, user = %job.user_id, vendor = vendor_label, job = %job.id);
-        let _guard = span.enter();
-        let result = self.settle(&job).await;
-        drop(_guard);
+        let result = self.settle(&job).instrument(span).await;
         match result {
             Ok(settled) => {
                 metrics::counter!("confab_push_jobs_total", "vendor" => vendor_label, "outcome" => settled.as_str()).increment(1);
@@ -209,10 +208,7 @@ impl Worker {
         let age_ms = confab_model::now_ms() - job.created_at;
         if age_ms > self.config.max_age.as_millis() as i64 {
             return self
-                .dead(
-                    job,
-                    &format!("expired: queued {} s ago", age_ms / 1000),
-                )
+                .dead(job, &format!("expired: queued {} s ago", age_ms / 1000))
                 .await;
         }
         let provider = match self.providers.provider(&job.app_id, vendor).await {
@@ -227,7 +223,10 @@ impl Worker {
             }
             Ok(Lookup::Invalid(why)) => {
                 return self
-                    .dead(job, &format!("the app's {vendor} credentials do not work: {why}"))
+                    .dead(
+                        job,
+                        &format!("the app's {vendor} credentials do not work: {why}"),
+                    )
                     .await;
             }
             Err(e) => {
@@ -236,13 +235,14 @@ impl Worker {
             }
         };
         let started = std::time::Instant::now();
-        let outcome = match tokio::time::timeout(self.config.send_timeout, provider.send(&message)).await {
-            Ok(o) => o,
-            Err(_) => Outcome::Retry {
-                after: None,
-                reason: format!("no answer within {:?}", self.config.send_timeout),
-            },
-        };
+        let outcome =
+            match tokio::time::timeout(self.config.send_timeout, provider.send(&message)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::Retry {
+                    after: None,
+                    reason: format!("no answer within {:?}", self.config.send_timeout),
+                },
+            };
         metrics::histogram!("confab_push_provider_seconds", "vendor" => vendor.as_str())
             .record(started.elapsed().as_secs_f64());
         match outcome {

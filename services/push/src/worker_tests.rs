@@ -85,7 +85,11 @@ async fn a_sent_job_is_completed_and_carries_its_id() {
     let s = stores().await;
     let ids = enqueue(&s, Vendor::Apns, &["t1"]).await;
     let fake = Arc::new(FakeProvider::new(Vendor::Apns));
-    let w = worker(&s, StaticProviders::default().with(&app(), fake.clone()), quick());
+    let w = worker(
+        &s,
+        StaticProviders::default().with(&app(), fake.clone()),
+        quick(),
+    );
     assert_eq!(w.run_once().await.expect("run"), 1);
     assert_eq!(fake.received_ids(), ids);
     assert_eq!(fake.received()[0].1.token, "t1");
@@ -100,7 +104,11 @@ async fn retry_after_is_honoured_not_retried_before() {
         after: Some(Duration::from_millis(800)),
         reason: "429 Too Many Requests".into(),
     }]));
-    let w = worker(&s, StaticProviders::default().with(&app(), fake.clone()), quick());
+    let w = worker(
+        &s,
+        StaticProviders::default().with(&app(), fake.clone()),
+        quick(),
+    );
     assert_eq!(w.run_once().await.expect("run"), 1);
     // Before Retry-After: nothing to claim.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -137,14 +145,28 @@ async fn a_dead_token_forgets_the_device_and_completes_the_job() {
         .await
         .expect("register");
     enqueue(&s, Vendor::Apns, &["t1"]).await;
-    let fake = Arc::new(FakeProvider::new(Vendor::Apns).otherwise(Outcome::DeadToken {
-        reason: "410 Unregistered".into(),
-    }));
+    let fake = Arc::new(
+        FakeProvider::new(Vendor::Apns).otherwise(Outcome::DeadToken {
+            reason: "410 Unregistered".into(),
+        }),
+    );
     let w = worker(&s, StaticProviders::default().with(&app(), fake), quick());
     assert_eq!(w.run_once().await.expect("run"), 1);
-    assert!(s.devices.push_devices(&app(), &bob).await.expect("devices").is_empty());
+    assert!(
+        s.devices
+            .push_devices(&app(), &bob)
+            .await
+            .expect("devices")
+            .is_empty()
+    );
     assert_eq!(s.push_queue.stats().await.expect("stats").depth, 0);
-    assert!(s.push_queue.dead_letters(&app(), 10).await.expect("dead").is_empty());
+    assert!(
+        s.push_queue
+            .dead_letters(&app(), 10)
+            .await
+            .expect("dead")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -159,7 +181,11 @@ async fn exhausted_retries_are_dead_lettered_with_the_reason() {
         max_attempts: 3,
         ..quick()
     };
-    let w = worker(&s, StaticProviders::default().with(&app(), fake.clone()), config);
+    let w = worker(
+        &s,
+        StaticProviders::default().with(&app(), fake.clone()),
+        config,
+    );
     for _ in 0..50 {
         w.run_once().await.expect("run");
         if s.push_queue.stats().await.expect("stats").depth == 0 {
@@ -182,9 +208,11 @@ async fn exhausted_retries_are_dead_lettered_with_the_reason() {
 async fn a_permanent_failure_is_dead_lettered_at_once() {
     let s = stores().await;
     enqueue(&s, Vendor::Xiaomi, &["t1"]).await;
-    let fake = Arc::new(FakeProvider::new(Vendor::Xiaomi).otherwise(Outcome::Failed {
-        reason: "invalid package name".into(),
-    }));
+    let fake = Arc::new(
+        FakeProvider::new(Vendor::Xiaomi).otherwise(Outcome::Failed {
+            reason: "invalid package name".into(),
+        }),
+    );
     let w = worker(&s, StaticProviders::default().with(&app(), fake), quick());
     w.run_once().await.expect("run");
     let dead = s.push_queue.dead_letters(&app(), 10).await.expect("dead");
@@ -227,12 +255,19 @@ async fn a_worker_killed_mid_batch_loses_nothing_and_repeats_carry_the_same_id()
     assert!(!reached_a.is_empty(), "worker A was mid-batch");
     // Worker B: nothing to claim while A's lease runs, everything after.
     let fake = Arc::new(FakeProvider::new(Vendor::Apns));
-    let b = worker(&s, StaticProviders::default().with(&app(), fake.clone()), quick());
+    let b = worker(
+        &s,
+        StaticProviders::default().with(&app(), fake.clone()),
+        quick(),
+    );
     assert_eq!(b.run_once().await.expect("run"), 0);
     tokio::time::sleep(Duration::from_millis(600)).await;
     while b.run_once().await.expect("run") > 0 {}
     let sent: BTreeSet<String> = fake.received_ids().into_iter().collect();
     assert_eq!(sent, ids, "every job sent, each with its original id");
-    assert!(reached_a.iter().all(|id| sent.contains(id)), "repeats carry the same id");
+    assert!(
+        reached_a.iter().all(|id| sent.contains(id)),
+        "repeats carry the same id"
+    );
     assert_eq!(s.push_queue.stats().await.expect("stats").depth, 0);
 }

@@ -1201,12 +1201,22 @@ pub async fn push_devices_register_replace_and_unregister(s: Stores) {
         .await
         .expect("register");
     assert_eq!(
-        s.devices.push_devices(&a, &alice).await.expect("devices").len(),
+        s.devices
+            .push_devices(&a, &alice)
+            .await
+            .expect("devices")
+            .len(),
         1,
         "a token belongs to one device"
     );
     // Other apps see nothing.
-    assert!(s.devices.push_devices(&b, &alice).await.expect("devices").is_empty());
+    assert!(
+        s.devices
+            .push_devices(&b, &alice)
+            .await
+            .expect("devices")
+            .is_empty()
+    );
     assert!(
         s.devices
             .set_background(&a, &alice, "phone", true)
@@ -1221,11 +1231,39 @@ pub async fn push_devices_register_replace_and_unregister(s: Stores) {
     );
     assert!(s.devices.push_devices(&a, &alice).await.expect("devices")[0].background);
     // A dead token goes wherever it is registered.
-    assert_eq!(s.devices.delete_token(&a, "apns", "t3").await.expect("delete"), 1);
-    assert!(s.devices.push_devices(&a, &user("bob")).await.expect("devices").is_empty());
-    assert!(s.devices.unregister_push(&a, &alice, "phone").await.expect("unregister"));
-    assert!(!s.devices.unregister_push(&a, &alice, "phone").await.expect("unregister"));
-    assert!(s.devices.push_devices(&a, &alice).await.expect("devices").is_empty());
+    assert_eq!(
+        s.devices
+            .delete_token(&a, "apns", "t3")
+            .await
+            .expect("delete"),
+        1
+    );
+    assert!(
+        s.devices
+            .push_devices(&a, &user("bob"))
+            .await
+            .expect("devices")
+            .is_empty()
+    );
+    assert!(
+        s.devices
+            .unregister_push(&a, &alice, "phone")
+            .await
+            .expect("unregister")
+    );
+    assert!(
+        !s.devices
+            .unregister_push(&a, &alice, "phone")
+            .await
+            .expect("unregister")
+    );
+    assert!(
+        s.devices
+            .push_devices(&a, &alice)
+            .await
+            .expect("devices")
+            .is_empty()
+    );
 }
 
 pub async fn push_targets_carry_mutes_and_dnd(s: Stores) {
@@ -1233,14 +1271,24 @@ pub async fn push_targets_carry_mutes_and_dnd(s: Stores) {
     let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
     let conv = ConvId::p2p(&alice, &bob);
     let other = ConvId::p2p(&alice, &carol);
-    for (u, d, t) in [("alice", "p1", "ta"), ("bob", "p2", "tb"), ("carol", "p3", "tc")] {
+    for (u, d, t) in [
+        ("alice", "p1", "ta"),
+        ("bob", "p2", "tb"),
+        ("carol", "p3", "tc"),
+    ] {
         s.devices
             .register_push(&a, push_device(u, d, t))
             .await
             .expect("register");
     }
-    s.devices.set_muted(&a, &bob, &conv, true).await.expect("mute");
-    s.devices.set_muted(&a, &bob, &conv, true).await.expect("mute twice");
+    s.devices
+        .set_muted(&a, &bob, &conv, true)
+        .await
+        .expect("mute");
+    s.devices
+        .set_muted(&a, &bob, &conv, true)
+        .await
+        .expect("mute twice");
     let dnd = crate::Dnd {
         start_min: 22 * 60,
         end_min: 7 * 60,
@@ -1254,7 +1302,12 @@ pub async fn push_targets_carry_mutes_and_dnd(s: Stores) {
         .await
         .expect("targets");
     assert_eq!(targets.len(), 2, "carol was not asked for");
-    let by_user = |u: &UserId| targets.iter().find(|t| t.device.user_id == *u).expect("target");
+    let by_user = |u: &UserId| {
+        targets
+            .iter()
+            .find(|t| t.device.user_id == *u)
+            .expect("target")
+    };
     assert!(by_user(&bob).muted);
     assert_eq!(by_user(&bob).dnd, None);
     assert!(!by_user(&alice).muted);
@@ -1266,8 +1319,14 @@ pub async fn push_targets_carry_mutes_and_dnd(s: Stores) {
         .await
         .expect("targets");
     assert!(!t[0].muted);
-    s.devices.set_muted(&a, &bob, &conv, false).await.expect("unmute");
-    s.devices.set_dnd(&a, &alice, None).await.expect("clear dnd");
+    s.devices
+        .set_muted(&a, &bob, &conv, false)
+        .await
+        .expect("unmute");
+    s.devices
+        .set_dnd(&a, &alice, None)
+        .await
+        .expect("clear dnd");
     let targets = s
         .devices
         .push_targets(&a, &conv, &[alice.clone(), bob.clone()])
@@ -1298,9 +1357,13 @@ pub async fn push_queue_claims_completes_retries_and_dead_letters(s: Stores) {
     use std::time::Duration;
     let (a, b) = (app("app1"), app("app2"));
     let q = &s.push_queue;
-    q.enqueue(vec![push_job(&a, "j1"), push_job(&a, "j2"), push_job(&b, "j3")])
-        .await
-        .expect("enqueue");
+    q.enqueue(vec![
+        push_job(&a, "j1"),
+        push_job(&a, "j2"),
+        push_job(&b, "j3"),
+    ])
+    .await
+    .expect("enqueue");
     // Enqueueing the same id again is a no-op.
     q.enqueue(vec![push_job(&a, "j1")]).await.expect("enqueue");
     let stats = q.stats().await.expect("stats");
@@ -1327,13 +1390,20 @@ pub async fn push_queue_claims_completes_retries_and_dead_letters(s: Stores) {
     assert_eq!(again[0].id, "j3");
     assert_eq!(again[0].attempts, 2);
     assert_eq!(again[0].last_error.as_deref(), Some("503"));
-    q.dead_letter("j3", "gave up after 2 attempts").await.expect("dead letter");
+    q.dead_letter("j3", "gave up after 2 attempts")
+        .await
+        .expect("dead letter");
     let dead = q.dead_letters(&b, 10).await.expect("dead letters");
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].job.id, "j3");
     assert_eq!(dead[0].reason, "gave up after 2 attempts");
     assert_eq!(dead[0].job.attempts, 2);
-    assert!(q.dead_letters(&a, 10).await.expect("dead letters").is_empty());
+    assert!(
+        q.dead_letters(&a, 10)
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
     assert_eq!(q.stats().await.expect("stats").depth, 1, "only j2 waits");
 }
 
@@ -1341,12 +1411,19 @@ pub async fn push_queue_lease_expiry_redelivers_with_the_same_id(s: Stores) {
     use std::time::Duration;
     let a = app("app1");
     let q = &s.push_queue;
-    q.enqueue(vec![push_job(&a, "crash")]).await.expect("enqueue");
+    q.enqueue(vec![push_job(&a, "crash")])
+        .await
+        .expect("enqueue");
     let first = q.claim(1, Duration::from_millis(300)).await.expect("claim");
     assert_eq!(first.len(), 1);
     // The worker "crashes": it never completes. Before the lease runs out
     // nobody gets the job; after it, the next claim does, same id.
-    assert!(q.claim(1, Duration::from_secs(60)).await.expect("claim").is_empty());
+    assert!(
+        q.claim(1, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let second = q.claim(1, Duration::from_secs(60)).await.expect("claim");
     assert_eq!(second.len(), 1);
@@ -1358,7 +1435,9 @@ pub async fn push_queue_lease_expiry_redelivers_with_the_same_id(s: Stores) {
 pub async fn push_queue_concurrent_claimers_never_share_a_job(s: Stores) {
     use std::time::Duration;
     let a = app("app1");
-    let jobs: Vec<_> = (0..200).map(|i| push_job(&a, &format!("c{i:03}"))).collect();
+    let jobs: Vec<_> = (0..200)
+        .map(|i| push_job(&a, &format!("c{i:03}")))
+        .collect();
     s.push_queue.enqueue(jobs).await.expect("enqueue");
     let mut tasks = vec![];
     for _ in 0..8 {

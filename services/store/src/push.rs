@@ -50,7 +50,8 @@ impl Dnd {
         if self.start_min == self.end_min {
             return false;
         }
-        let local_min = (now_ms.div_euclid(60_000) + i64::from(self.tz_offset_min)).rem_euclid(1440);
+        let local_min =
+            (now_ms.div_euclid(60_000) + i64::from(self.tz_offset_min)).rem_euclid(1440);
         let (start, end) = (i64::from(self.start_min), i64::from(self.end_min));
         if start < end {
             (start..end).contains(&local_min)
@@ -93,7 +94,8 @@ pub trait DeviceStore: Send + Sync + 'static {
     /// returns how many went.
     async fn delete_token(&self, app: &AppId, vendor: &str, token: &str) -> Result<u64>;
     /// Mutes or unmutes a conversation for pushes to `user`.
-    async fn set_muted(&self, app: &AppId, user: &UserId, conv: &ConvId, muted: bool) -> Result<()>;
+    async fn set_muted(&self, app: &AppId, user: &UserId, conv: &ConvId, muted: bool)
+    -> Result<()>;
     /// Sets (or with `None` clears) the user's do-not-disturb hours.
     async fn set_dnd(&self, app: &AppId, user: &UserId, dnd: Option<Dnd>) -> Result<()>;
     async fn dnd(&self, app: &AppId, user: &UserId) -> Result<Option<Dnd>>;

@@ -24,6 +24,7 @@ mod extract;
 mod gray;
 mod idempotency;
 mod page;
+mod push;
 mod sessions;
 mod tenants;
 mod words;
@@ -182,6 +183,7 @@ impl Modify for Security {
         (name = "gray-rules", description = "Gray-release rules (operator)"),
         (name = "cells", description = "Data-plane cells (operator)"),
         (name = "config", description = "The config version the data plane follows"),
+        (name = "push", description = "An app's push credentials per vendor (never returned after upload)"),
     )
 )]
 struct ApiDoc;
@@ -217,6 +219,11 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(cells::list_cells, cells::create_cell))
         .routes(routes!(cells::delete_cell))
         .routes(routes!(cells::config_version))
+        .routes(routes!(
+            push::put_push_credentials,
+            push::delete_push_credentials
+        ))
+        .routes(routes!(push::list_push_credentials))
 }
 
 /// The OpenAPI document of `/admin/v1`.

@@ -151,17 +151,24 @@ impl DeviceStore for PgStore {
     }
 
     async fn delete_token(&self, app: &AppId, vendor: &str, token: &str) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM push_devices WHERE app_id = $1 AND vendor = $2 AND token = $3")
-                .bind(app.as_str())
-                .bind(vendor)
-                .bind(token)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "DELETE FROM push_devices WHERE app_id = $1 AND vendor = $2 AND token = $3",
+        )
+        .bind(app.as_str())
+        .bind(vendor)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
-    async fn set_muted(&self, app: &AppId, user: &UserId, conv: &ConvId, muted: bool) -> Result<()> {
+    async fn set_muted(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        conv: &ConvId,
+        muted: bool,
+    ) -> Result<()> {
         let sql = if muted {
             "INSERT INTO push_mutes (app_id, user_id, conv_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
         } else {
@@ -352,9 +359,11 @@ impl PushQueue for PgStore {
     }
 
     async fn stats(&self) -> Result<QueueStats> {
-        let row = sqlx::query("SELECT COUNT(*)::BIGINT AS depth, MIN(created_at) AS oldest FROM push_jobs")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*)::BIGINT AS depth, MIN(created_at) AS oldest FROM push_jobs",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(QueueStats {
             depth: row.try_get::<i64, _>("depth")?.max(0) as u64,
             oldest_created_at: row.try_get("oldest")?,

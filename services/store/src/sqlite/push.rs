@@ -161,7 +161,13 @@ impl DeviceStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn set_muted(&self, app: &AppId, user: &UserId, conv: &ConvId, muted: bool) -> Result<()> {
+    async fn set_muted(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        conv: &ConvId,
+        muted: bool,
+    ) -> Result<()> {
         let sql = if muted {
             "INSERT INTO push_mutes (app_id, user_id, conv_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
         } else {
