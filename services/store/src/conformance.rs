@@ -1315,7 +1315,7 @@ pub async fn push_targets_carry_mutes_and_dnd(s: Stores) {
     // A mute is per conversation.
     let t = s
         .devices
-        .push_targets(&a, &other, &[bob.clone()])
+        .push_targets(&a, &other, std::slice::from_ref(&bob))
         .await
         .expect("targets");
     assert!(!t[0].muted);
