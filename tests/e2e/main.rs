@@ -14,6 +14,7 @@ mod groups;
 mod helpers;
 mod login;
 mod messaging;
+mod push;
 mod rest;
 mod rooms;
 mod session;

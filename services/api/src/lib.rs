@@ -16,6 +16,7 @@
 //! the key's app: another app's things are simply not found.
 
 pub mod auth;
+pub mod devices;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
@@ -173,6 +174,8 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(rooms::create_room))
         .routes(routes!(rooms::get_room, rooms::close_room))
         .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::delete_device))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -38,6 +38,9 @@ pub enum Command {
     /// Run the control plane: admin REST API and the config stream to
     /// data-plane nodes (gRPC), on SQLite or PostgreSQL.
     Control(ServeSettings),
+    /// Run push workers: drain the offline-push queue (PostgreSQL) through
+    /// the providers, with the apps' credentials (needs CONFAB_KEK).
+    Push(ServeSettings),
     /// Manage tenants, apps and keys.
     Admin(AdminArgs),
     /// User tokens.
@@ -298,6 +301,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_first_run(first);
             }
             node.run_until(shutdown_signal()).await
+        }
+        Command::Push(settings) => {
+            init_tracing(settings.log_format);
+            crate::push::run(settings, shutdown_signal()).await
         }
         Command::Admin(args) => admin_command(args).await,
         Command::Token {

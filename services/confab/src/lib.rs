@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod console;
 pub mod observability;
+pub mod push;
 pub mod settings;
 pub mod startup;

@@ -170,6 +170,7 @@ fn describe_metrics() {
     for (name, help) in counters {
         describe_counter!(*name, *help);
     }
+    describe_push();
     describe_gauge!(
         "confab_config_version",
         "The config version this node has applied."
@@ -314,4 +315,43 @@ pub fn basic_router() -> Router {
                 }
             }),
         )
+}
+
+/// The offline-push metrics (docs/push.md).
+fn describe_push() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "confab_push_jobs_total",
+        "Push jobs settled by the worker, by vendor and outcome (sent, retry, dead_token, dead_letter)."
+    );
+    describe_counter!(
+        "confab_push_decisions_total",
+        "Push decisions per recipient device, by result (enqueued, online, muted, dnd, silent)."
+    );
+    describe_counter!(
+        "confab_push_enqueue_errors_total",
+        "Push decisions that failed (the message was delivered, its offline push was not queued)."
+    );
+    describe_counter!(
+        "confab_push_decisions_dropped_total",
+        "Push decisions dropped because too many were in flight on the node."
+    );
+    describe_counter!(
+        "confab_push_registrations_total",
+        "push_register requests, by vendor."
+    );
+    describe_gauge!(
+        "confab_push_queue_depth",
+        "Push jobs waiting or in flight (dead letters not counted)."
+    );
+    describe_gauge!(
+        "confab_push_queue_oldest_seconds",
+        Unit::Seconds,
+        "Age of the oldest push job in the queue."
+    );
+    describe_histogram!(
+        "confab_push_provider_seconds",
+        Unit::Seconds,
+        "Time a provider took to answer one push, by vendor."
+    );
 }

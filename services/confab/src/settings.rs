@@ -139,6 +139,10 @@ pub struct ServeSettings {
     /// Time allowed for one asynchronous webhook request (ms).
     #[arg(long, env = "CONFAB_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Push sends in flight at once per worker (`confab serve`'s embedded
+    /// worker and `confab push`).
+    #[arg(long, env = "CONFAB_PUSH_CONCURRENCY", default_value_t = 64)]
+    pub push_concurrency: usize,
 }
 
 impl ServeSettings {
@@ -178,6 +182,7 @@ impl ServeSettings {
             webhook_max_age_secs: 86_400,
             webhook_backoff_ms: 1000,
             webhook_timeout_ms: 10_000,
+            push_concurrency: 8,
         }
     }
 

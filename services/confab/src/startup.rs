@@ -265,6 +265,12 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         Duration::from_secs(settings.retention_interval_secs.max(1)),
     ));
 
+    // The embedded push worker (needs the control plane for credentials; a
+    // node following a remote control plane leaves push to `confab push`).
+    if let Some(cp) = &control {
+        crate::push::spawn_embedded(&settings, &stores, cp.control.clone())?;
+    }
+
     let http = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding HTTP address {}", settings.http_addr))?;

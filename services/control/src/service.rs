@@ -88,6 +88,9 @@ pub struct Bootstrapped {
     pub operator_password: String,
 }
 
+#[path = "push_credentials.rs"]
+pub mod push_credentials;
+
 pub struct Control {
     store: Arc<dyn ControlStore>,
     keyring: Arc<Keyring>,

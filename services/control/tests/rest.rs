@@ -500,6 +500,21 @@ const TENANT_OWNED: &[Row] = &[
         "/admin/v1/apps/{app}/webhook/dead-letters/{dead}/redeliver",
         Payload::None,
     ),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/push-credentials",
+        Payload::None,
+    ),
+    row(
+        "PUT",
+        "/admin/v1/apps/{app}/push-credentials/huawei",
+        Payload::Json(r#"{"app_id": "1", "app_secret": "intruder"}"#),
+    ),
+    row(
+        "DELETE",
+        "/admin/v1/apps/{app}/push-credentials/huawei",
+        Payload::None,
+    ),
 ];
 
 /// Operator-only endpoints, with the caller's own ids where they take one.
@@ -650,7 +665,8 @@ fn template_route(row: &Row) -> (String, String) {
         .replace("{own_app}", "{app_id}")
         .replace("{app}", "{app_id}")
         .replace("{key}", "{key_id}")
-        .replace("{dead}", "{event_id}");
+        .replace("{dead}", "{event_id}")
+        .replace("/push-credentials/huawei", "/push-credentials/{vendor}");
     (row.method.to_owned(), path)
 }
 
@@ -1848,5 +1864,170 @@ async fn merges_into_a_server_and_serves_over_http() -> TestResult {
     let health = get("/healthz").await?;
     assert!(health.starts_with("http/1.1 200"), "{health}");
     serving.abort();
+    Ok(())
+}
+
+// ---- push credentials ----
+
+const P8: &str = "-----BEGIN PRIVATE KEY-----\nMIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQg\n-----END PRIVATE KEY-----";
+
+#[tokio::test]
+async fn push_credentials_are_stored_sealed_and_never_returned() -> TestResult {
+    let api = Api::new().await;
+    let t1 = api.fixture_via_api(true).await;
+    let admin = api.login(&t1.admin_username, ADMIN_PASSWORD).await;
+    let path = format!("/admin/v1/apps/{}/push-credentials/apns", t1.app);
+    let body = json!({"key_p8": P8, "key_id": "ABC123DEFG", "team_id": "TEAM123456", "topic": "com.example.chat"});
+    let status = api.ok("PUT", &path, &admin, Some(&body)).await;
+    assert_eq!(status["vendor"], "apns");
+    assert_eq!(status["app_id"], t1.app.as_str());
+    assert_eq!(status["fingerprint"].as_str().unwrap().len(), 16);
+    assert!(!status.to_string().contains("MIGTAgEAMBMG"), "{status}");
+    let list = api
+        .ok(
+            "GET",
+            &format!("/admin/v1/apps/{}/push-credentials", t1.app),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0], status);
+    assert!(!list.to_string().contains("MIGTAgEAMBMG"));
+    // Sealed at rest: the key's text is nowhere in the database files.
+    assert!(!contains(&api.database_bytes(), "MIGTAgEAMBMG"));
+    // The worker (holding the KEK) gets them back.
+    let opened = api
+        .control
+        .open_push_credentials(&t1.app, confab_push::Vendor::Apns)
+        .await?
+        .expect("stored");
+    assert_eq!(opened.fingerprint, status["fingerprint"].as_str().unwrap());
+    match opened.credentials {
+        confab_push::Credentials::Apns { key_p8, topic, .. } => {
+            assert_eq!(key_p8, P8);
+            assert_eq!(topic, "com.example.chat");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Replacing changes the fingerprint; deleting removes them.
+    let mut changed = body.clone();
+    changed["topic"] = json!("com.example.other");
+    let again = api.ok("PUT", &path, &admin, Some(&changed)).await;
+    assert_ne!(again["fingerprint"], status["fingerprint"]);
+    api.ok("DELETE", &path, &admin, None).await;
+    // Idempotent.
+    api.ok("DELETE", &path, &admin, None).await;
+    let list = api
+        .ok(
+            "GET",
+            &format!("/admin/v1/apps/{}/push-credentials", t1.app),
+            &admin,
+            None,
+        )
+        .await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_push_credentials_are_a_clear_400() -> TestResult {
+    let api = Api::new().await;
+    let t1 = api.fixture_via_api(false).await;
+    let op = api.operator.clone();
+    let put = |vendor: &str, body: Value| {
+        let path = format!("/admin/v1/apps/{}/push-credentials/{vendor}", t1.app);
+        let op = op.clone();
+        let api = &api;
+        async move { api.call("PUT", &path, Some(&op), Some(&body)).await }
+    };
+    let cases = [
+        (
+            "apns",
+            json!({"key_p8": "not a key", "key_id": "ABC123DEFG", "team_id": "TEAM123456", "topic": "t"}),
+            "key_p8",
+        ),
+        (
+            "apns",
+            json!({"key_p8": P8, "key_id": "short", "team_id": "TEAM123456", "topic": "t"}),
+            "key_id",
+        ),
+        ("fcm", json!({"service_account_json": "{}"}), "project_id"),
+        (
+            "fcm",
+            json!({"service_account_json": "nope"}),
+            "service_account_json",
+        ),
+        ("huawei", json!({"app_id": "1"}), "app_secret"),
+        (
+            "xiaomi",
+            json!({"app_secret": "", "package": "p"}),
+            "app_secret",
+        ),
+        ("blackberry", json!({"x": 1}), "unknown push vendor"),
+        (
+            "apns",
+            json!({"vendor": "fcm", "service_account_json": "{}"}),
+            "path says apns",
+        ),
+    ];
+    for (vendor, body, mention) in cases {
+        let r = put(vendor, body).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(mention), "{vendor}: {message}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn another_tenants_admin_cannot_see_or_touch_push_credentials() -> TestResult {
+    let api = Api::new().await;
+    let t1 = api.fixture_via_api(true).await;
+    let t2 = api.fixture_via_api(true).await;
+    let op = api.operator.clone();
+    let path = format!("/admin/v1/apps/{}/push-credentials/huawei", t2.app);
+    api.ok(
+        "PUT",
+        &path,
+        &op,
+        Some(&json!({"app_id": "1", "app_secret": "s3cret-t2"})),
+    )
+    .await;
+    let admin1 = api.login(&t1.admin_username, ADMIN_PASSWORD).await;
+    for (method, path, body) in [
+        (
+            "GET",
+            format!("/admin/v1/apps/{}/push-credentials", t2.app),
+            None,
+        ),
+        (
+            "PUT",
+            path.clone(),
+            Some(json!({"app_id": "1", "app_secret": "mine"})),
+        ),
+        ("DELETE", path.clone(), None),
+    ] {
+        api.call(method, &path, Some(&admin1), body.as_ref())
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let list = api
+        .ok(
+            "GET",
+            &format!("/admin/v1/apps/{}/push-credentials", t2.app),
+            &op,
+            None,
+        )
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "still there");
+    let opened = api
+        .control
+        .open_push_credentials(&t2.app, confab_push::Vendor::Huawei)
+        .await?
+        .expect("stored");
+    assert!(
+        matches!(opened.credentials, confab_push::Credentials::Huawei { app_secret, .. } if app_secret == "s3cret-t2")
+    );
     Ok(())
 }

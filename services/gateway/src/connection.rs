@@ -434,9 +434,16 @@ impl Conn {
                 Step::Continue
             }
             ops::LOGOUT => {
+                // Logic forgets the device for offline push (protocol.md);
+                // the logout itself succeeds whatever it says.
+                let rid = frame.rid;
+                let forgot = self.gw.logic.handle(session, frame).await;
+                if forgot.ok != Some(true) {
+                    tracing::warn!(error = ?forgot.error, "logout could not forget the push registration");
+                }
                 let reply = Frame {
                     op: ops::REPLY.into(),
-                    rid: frame.rid,
+                    rid,
                     ok: Some(true),
                     ..Default::default()
                 };

@@ -126,6 +126,12 @@ pub(crate) async fn dispatch(logic: &Logic, s: &Session, frame: Frame) -> Result
         ops::ROOM_JOIN => crate::rooms::join(logic, s, frame).await,
         // Room membership is the gateway's: it answers room_leave itself.
         ops::ROOM_LEAVE => Ok(Frame::default()),
+        ops::PUSH_REGISTER => crate::push::register(logic, s, frame).await,
+        ops::PUSH_UNREGISTER => crate::push::unregister(logic, s).await,
+        ops::APP_STATE => crate::push::app_state(logic, s, frame).await,
+        ops::CONV_MUTE => crate::push::conv_mute(logic, s, frame).await,
+        ops::PUSH_SETTINGS => crate::push::settings(logic, s, frame).await,
+        ops::LOGOUT => crate::push::logout(logic, s).await,
         ops::LOGIN => Err(LogicError::new(
             code::ALREADY_LOGGED_IN,
             "this connection is already logged in",
@@ -161,7 +167,7 @@ fn parse_conv(conv_id: &str) -> Result<ConvId> {
 /// Whether `s`'s user may read and act in `conv`: a participant of a single
 /// chat, or a current member of a group. Returns the first `seq` the user may
 /// read (a group member sees history only from joining).
-async fn authorize_conv(logic: &Logic, s: &Session, conv: &ConvId) -> Result<u64> {
+pub(crate) async fn authorize_conv(logic: &Logic, s: &Session, conv: &ConvId) -> Result<u64> {
     if conv.p2p_includes(&s.user_id) {
         Ok(1)
     } else if let Some(group) = conv.group_id() {
@@ -208,6 +214,7 @@ fn message_push(m: &StoredMessage, inbox_seq: u64) -> Frame {
 
 async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let started = std::time::Instant::now();
+    let silent = frame.silent.unwrap_or(false);
     let to = parse_peer(frame.to.as_ref())?;
     if to.kind == PeerKind::Room {
         // Live rooms: nothing stored, online members only (rooms.rs).
@@ -297,6 +304,7 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             let except = (*user == s.user_id).then_some(s.session_id.as_str());
             logic.delivery.deliver(&s.app_id, user, push, except);
         }
+        crate::push::after_send(logic, s, &appended, &body, silent, &settings.push);
     }
     let own_inbox_seq = appended
         .inbox

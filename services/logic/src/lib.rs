@@ -11,6 +11,7 @@ pub mod auth;
 mod error;
 mod groups;
 mod handlers;
+pub mod push;
 pub mod quota;
 pub mod retention;
 pub mod rooms;
@@ -160,6 +161,8 @@ pub struct Logic {
     logins: std::sync::atomic::AtomicU64,
     /// The tenant's webhooks (before_send, and the events emitted).
     webhooks: Arc<confab_webhooks::Webhooks>,
+    /// Push decisions running on their own tasks (see push.rs).
+    push_in_flight: push::InFlight,
 }
 
 impl Logic {
@@ -180,6 +183,7 @@ impl Logic {
             served: std::sync::atomic::AtomicU64::new(0),
             logins: std::sync::atomic::AtomicU64::new(0),
             webhooks,
+            push_in_flight: push::InFlight::default(),
         }
     }
 
@@ -224,6 +228,11 @@ impl Logic {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("confab_logic_requests_total", "release" => self.release.clone())
             .increment(1);
+    }
+
+    /// Push decisions still running (they run after the send replied).
+    pub fn push_decisions_in_flight(&self) -> usize {
+        self.push_in_flight.get()
     }
 
     pub fn stores(&self) -> &Stores {
@@ -333,6 +342,11 @@ pub fn op_label(op: &str) -> &'static str {
         GROUP_DISMISS,
         ROOM_JOIN,
         ROOM_LEAVE,
+        PUSH_REGISTER,
+        PUSH_UNREGISTER,
+        APP_STATE,
+        CONV_MUTE,
+        PUSH_SETTINGS,
     ]
     .into_iter()
     .find(|k| *k == op)

@@ -47,6 +47,51 @@ pub struct AppSettings {
     pub retention_days: u32,
     /// Rate and size limits (api.md, "Quotas").
     pub quotas: Quotas,
+    /// How offline push notifications read (docs/push.md).
+    pub push: PushTemplates,
+}
+
+/// The app's push notification templates. `{sender}` is the sender's user
+/// id, `{group}` the group's name (or id when it has none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushTemplates {
+    /// Title of a single-chat notification.
+    pub title: String,
+    /// Title of a group notification.
+    pub group_title: String,
+    /// Never put message content in a notification: the body is
+    /// `hidden_body` instead (privacy setting of the app).
+    pub hide_content: bool,
+    pub hidden_body: String,
+    /// Body of a notification for a non-text message, by body type
+    /// (`image`, `file`, ...); types not listed use `other`.
+    pub placeholders: std::collections::BTreeMap<String, String>,
+    /// Body for a body type without a placeholder.
+    pub other: String,
+}
+
+impl Default for PushTemplates {
+    fn default() -> Self {
+        let placeholders = [
+            ("image", "[image]"),
+            ("file", "[file]"),
+            ("audio", "[voice message]"),
+            ("video", "[video]"),
+            ("location", "[location]"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self {
+            title: "{sender}".into(),
+            group_title: "{sender} in {group}".into(),
+            hide_content: false,
+            hidden_body: "You have a new message".into(),
+            placeholders,
+            other: "[message]".into(),
+        }
+    }
 }
 
 /// Per-app limits enforced by the data plane (api.md defaults). Every one is
@@ -89,6 +134,7 @@ impl Default for AppSettings {
             max_body_bytes: 12 * 1024,
             retention_days: 30,
             quotas: Quotas::default(),
+            push: PushTemplates::default(),
         }
     }
 }

@@ -28,6 +28,11 @@ pub const ROOM_JOIN: &str = "room_join";
 pub const ROOM_LEAVE: &str = "room_leave";
 /// The `event` of the push a room's members get when it is closed.
 pub const ROOM_CLOSED_EVENT: &str = "room_closed";
+pub const PUSH_REGISTER: &str = "push_register";
+pub const PUSH_UNREGISTER: &str = "push_unregister";
+pub const APP_STATE: &str = "app_state";
+pub const CONV_MUTE: &str = "conv_mute";
+pub const PUSH_SETTINGS: &str = "push_settings";
 
 // Server frames.
 pub const REPLY: &str = "reply";

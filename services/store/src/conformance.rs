@@ -41,6 +41,11 @@ macro_rules! conformance_tests {
             room_presence_counts_members_per_node,
             webhook_outbox_claims_leases_retries_and_dead_letters,
             webhook_outbox_concurrent_claims_never_share_an_event,
+            push_devices_register_replace_and_unregister,
+            push_targets_carry_mutes_and_dnd,
+            push_queue_claims_completes_retries_and_dead_letters,
+            push_queue_lease_expiry_redelivers_with_the_same_id,
+            push_queue_concurrent_claimers_never_share_a_job,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1434,5 +1439,313 @@ pub async fn webhook_outbox_concurrent_claims_never_share_an_event(s: Stores) {
     all.sort();
     all.dedup();
     assert_eq!(total, 200, "every event claimed exactly once");
+    assert_eq!(all.len(), 200);
+}
+
+// --- offline push: devices, preferences, the queue ---
+
+fn push_device(u: &str, device: &str, token: &str) -> crate::PushDevice {
+    crate::PushDevice {
+        user_id: user(u),
+        device_id: device.into(),
+        vendor: "apns".into(),
+        token: token.into(),
+        bundle: "com.example.chat".into(),
+        locale: "en".into(),
+        background: false,
+        updated_at: confab_model::now_ms(),
+    }
+}
+
+pub async fn push_devices_register_replace_and_unregister(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let alice = user("alice");
+    s.devices
+        .register_push(&a, push_device("alice", "phone", "t1"))
+        .await
+        .expect("register");
+    // Re-registering the device replaces its token.
+    s.devices
+        .register_push(&a, push_device("alice", "phone", "t2"))
+        .await
+        .expect("re-register");
+    s.devices
+        .register_push(&a, push_device("alice", "tablet", "t3"))
+        .await
+        .expect("register");
+    let devices = s.devices.push_devices(&a, &alice).await.expect("devices");
+    assert_eq!(
+        devices
+            .iter()
+            .map(|d| (d.device_id.as_str(), d.token.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("phone", "t2"), ("tablet", "t3")]
+    );
+    // The same token registered by another user moves to them.
+    s.devices
+        .register_push(&a, push_device("bob", "phone", "t3"))
+        .await
+        .expect("register");
+    assert_eq!(
+        s.devices
+            .push_devices(&a, &alice)
+            .await
+            .expect("devices")
+            .len(),
+        1,
+        "a token belongs to one device"
+    );
+    // Other apps see nothing.
+    assert!(
+        s.devices
+            .push_devices(&b, &alice)
+            .await
+            .expect("devices")
+            .is_empty()
+    );
+    assert!(
+        s.devices
+            .set_background(&a, &alice, "phone", true)
+            .await
+            .expect("background")
+    );
+    assert!(
+        !s.devices
+            .set_background(&a, &alice, "nope", true)
+            .await
+            .expect("background")
+    );
+    assert!(s.devices.push_devices(&a, &alice).await.expect("devices")[0].background);
+    // A dead token goes wherever it is registered.
+    assert_eq!(
+        s.devices
+            .delete_token(&a, "apns", "t3")
+            .await
+            .expect("delete"),
+        1
+    );
+    assert!(
+        s.devices
+            .push_devices(&a, &user("bob"))
+            .await
+            .expect("devices")
+            .is_empty()
+    );
+    assert!(
+        s.devices
+            .unregister_push(&a, &alice, "phone")
+            .await
+            .expect("unregister")
+    );
+    assert!(
+        !s.devices
+            .unregister_push(&a, &alice, "phone")
+            .await
+            .expect("unregister")
+    );
+    assert!(
+        s.devices
+            .push_devices(&a, &alice)
+            .await
+            .expect("devices")
+            .is_empty()
+    );
+}
+
+pub async fn push_targets_carry_mutes_and_dnd(s: Stores) {
+    let a = app("app1");
+    let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+    let conv = ConvId::p2p(&alice, &bob);
+    let other = ConvId::p2p(&alice, &carol);
+    for (u, d, t) in [
+        ("alice", "p1", "ta"),
+        ("bob", "p2", "tb"),
+        ("carol", "p3", "tc"),
+    ] {
+        s.devices
+            .register_push(&a, push_device(u, d, t))
+            .await
+            .expect("register");
+    }
+    s.devices
+        .set_muted(&a, &bob, &conv, true)
+        .await
+        .expect("mute");
+    s.devices
+        .set_muted(&a, &bob, &conv, true)
+        .await
+        .expect("mute twice");
+    let dnd = crate::Dnd {
+        start_min: 22 * 60,
+        end_min: 7 * 60,
+        tz_offset_min: 480,
+    };
+    s.devices.set_dnd(&a, &alice, Some(dnd)).await.expect("dnd");
+    assert_eq!(s.devices.dnd(&a, &alice).await.expect("dnd"), Some(dnd));
+    let targets = s
+        .devices
+        .push_targets(&a, &conv, &[alice.clone(), bob.clone()])
+        .await
+        .expect("targets");
+    assert_eq!(targets.len(), 2, "carol was not asked for");
+    let by_user = |u: &UserId| {
+        targets
+            .iter()
+            .find(|t| t.device.user_id == *u)
+            .expect("target")
+    };
+    assert!(by_user(&bob).muted);
+    assert_eq!(by_user(&bob).dnd, None);
+    assert!(!by_user(&alice).muted);
+    assert_eq!(by_user(&alice).dnd, Some(dnd));
+    // A mute is per conversation.
+    let t = s
+        .devices
+        .push_targets(&a, &other, std::slice::from_ref(&bob))
+        .await
+        .expect("targets");
+    assert!(!t[0].muted);
+    s.devices
+        .set_muted(&a, &bob, &conv, false)
+        .await
+        .expect("unmute");
+    s.devices
+        .set_dnd(&a, &alice, None)
+        .await
+        .expect("clear dnd");
+    let targets = s
+        .devices
+        .push_targets(&a, &conv, &[alice.clone(), bob.clone()])
+        .await
+        .expect("targets");
+    assert!(targets.iter().all(|t| !t.muted && t.dnd.is_none()));
+    assert!(
+        s.devices
+            .push_targets(&app("app2"), &conv, &[alice])
+            .await
+            .expect("targets")
+            .is_empty()
+    );
+}
+
+fn push_job(a: &AppId, id: &str) -> crate::NewPushJob {
+    crate::NewPushJob {
+        id: id.into(),
+        app_id: a.clone(),
+        user_id: user("bob"),
+        device_id: "phone".into(),
+        vendor: "fcm".into(),
+        payload: format!(r#"{{"id":"{id}"}}"#),
+    }
+}
+
+pub async fn push_queue_claims_completes_retries_and_dead_letters(s: Stores) {
+    use std::time::Duration;
+    let (a, b) = (app("app1"), app("app2"));
+    let q = &s.push_queue;
+    q.enqueue(vec![
+        push_job(&a, "j1"),
+        push_job(&a, "j2"),
+        push_job(&b, "j3"),
+    ])
+    .await
+    .expect("enqueue");
+    // Enqueueing the same id again is a no-op.
+    q.enqueue(vec![push_job(&a, "j1")]).await.expect("enqueue");
+    let stats = q.stats().await.expect("stats");
+    assert_eq!(stats.depth, 3);
+    assert!(stats.oldest_created_at.is_some());
+    let lease = Duration::from_secs(60);
+    let claimed = q.claim(10, lease).await.expect("claim");
+    let mut ids: Vec<_> = claimed.iter().map(|j| j.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["j1", "j2", "j3"]);
+    assert!(claimed.iter().all(|j| j.attempts == 1));
+    let j1 = claimed.iter().find(|j| j.id == "j1").expect("j1");
+    assert_eq!(j1.payload, r#"{"id":"j1"}"#);
+    assert_eq!(j1.vendor, "fcm");
+    // Leased: nobody else gets them.
+    assert!(q.claim(10, lease).await.expect("claim").is_empty());
+    q.complete("j1").await.expect("complete");
+    // A retry is not due before its time.
+    let now = confab_model::now_ms();
+    q.retry("j2", now + 60_000, "429").await.expect("retry");
+    q.retry("j3", now - 1, "503").await.expect("retry");
+    let again = q.claim(10, lease).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, "j3");
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("503"));
+    q.dead_letter("j3", "gave up after 2 attempts")
+        .await
+        .expect("dead letter");
+    let dead = q.dead_letters(&b, 10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].job.id, "j3");
+    assert_eq!(dead[0].reason, "gave up after 2 attempts");
+    assert_eq!(dead[0].job.attempts, 2);
+    assert!(
+        q.dead_letters(&a, 10)
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
+    assert_eq!(q.stats().await.expect("stats").depth, 1, "only j2 waits");
+}
+
+pub async fn push_queue_lease_expiry_redelivers_with_the_same_id(s: Stores) {
+    use std::time::Duration;
+    let a = app("app1");
+    let q = &s.push_queue;
+    q.enqueue(vec![push_job(&a, "crash")])
+        .await
+        .expect("enqueue");
+    let first = q.claim(1, Duration::from_millis(300)).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    // The worker "crashes": it never completes. Before the lease runs out
+    // nobody gets the job; after it, the next claim does, same id.
+    assert!(
+        q.claim(1, Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = q.claim(1, Duration::from_secs(60)).await.expect("claim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].id, "crash");
+    assert_eq!(second[0].payload, first[0].payload);
+    assert_eq!(second[0].attempts, 2);
+}
+
+pub async fn push_queue_concurrent_claimers_never_share_a_job(s: Stores) {
+    use std::time::Duration;
+    let a = app("app1");
+    let jobs: Vec<_> = (0..200)
+        .map(|i| push_job(&a, &format!("c{i:03}")))
+        .collect();
+    s.push_queue.enqueue(jobs).await.expect("enqueue");
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let q = s.push_queue.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = vec![];
+            loop {
+                let got = q.claim(7, Duration::from_secs(60)).await.expect("claim");
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = vec![];
+    for t in tasks {
+        all.extend(t.await.expect("claimer"));
+    }
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(total, 200, "every job claimed exactly once");
     assert_eq!(all.len(), 200);
 }

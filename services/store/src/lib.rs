@@ -10,6 +10,8 @@
 //! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
 //! - [`WebhookOutbox`]: webhook events waiting for delivery, and dead letters.
+//! - [`DeviceStore`], [`PushQueue`]: push registrations and preferences, and
+//!   the durable queue of notifications (offline push).
 //!
 //! Backends: `sqlite` (embedded, durable) and `memory` (route table). Every
 //! backend must pass [`conformance`]. Callers hold `Arc<dyn Trait>` and never
@@ -21,6 +23,7 @@ pub mod groups;
 pub mod memory;
 mod pool_metrics;
 pub mod postgres;
+pub mod push;
 pub mod redis_store;
 pub mod rooms;
 pub mod sqlite;
@@ -33,6 +36,10 @@ use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
 pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+pub use push::{
+    DeadPushJob, DeviceStore, Dnd, NewPushJob, PushDevice, PushJob, PushQueue, PushTarget,
+    QueueStats,
+};
 pub use rooms::{Room, RoomStore};
 pub use webhooks::WebhookOutbox;
 
@@ -264,4 +271,8 @@ pub struct Stores {
     pub routes: Arc<dyn RouteTable>,
     /// The webhook outbox (asynchronous webhook events).
     pub webhooks: Arc<dyn WebhookOutbox>,
+    /// Push registrations and preferences (offline push).
+    pub devices: Arc<dyn DeviceStore>,
+    /// The durable push queue.
+    pub push_queue: Arc<dyn PushQueue>,
 }

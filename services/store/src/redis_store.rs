@@ -502,6 +502,8 @@ pub async fn distributed(
         groups: pg.clone(),
         rooms: pg.clone(),
         webhooks: pg.clone(),
+        devices: pg.clone(),
+        push_queue: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     })

@@ -24,6 +24,7 @@ mod extract;
 mod gray;
 mod idempotency;
 mod page;
+mod push;
 mod sessions;
 mod tenants;
 mod webhooks;
@@ -184,6 +185,7 @@ impl Modify for Security {
         (name = "cells", description = "Data-plane cells (operator)"),
         (name = "config", description = "The config version the data plane follows"),
         (name = "webhooks", description = "An app's webhook: settings, signing secret, deliveries and dead letters"),
+        (name = "push", description = "An app's push credentials per vendor (never returned after upload)"),
     )
 )]
 struct ApiDoc;
@@ -228,6 +230,11 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::list_dead_letters))
         .routes(routes!(webhooks::redeliver_dead_letter))
+        .routes(routes!(
+            push::put_push_credentials,
+            push::delete_push_credentials
+        ))
+        .routes(routes!(push::list_push_credentials))
 }
 
 /// The OpenAPI document of `/admin/v1`.

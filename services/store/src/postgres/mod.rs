@@ -10,6 +10,7 @@
 
 mod control;
 mod groups;
+mod push;
 mod reads;
 mod revocations;
 mod rooms;
@@ -80,6 +81,8 @@ impl PgStore {
             groups: me.clone(),
             rooms: me.clone(),
             webhooks: me.clone(),
+            devices: me.clone(),
+            push_queue: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }

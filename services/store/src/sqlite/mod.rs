@@ -8,6 +8,7 @@
 
 mod control;
 mod groups;
+mod push;
 mod reads;
 mod revocations;
 mod rooms;
@@ -132,6 +133,8 @@ impl SqliteStore {
             groups: me.clone(),
             rooms: me.clone(),
             webhooks: me.clone(),
+            devices: me.clone(),
+            push_queue: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
