@@ -83,3 +83,42 @@ describe('WebhookTab', () => {
     expect(await screen.findByRole('button', { name: 'Rotate secret' })).toBeInTheDocument();
   });
 });
+
+describe('dead letters', () => {
+  it('lists them and redelivers one by its event id', async () => {
+    const posts: string[] = [];
+    let dead = [
+      { event_id: 'ev_1', event_type: 'after_send', payload: {}, attempts: 35, last_error: 'HTTP 500', created_at: 't' },
+    ];
+    const hook = {
+      app_id: 'app_1',
+      url: 'https://h.example.com/x',
+      events: ['after_send'],
+      timeout_ms: 500,
+      fail_mode: 'open',
+      created_at: 't',
+      updated_at: 't',
+    };
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (req: Request) => {
+        const path = new URL(req.url).pathname;
+        if (req.method === 'POST') {
+          posts.push(path);
+          dead = [];
+          return new Response(null, { status: 202 });
+        }
+        if (path.endsWith('/deliveries')) return jsonResponse(200, { items: [] });
+        if (path.endsWith('/dead-letters')) return jsonResponse(200, { items: dead });
+        return jsonResponse(200, hook);
+      }),
+    );
+    renderUi(<WebhookTab appId="app_1" />);
+    const table = await screen.findByRole('table', { name: 'Dead letters' });
+    expect(table).toHaveTextContent('HTTP 500');
+    expect(table).toHaveTextContent('35');
+    await userEvent.click(within(table).getByRole('button', { name: 'Redeliver ev_1' }));
+    expect(await screen.findByText('No dead letters.')).toBeInTheDocument();
+    expect(posts).toEqual(['/admin/v1/apps/app_1/webhook/dead-letters/ev_1/redeliver']);
+  });
+});
