@@ -168,6 +168,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/apps/{app_id}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app's webhook (without its secret). */
+        get: operations["get_webhook"];
+        /**
+         * Creates or replaces the app's webhook. Creating generates the signing
+         *     secret, returned in this response only; replacing keeps it.
+         */
+        put: operations["put_webhook"];
+        post?: never;
+        /**
+         * Removes the app's webhook: no more requests from the moment the data
+         *     plane has the change (pending events are dropped when due).
+         */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/webhook/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Events given up on after the retry limit, newest first. */
+        get: operations["list_webhook_dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/webhook/dead-letters/{event_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Puts a dead letter back in the outbox: delivered again with the same
+         *     event id (receivers dedupe on it), retries starting over.
+         */
+        post: operations["redeliver_webhook_dead_letter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/webhook/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The app's most recent delivery attempts (asynchronous events, before_send
+         *     calls and tests), newest first.
+         */
+        get: operations["list_webhook_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/webhook/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replaces the signing secret; the new one is in this response only and
+         *     signs every request within seconds.
+         */
+        post: operations["rotate_webhook_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/apps/{app_id}/words": {
         parameters: {
             query?: never;
@@ -649,6 +751,23 @@ export interface components {
             /** @example sk_2f1c0a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a */
             secret: string;
         };
+        /** @description An event that was given up on. */
+        DeadLetter: {
+            /** @example 01jd8x4k2m3n4p5q6r7s8t9v0w */
+            event_id: string;
+            /** @example after_send */
+            event_type: string;
+            /** @description The JSON body that was POSTed. */
+            payload: Record<string, never>;
+            /** Format: int32 */
+            attempts: number;
+            last_error?: string | null;
+            /** @example 2024-05-01T12:00:00.000Z */
+            created_at: string;
+        };
+        DeadLetterList: {
+            items: components["schemas"]["DeadLetter"][];
+        };
         /**
          * @description Every error response: `{"error":{"code","message","request_id"}}`.
          * @example {
@@ -824,6 +943,29 @@ export interface components {
             /** @description Moves the tenant to another cell. */
             cell_id?: string | null;
         };
+        /** @description `PUT /admin/v1/apps/{app_id}/webhook`. */
+        PutWebhook: {
+            /**
+             * @description Where Confab POSTs (`https://` or `http://`).
+             * @example https://hooks.example.com/confab
+             */
+            url: string;
+            /**
+             * @description At least one.
+             * @example [
+             *       "before_send",
+             *       "after_send"
+             *     ]
+             */
+            events: components["schemas"]["WebhookEventName"][];
+            /**
+             * Format: int32
+             * @description `before_send` timeout in ms, 50 to 5000 (default 500).
+             * @example 500
+             */
+            timeout_ms?: number | null;
+            fail_mode?: null | components["schemas"]["WebhookFailMode"];
+        };
         /**
          * @description Per-app limits enforced by the data plane (api.md "Quotas"; an operator
          *     changes them).
@@ -915,6 +1057,72 @@ export interface components {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /** @description An app's webhook. `secret` only right after creation or rotation. */
+        Webhook: {
+            /** @example app_01jd8x4k2m3n4p5q6r7s8t9v0w */
+            app_id: string;
+            /** @example https://hooks.example.com/confab */
+            url: string;
+            events: components["schemas"]["WebhookEventName"][];
+            /**
+             * Format: int32
+             * @example 500
+             */
+            timeout_ms: number;
+            fail_mode: components["schemas"]["WebhookFailMode"];
+            /**
+             * @description The signing secret: shown once, when created or rotated.
+             * @example whsec_5f0c9e2d7b1a4c3e8f6d2b9a0c7e1f4d3b8a6c5e2f9d0b7a1c4e3f8d6b2a9c0e
+             */
+            secret?: string | null;
+            /** @example 2024-05-01T12:00:00.000Z */
+            created_at: string;
+            /** @example 2024-05-01T12:00:00.000Z */
+            updated_at: string;
+        };
+        /** @description One delivery attempt. */
+        WebhookDelivery: {
+            /**
+             * @description The event's id (the same on every retry).
+             * @example 01jd8x4k2m3n4p5q6r7s8t9v0w
+             */
+            event_id: string;
+            /** @example after_send */
+            event_type: string;
+            /**
+             * @description `delivered`, `failed`, `timeout`, `dead_lettered`, `allow`, `reject`,
+             *     `modify`, `busy`, `invalid_response`.
+             * @example delivered
+             */
+            outcome: string;
+            /**
+             * Format: int32
+             * @description The receiver's HTTP status, if it answered.
+             * @example 200
+             */
+            status_code?: number | null;
+            /**
+             * Format: int32
+             * @example 42
+             */
+            latency_ms: number;
+            error?: string | null;
+            /** @example 2024-05-01T12:00:00.000Z */
+            at: string;
+        };
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+        };
+        /**
+         * @description An event a webhook can subscribe to.
+         * @enum {string}
+         */
+        WebhookEventName: "before_send" | "after_send" | "user_online" | "user_offline" | "group_event";
+        /**
+         * @description What `before_send` does when the endpoint times out, fails or is busy.
+         * @enum {string}
+         */
+        WebhookFailMode: "open" | "closed";
         /** @enum {string} */
         WordAction: "block" | "mask";
         /** @description A page of a word list, by word. */
@@ -1575,6 +1783,200 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    get_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    put_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutWebhook"];
+            };
+        };
+        responses: {
+            /** @description The webhook (with `secret` when it was created) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_webhook_dead_letters: {
+        parameters: {
+            query?: {
+                /** @example 50 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dead letters, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLetterList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    redeliver_webhook_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The dead letter's event id */
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued for delivery */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_webhook_deliveries: {
+        parameters: {
+            query?: {
+                /** @example 50 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Attempts, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotate_webhook_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook with its new `secret` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];

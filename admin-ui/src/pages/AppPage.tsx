@@ -7,9 +7,10 @@ import { ConfirmButton, IdText, PageHeader, QueryView, StatusBadge, notifyDone, 
 import { AppSettingsTab, QuotasTab } from './AppSettings';
 import { KeysTab } from './Keys';
 import { WordsPanel } from './Words';
+import { WebhookTab } from './Webhook';
 import { tr } from '../i18n';
 
-const TABS = ['settings', 'quotas', 'keys', 'words'] as const;
+const TABS = ['settings', 'quotas', 'keys', 'words', 'webhook'] as const;
 
 export function AppPage() {
   const { appId = '', tab } = useParams();
@@ -95,6 +96,7 @@ export function AppPage() {
               <Tabs.Tab value="quotas">{tr('Quotas')}</Tabs.Tab>
               <Tabs.Tab value="keys">{tr('Keys')}</Tabs.Tab>
               <Tabs.Tab value="words">{tr('Sensitive words')}</Tabs.Tab>
+              <Tabs.Tab value="webhook">{tr('Webhook')}</Tabs.Tab>
             </Tabs.List>
             <Tabs.Panel value="settings">
               <AppSettingsTab app={a} onSaved={app.reload} />
@@ -107,6 +109,9 @@ export function AppPage() {
             </Tabs.Panel>
             <Tabs.Panel value="words">
               <WordsPanel appId={a.app_id} />
+            </Tabs.Panel>
+            <Tabs.Panel value="webhook">
+              <WebhookTab appId={a.app_id} />
             </Tabs.Panel>
           </Tabs>
         </>
