@@ -110,6 +110,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/apps/{app_id}/push-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which vendors the app has credentials for (fingerprints, upload times;
+         *     never a secret).
+         */
+        get: operations["list_push_credentials"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/push-credentials/{vendor}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Uploads (or replaces) the app's credentials for a push vendor. The body
+         *     is the vendor's credentials object (`vendor` may be left out; it must
+         *     match the path when given). Stored sealed; never returned.
+         */
+        put: operations["put_push_credentials"];
+        post?: never;
+        /**
+         * Deletes the app's credentials for a vendor: its pushes are dead-lettered
+         *     ("no credentials") from then on. Deleting credentials that are not there
+         *     succeeds too.
+         */
+        delete: operations["delete_push_credentials"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/apps/{app_id}/quotas": {
         parameters: {
             query?: never;
@@ -943,6 +989,30 @@ export interface components {
             /** @description Moves the tenant to another cell. */
             cell_id?: string | null;
         };
+        /** @description An app's uploaded push credentials, by vendor. */
+        PushCredentialList: {
+            items: components["schemas"]["PushCredentialStatus"][];
+        };
+        /** @description Uploaded credentials as the API shows them (never the secret). */
+        PushCredentialStatus: {
+            app_id: string;
+            /**
+             * @description `apns`, `fcm`, `huawei`, `xiaomi`, `oppo`, `vivo` or `honor`.
+             * @example apns
+             */
+            vendor: string;
+            /**
+             * @description First 16 hex digits of SHA-256 over the uploaded JSON: changes when
+             *     the credentials do.
+             * @example 9f2c4e1a7b3d5c60
+             */
+            fingerprint: string;
+            /**
+             * Format: int64
+             * @description Milliseconds since the epoch of the upload.
+             */
+            updated_at: number;
+        };
         /** @description `PUT /admin/v1/apps/{app_id}/webhook`. */
         PutWebhook: {
             /**
@@ -1671,6 +1741,104 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_push_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description By vendor */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushCredentialList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    put_push_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description apns, fcm, huawei, xiaomi, oppo, vivo or honor */
+                vendor: string;
+            };
+            cookie?: never;
+        };
+        /** @description apns: {key_p8, key_id, team_id, topic, sandbox}; fcm: {service_account_json}; huawei: {app_id, app_secret}; xiaomi: {app_secret, package}; oppo: {app_key, master_secret}; vivo: {app_id, app_key, app_secret}; honor: {app_id, client_id, client_secret} */
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "key_id": "ABC123DEFG",
+                 *       "key_p8": "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
+                 *       "sandbox": false,
+                 *       "team_id": "DEF123GHIJ",
+                 *       "topic": "com.example.chat"
+                 *     }
+                 */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Stored: what the API will show of them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushCredentialStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    delete_push_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description apns, fcm, huawei, xiaomi, oppo, vivo or honor */
+                vendor: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
         };
     };
