@@ -11,7 +11,7 @@ use anyhow::Context;
 use confab_control::service::Control;
 use confab_push::{BuildProvider, CachedProviders, Worker, WorkerConfig};
 use confab_store::Stores;
-use confab_store::postgres::{PgOptions, PgStore};
+use confab_store::postgres::PgStore;
 use tokio::net::TcpListener;
 
 use crate::settings::ServeSettings;
@@ -83,7 +83,7 @@ pub async fn run(
         "CONFAB_KEK is required: push credentials are sealed with it"
     );
     crate::observability::metrics_handle();
-    let stores = PgStore::connect(pg_url, PgOptions::default())
+    let stores = PgStore::connect(pg_url, crate::startup::pg_options(&settings))
         .await
         .context("connecting to PostgreSQL")?
         .into_stores();

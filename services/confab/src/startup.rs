@@ -742,7 +742,7 @@ fn admin_router(plane: &ControlPlane, console_dir: Option<std::path::PathBuf>) -
 }
 
 /// The PostgreSQL pool settings of a node.
-fn pg_options(settings: &ServeSettings) -> PgOptions {
+pub(crate) fn pg_options(settings: &ServeSettings) -> PgOptions {
     PgOptions {
         max_connections: settings.pg_max_connections,
         ..PgOptions::default()
