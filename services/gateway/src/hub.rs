@@ -96,6 +96,16 @@ pub(crate) fn enqueue(
     }
 }
 
+/// A logged-in session of this node, as the route table knows it.
+#[derive(Debug, Clone)]
+pub struct LocalSession {
+    pub app: AppId,
+    pub user: UserId,
+    pub device_id: Arc<str>,
+    pub session_id: Arc<str>,
+    pub platform: Platform,
+}
+
 /// A handle on one logged-in connection.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
@@ -181,19 +191,19 @@ impl Hub {
     }
 
     /// Number of users with at least one session here.
-    /// Every logged-in session here: (app, user, device, session, platform).
-    pub fn sessions(&self) -> Vec<(AppId, UserId, Arc<str>, Arc<str>, Platform)> {
+    /// Every logged-in session here.
+    pub fn sessions(&self) -> Vec<LocalSession> {
         let mut out = Vec::with_capacity(self.connection_count());
         for entry in self.sessions.iter() {
             let (app, user) = entry.key();
             for h in entry.value() {
-                out.push((
-                    app.clone(),
-                    user.clone(),
-                    h.device_id.clone(),
-                    h.session_id.clone(),
-                    h.platform,
-                ));
+                out.push(LocalSession {
+                    app: app.clone(),
+                    user: user.clone(),
+                    device_id: h.device_id.clone(),
+                    session_id: h.session_id.clone(),
+                    platform: h.platform,
+                });
             }
         }
         out

@@ -201,15 +201,15 @@ async fn route_keeper(gw: std::sync::Weak<Gateway>) {
                 );
                 let mut failed = 0usize;
                 for chunk in sessions.chunks(256) {
-                    let writes = chunk.iter().map(|(app, user, device, session, platform)| {
+                    let writes = chunk.iter().map(|s| {
                         gw.routes.register(
-                            app,
-                            user,
+                            &s.app,
+                            &s.user,
                             confab_store::Route {
-                                device_id: device.to_string(),
-                                session_id: session.to_string(),
+                                device_id: s.device_id.to_string(),
+                                session_id: s.session_id.to_string(),
                                 node: gw.node.clone(),
-                                platform: platform.as_str().to_owned(),
+                                platform: s.platform.as_str().to_owned(),
                             },
                         )
                     });
