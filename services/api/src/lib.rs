@@ -19,6 +19,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod messages;
 pub mod rooms;
 pub mod routes;
 pub mod webhooks;
@@ -173,6 +174,9 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(rooms::create_room))
         .routes(routes!(rooms::get_room, rooms::close_room))
         .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(messages::batch_send))
+        .routes(routes!(messages::get_message))
+        .routes(routes!(messages::recall_message))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -15,6 +15,7 @@ pub mod quota;
 pub mod retention;
 pub mod rooms;
 pub mod webhooks;
+mod app_recall;
 
 use std::sync::Arc;
 

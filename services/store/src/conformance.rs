@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
             room_presence_counts_members_per_node,
             webhook_outbox_claims_leases_retries_and_dead_letters,
             webhook_outbox_concurrent_claims_never_share_an_event,
+            get_by_id_finds_only_the_apps_own_message,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1435,4 +1436,43 @@ pub async fn webhook_outbox_concurrent_claims_never_share_an_event(s: Stores) {
     all.dedup();
     assert_eq!(total, 200, "every event claimed exactly once");
     assert_eq!(all.len(), 200);
+}
+
+pub async fn get_by_id_finds_only_the_apps_own_message(s: Stores) {
+    let (a, b) = (app("app-a"), app("app-b"));
+    let r = s
+        .messages
+        .append(p2p(&a, "alice", "bob", "c0"))
+        .await
+        .expect("append");
+    let id = r.message.msg_id.clone();
+    let got = s
+        .messages
+        .get_by_id(&a, &id)
+        .await
+        .expect("get_by_id")
+        .expect("found by id alone");
+    assert_eq!(got, r.message);
+    assert_eq!(
+        s.messages.get_by_id(&b, &id).await.expect("get_by_id"),
+        None,
+        "another app's id is not found"
+    );
+    assert_eq!(
+        s.messages.get_by_id(&a, "no-such-id").await.expect("get_by_id"),
+        None
+    );
+    // A recalled message is still found, marked recalled, without content.
+    s.messages
+        .recall(&a, &r.message.conv_id, &id)
+        .await
+        .expect("recall");
+    let got = s
+        .messages
+        .get_by_id(&a, &id)
+        .await
+        .expect("get_by_id")
+        .expect("still there");
+    assert!(got.recalled);
+    assert_eq!(got.body, confab_model::RECALLED_BODY);
 }
