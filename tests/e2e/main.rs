@@ -15,6 +15,7 @@ mod helpers;
 mod login;
 mod messaging;
 mod rest;
+mod rest_messages;
 mod rooms;
 mod session;
 mod webhooks;

@@ -1459,7 +1459,10 @@ pub async fn get_by_id_finds_only_the_apps_own_message(s: Stores) {
         "another app's id is not found"
     );
     assert_eq!(
-        s.messages.get_by_id(&a, "no-such-id").await.expect("get_by_id"),
+        s.messages
+            .get_by_id(&a, "no-such-id")
+            .await
+            .expect("get_by_id"),
         None
     );
     // A recalled message is still found, marked recalled, without content.

@@ -168,8 +168,9 @@ impl MessageStore for PgStore {
 
     async fn get_by_id(&self, app: &AppId, msg_id: &str) -> Result<Option<StoredMessage>> {
         // Served by the (app_id, msg_id) index.
-        let sql =
-            format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.msg_id = $2");
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.msg_id = $2"
+        );
         let row = sqlx::query(&sql)
             .bind(app.as_str())
             .bind(msg_id)
