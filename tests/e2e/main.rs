@@ -16,6 +16,7 @@ mod login;
 mod messaging;
 mod push;
 mod rest;
+mod rest_messages;
 mod rooms;
 mod session;
 mod webhooks;

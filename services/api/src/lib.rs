@@ -20,6 +20,7 @@ pub mod devices;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod messages;
 pub mod rooms;
 pub mod routes;
 pub mod webhooks;
@@ -176,6 +177,9 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(webhooks::test_webhook))
         .routes(routes!(devices::list_devices))
         .routes(routes!(devices::delete_device))
+        .routes(routes!(messages::batch_send))
+        .routes(routes!(messages::get_message))
+        .routes(routes!(messages::recall_message))
 }
 
 /// The OpenAPI document of `/v1`.

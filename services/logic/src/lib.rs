@@ -7,6 +7,7 @@
 //! inbox → reply → deliver), sync, history, read state, conversations, recall,
 //! typing and groups. It never touches a socket and never blocks on a slow device.
 
+mod app_recall;
 pub mod auth;
 mod error;
 mod groups;

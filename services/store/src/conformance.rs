@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             push_queue_claims_completes_retries_and_dead_letters,
             push_queue_lease_expiry_redelivers_with_the_same_id,
             push_queue_concurrent_claimers_never_share_a_job,
+            get_by_id_finds_only_the_apps_own_message,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1748,4 +1749,46 @@ pub async fn push_queue_concurrent_claimers_never_share_a_job(s: Stores) {
     all.dedup();
     assert_eq!(total, 200, "every job claimed exactly once");
     assert_eq!(all.len(), 200);
+}
+
+pub async fn get_by_id_finds_only_the_apps_own_message(s: Stores) {
+    let (a, b) = (app("app-a"), app("app-b"));
+    let r = s
+        .messages
+        .append(p2p(&a, "alice", "bob", "c0"))
+        .await
+        .expect("append");
+    let id = r.message.msg_id.clone();
+    let got = s
+        .messages
+        .get_by_id(&a, &id)
+        .await
+        .expect("get_by_id")
+        .expect("found by id alone");
+    assert_eq!(got, r.message);
+    assert_eq!(
+        s.messages.get_by_id(&b, &id).await.expect("get_by_id"),
+        None,
+        "another app's id is not found"
+    );
+    assert_eq!(
+        s.messages
+            .get_by_id(&a, "no-such-id")
+            .await
+            .expect("get_by_id"),
+        None
+    );
+    // A recalled message is still found, marked recalled, without content.
+    s.messages
+        .recall(&a, &r.message.conv_id, &id)
+        .await
+        .expect("recall");
+    let got = s
+        .messages
+        .get_by_id(&a, &id)
+        .await
+        .expect("get_by_id")
+        .expect("still there");
+    assert!(got.recalled);
+    assert_eq!(got.body, confab_model::RECALLED_BODY);
 }

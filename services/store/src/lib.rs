@@ -137,6 +137,11 @@ pub trait MessageStore: Send + Sync + 'static {
     /// heads and conversation seqs never move back: later messages never
     /// reuse an `inbox_seq` or a `seq`.
     async fn purge_older_than(&self, app: &AppId, before_ts: i64, max: u32) -> Result<Purged>;
+
+    /// A message of `app` by its id alone, whatever its conversation (the
+    /// REST `GET /v1/messages/{msg_id}`: a backend knows ids, not always
+    /// conversations). Another app's id is `None`.
+    async fn get_by_id(&self, app: &AppId, msg_id: &str) -> Result<Option<StoredMessage>>;
 }
 
 #[async_trait]

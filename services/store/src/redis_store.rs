@@ -404,6 +404,11 @@ impl MessageStore for RingedMessages {
         self.inner.get(app, conv, msg_id).await
     }
 
+    async fn get_by_id(&self, app: &AppId, msg_id: &str) -> Result<Option<StoredMessage>> {
+        // Messages live in the roaming store; the rings only cache inboxes.
+        self.inner.get_by_id(app, msg_id).await
+    }
+
     async fn purge_older_than(&self, app: &AppId, before_ts: i64, max: u32) -> Result<Purged> {
         // The rings hold copies of the purged entries: clear them after the
         // purge (a failure fails the purge, and the next run clears them).

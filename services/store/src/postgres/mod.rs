@@ -169,6 +169,19 @@ impl MessageStore for PgStore {
         row.as_ref().map(message_from_row).transpose()
     }
 
+    async fn get_by_id(&self, app: &AppId, msg_id: &str) -> Result<Option<StoredMessage>> {
+        // Served by the (app_id, msg_id) index.
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.msg_id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(msg_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
     async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE messages SET recalled = TRUE, body = $1 WHERE app_id = $2 AND msg_id = $3 AND conv_id = $4",

@@ -236,6 +236,18 @@ impl MessageStore for SqliteStore {
         row.as_ref().map(message_from_row).transpose()
     }
 
+    async fn get_by_id(&self, app: &AppId, msg_id: &str) -> Result<Option<StoredMessage>> {
+        // Served by the unique (app_id, msg_id) index.
+        let sql =
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.app_id = ? AND m.msg_id = ?");
+        let row = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(msg_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
     async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE messages SET recalled = 1, body = ? WHERE app_id = ? AND msg_id = ? AND conv_id = ?",
