@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::{Actor, Control, to_json};
 use crate::error::{ControlError, Result};
 
-const KIND: &str = "push_credentials";
+pub(crate) const KIND: &str = "push_credentials";
 
 /// What is stored: the credentials' JSON, sealed.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -632,20 +632,38 @@ impl Control {
     }
 
     /// Re-seals every secret with the current KEK; returns how many changed.
+    /// Re-seals every stored secret that is not sealed with the current KEK
+    /// (app key secrets, webhook signing secrets, push credentials), so
+    /// that the old KEK can be dropped. Returns how many were re-sealed.
     pub async fn rewrap_keys(&self, actor: &Actor) -> Result<usize> {
         actor.require_operator()?;
+        // Every sealed field of the stored documents: (kind, field).
+        const SEALED: [(&str, &str); 3] = [
+            (kind::KEY, "sealed_secret"),
+            (kind::WEBHOOK, "sealed_secret"),
+            (push_credentials::KIND, "sealed"),
+        ];
         let mut ops = Vec::new();
-        for rec in self.store.list(kind::KEY, None).await? {
-            let mut key: KeyRecord = from_record(&rec)?;
-            if Keyring::sealed_with(&key.sealed_secret) == Some(self.keyring.current_id()) {
-                continue;
+        for (record_kind, field) in SEALED {
+            for rec in self.store.list(record_kind, None).await? {
+                let mut doc: serde_json::Value = from_record(&rec)?;
+                let Some(sealed) = doc.get(field).and_then(|v| v.as_str()) else {
+                    return Err(ControlError::internal(format!(
+                        "stored {} {} has no {field}",
+                        rec.kind, rec.id
+                    )));
+                };
+                if Keyring::sealed_with(sealed) == Some(self.keyring.current_id()) {
+                    continue;
+                }
+                let resealed = self.keyring.seal(&self.keyring.open(sealed)?)?;
+                doc[field] = serde_json::Value::String(resealed);
+                ops.push(ControlWrite::Update {
+                    kind: record_kind.into(),
+                    id: rec.id.clone(),
+                    doc: doc.to_string(),
+                });
             }
-            key.sealed_secret = self.keyring.seal(&self.keyring.open(&key.sealed_secret)?)?;
-            ops.push(ControlWrite::Update {
-                kind: kind::KEY.into(),
-                id: key.key_id.clone(),
-                doc: to_json(&key)?,
-            });
         }
         let count = ops.len();
         if count > 0 {
