@@ -689,11 +689,14 @@ export interface components {
              */
             retention_days: number;
             quotas: components["schemas"]["Quotas"];
+            /** @description What offline-push notifications say (docs/push.md). */
+            push: components["schemas"]["PushTemplates"];
         };
         /**
          * @description Changes to an app's settings: each field given replaces the current value
-         *     (a full [`AppSettings`] object works too). Only `kick_policy` is for tenant
-         *     admins; the others are quotas (api.md), which only an operator changes.
+         *     (a full [`AppSettings`] object works too). Only `kick_policy` and `push`
+         *     are for tenant admins; the others are quotas (api.md), which only an
+         *     operator changes.
          */
         AppSettingsPatch: {
             kick_policy?: null | components["schemas"]["KickPolicy"];
@@ -713,6 +716,7 @@ export interface components {
              */
             retention_days?: number | null;
             quotas?: null | components["schemas"]["QuotasPatch"];
+            push?: null | components["schemas"]["PushTemplates"];
         };
         Cell: {
             /** @example cn-east-1 */
@@ -1012,6 +1016,42 @@ export interface components {
              * @description Milliseconds since the epoch of the upload.
              */
             updated_at: number;
+        };
+        /**
+         * @description What an app's offline-push notifications say. In `title` and
+         *     `group_title`, `{sender}` is the sender's user id and `{group}` the
+         *     group's name (or id).
+         */
+        PushTemplates: {
+            /**
+             * @description Title of a single-chat notification (at most 200 characters).
+             * @example {sender}
+             */
+            title: string;
+            /**
+             * @description Title of a group notification (at most 200 characters).
+             * @example {sender} in {group}
+             */
+            group_title: string;
+            /**
+             * @description Never put message content in a notification: the body is
+             *     `hidden_body` instead.
+             */
+            hide_content: boolean;
+            /** @example New message */
+            hidden_body: string;
+            /**
+             * @description Body of a notification for a non-text message, by body type
+             *     (`image`, `file`, ...; at most 32 types).
+             */
+            placeholders: {
+                [key: string]: string;
+            };
+            /**
+             * @description Body for a body type without a placeholder.
+             * @example [message]
+             */
+            other: string;
         };
         /** @description `PUT /admin/v1/apps/{app_id}/webhook`. */
         PutWebhook: {

@@ -1546,6 +1546,28 @@ async fn every_operation_works_for_an_operator() -> TestResult {
         )
         .await;
     assert_eq!(got["settings"]["kick_policy"], "unlimited");
+    // ... and its push templates (replaced as a whole, checked).
+    assert_eq!(got["settings"]["push"]["placeholders"]["image"], "[image]");
+    let got = api
+        .ok(
+            "PATCH",
+            &format!("/admin/v1/apps/{aid}"),
+            &admin,
+            Some(&json!({"settings": {"push": {"title": "{sender} says", "group_title": "{group}", "hide_content": true, "hidden_body": "You have a new message", "placeholders": {"image": "[photo]"}, "other": "[message]"}}})),
+        )
+        .await;
+    assert_eq!(got["settings"]["push"]["title"], "{sender} says");
+    assert_eq!(got["settings"]["push"]["hide_content"], true);
+    assert_eq!(got["settings"]["push"]["placeholders"]["image"], "[photo]");
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/admin/v1/apps/{aid}"),
+            Some(&admin),
+            Some(&json!({"settings": {"push": {"title": "x".repeat(201), "group_title": "", "hide_content": false, "hidden_body": "", "placeholders": {}, "other": ""}}})),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
     let me = api.ok("GET", "/admin/v1/me", &admin, None).await;
     assert_eq!(
         (me["role"].as_str(), me["tenant_id"].as_str()),

@@ -352,6 +352,8 @@ pub struct AppSettings {
     #[schema(example = 30)]
     pub retention_days: u32,
     pub quotas: Quotas,
+    /// What offline-push notifications say (docs/push.md).
+    pub push: PushTemplates,
 }
 
 impl From<DomainSettings> for AppSettings {
@@ -362,13 +364,92 @@ impl From<DomainSettings> for AppSettings {
             max_body_bytes: s.max_body_bytes as u64,
             retention_days: s.retention_days,
             quotas: s.quotas.into(),
+            push: s.push.into(),
         }
     }
 }
 
+/// What an app's offline-push notifications say. In `title` and
+/// `group_title`, `{sender}` is the sender's user id and `{group}` the
+/// group's name (or id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushTemplates {
+    /// Title of a single-chat notification (at most 200 characters).
+    #[schema(example = "{sender}")]
+    pub title: String,
+    /// Title of a group notification (at most 200 characters).
+    #[schema(example = "{sender} in {group}")]
+    pub group_title: String,
+    /// Never put message content in a notification: the body is
+    /// `hidden_body` instead.
+    pub hide_content: bool,
+    #[schema(example = "New message")]
+    pub hidden_body: String,
+    /// Body of a notification for a non-text message, by body type
+    /// (`image`, `file`, ...; at most 32 types).
+    pub placeholders: std::collections::BTreeMap<String, String>,
+    /// Body for a body type without a placeholder.
+    #[schema(example = "[message]")]
+    pub other: String,
+}
+
+impl From<confab_model::PushTemplates> for PushTemplates {
+    fn from(t: confab_model::PushTemplates) -> Self {
+        Self {
+            title: t.title,
+            group_title: t.group_title,
+            hide_content: t.hide_content,
+            hidden_body: t.hidden_body,
+            placeholders: t.placeholders,
+            other: t.other,
+        }
+    }
+}
+
+impl PushTemplates {
+    fn validate(self) -> Result<confab_model::PushTemplates, ControlError> {
+        const MAX_TEXT: usize = 200;
+        let texts = [
+            ("title", &self.title),
+            ("group_title", &self.group_title),
+            ("hidden_body", &self.hidden_body),
+            ("other", &self.other),
+        ];
+        for (name, text) in texts {
+            if text.chars().count() > MAX_TEXT {
+                return Err(ControlError::bad_request(format!(
+                    "push.{name} must be at most {MAX_TEXT} characters"
+                )));
+            }
+        }
+        if self.placeholders.len() > 32 {
+            return Err(ControlError::bad_request(
+                "push.placeholders may list at most 32 body types",
+            ));
+        }
+        for (kind, text) in &self.placeholders {
+            if kind.is_empty() || kind.len() > 32 || text.chars().count() > MAX_TEXT {
+                return Err(ControlError::bad_request(format!(
+                    "push.placeholders: body types are 1 to 32 bytes and texts at most {MAX_TEXT} characters ({kind:?})"
+                )));
+            }
+        }
+        Ok(confab_model::PushTemplates {
+            title: self.title,
+            group_title: self.group_title,
+            hide_content: self.hide_content,
+            hidden_body: self.hidden_body,
+            placeholders: self.placeholders,
+            other: self.other,
+        })
+    }
+}
+
 /// Changes to an app's settings: each field given replaces the current value
-/// (a full [`AppSettings`] object works too). Only `kick_policy` is for tenant
-/// admins; the others are quotas (api.md), which only an operator changes.
+/// (a full [`AppSettings`] object works too). Only `kick_policy` and `push`
+/// are for tenant admins; the others are quotas (api.md), which only an
+/// operator changes.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSettingsPatch {
@@ -380,6 +461,8 @@ pub struct AppSettingsPatch {
     /// 1 to 3650.
     pub retention_days: Option<u32>,
     pub quotas: Option<QuotasPatch>,
+    /// Replaces the app's push templates as a whole.
+    pub push: Option<PushTemplates>,
 }
 
 /// Changes to quotas: each field given replaces the current value.
@@ -410,6 +493,9 @@ impl AppSettingsPatch {
         }
         if let Some(v) = self.retention_days {
             s.retention_days = v;
+        }
+        if let Some(t) = &self.push {
+            s.push = t.clone().validate()?;
         }
         if let Some(q) = self.quotas {
             let t = &mut s.quotas;
