@@ -33,7 +33,7 @@ pub fn distributed_suite() -> bool {
     std::env::var("CONFAB_E2E_STORE").is_ok_and(|v| v == "distributed" || v == "split")
 }
 
-fn split_suite() -> bool {
+pub fn split_suite() -> bool {
     std::env::var("CONFAB_E2E_STORE").is_ok_and(|v| v == "split")
 }
 

@@ -692,3 +692,45 @@ async fn a_slow_apps_before_send_never_delays_another_apps_sends() {
         "beyond the app's bound the fail mode applies at once: {results:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sessions_login_and_logout_are_user_online_and_user_offline_events() {
+    let server = server().await;
+    let (rx, addr) = Receiver::start().await;
+    set_hook(
+        &server,
+        &server.app_id,
+        format!("http://{addr}/ok"),
+        &[WebhookEvent::UserOnline, WebhookEvent::UserOffline],
+        500,
+        FailMode::Open,
+    )
+    .await;
+    // Over the split-services suite the gateway tells a logic node over
+    // gRPC (LogicService/SessionClosed); embedded, in process.
+    let carol = server
+        .login(
+            confab_client::Transport::WsJson,
+            "carol",
+            "carol-phone",
+            "ios",
+        )
+        .await;
+    let online = rx.wait_for("user_online", 1, WAIT).await;
+    assert_eq!(online.len(), 1, "one user_online event");
+    assert_eq!(online[0].body["data"]["user_id"], "carol");
+    assert_eq!(online[0].body["data"]["device_id"], "carol-phone");
+    let session_id = online[0].body["data"]["session_id"].clone();
+    carol
+        .call(confab_proto::Frame {
+            op: confab_proto::ops::LOGOUT.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("logout");
+    let offline = rx.wait_for("user_offline", 1, WAIT).await;
+    assert_eq!(offline.len(), 1, "one user_offline event");
+    assert_eq!(offline[0].body["data"]["user_id"], "carol");
+    assert_eq!(offline[0].body["data"]["session_id"], session_id);
+    assert_ne!(offline[0].event_id, online[0].event_id);
+}

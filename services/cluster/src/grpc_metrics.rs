@@ -29,8 +29,12 @@ pub struct GrpcMetrics<S> {
 /// label set.
 fn method_label(path: &str) -> &'static str {
     // Add new RPCs here (an unknown one is counted as "other").
-    const KNOWN: [(&str, &str); 5] = [
+    const KNOWN: [(&str, &str); 6] = [
         ("/confab.v1.LogicService/Login", "LogicService/Login"),
+        (
+            "/confab.v1.LogicService/SessionClosed",
+            "LogicService/SessionClosed",
+        ),
         ("/confab.v1.LogicService/Handle", "LogicService/Handle"),
         ("/confab.v1.LogicService/Info", "LogicService/Info"),
         ("/confab.v1.ConfigService/Watch", "ConfigService/Watch"),

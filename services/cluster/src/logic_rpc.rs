@@ -19,7 +19,8 @@ use confab_proto::ops::code;
 use confab_proto::v1::logic_service_client::LogicServiceClient;
 use confab_proto::v1::logic_service_server::{LogicService, LogicServiceServer};
 use confab_proto::v1::{
-    HandleRequest, InfoRequest, LoginReply, LoginRequest, NodeInfo, SessionInfo,
+    HandleRequest, InfoRequest, LoginReply, LoginRequest, NodeInfo, SessionClosedReply,
+    SessionClosedRequest, SessionInfo,
 };
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -98,6 +99,20 @@ impl LogicService for LogicServer {
         Ok(tonic::Response::new(
             self.logic.handle(&session, frame).await,
         ))
+    }
+
+    async fn session_closed(
+        &self,
+        request: tonic::Request<SessionClosedRequest>,
+    ) -> Result<tonic::Response<SessionClosedReply>, tonic::Status> {
+        let req = request.into_inner();
+        let session = req
+            .session
+            .as_ref()
+            .and_then(session_from)
+            .ok_or_else(|| tonic::Status::invalid_argument("bad session"))?;
+        self.logic.session_closed(&session, &req.reason);
+        Ok(tonic::Response::new(SessionClosedReply {}))
     }
 
     async fn info(
@@ -399,6 +414,37 @@ impl LogicApi for RemoteLogic {
             }
         }
         error_reply(rid, code::UNAVAILABLE, "no logic node is reachable; retry")
+    }
+
+    /// Tells a logic node (of the session's release) that the session
+    /// ended, on a task of its own: the connection is gone and nobody waits.
+    fn session_closed(&self, session: &Session, reason: &str) {
+        let release = self.release_for(
+            session.app_id.as_str(),
+            session.user_id.as_str(),
+            session.platform.as_str(),
+            &session.client_version,
+        );
+        let nodes = self.rotation(release.as_deref());
+        let req = SessionClosedRequest {
+            session: Some(session_info(session)),
+            reason: reason.to_owned(),
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            for (addr, mut client) in nodes {
+                match client.session_closed(req.clone()).await {
+                    Ok(_) => return,
+                    Err(status) => {
+                        metrics::counter!("confab_cluster_logic_failovers_total").increment(1);
+                        tracing::warn!(logic = %addr, error = %status, "logic node failed; trying the next");
+                    }
+                }
+            }
+            tracing::warn!("no logic node took the end of a session: its user_offline event is lost");
+        });
     }
 }
 

@@ -107,8 +107,6 @@ pub trait LogicApi: Send + Sync + 'static {
     /// Handles one request of a logged-in session; see [`Logic::handle`].
     async fn handle(&self, session: &Session, frame: Frame) -> Frame;
     /// A session ended (logout or disconnect). The default does nothing.
-    // TODO(lead): carry this over gRPC in `confab_cluster::RemoteLogic` so
-    // split deployments emit `user_offline` too.
     fn session_closed(&self, _session: &Session, _reason: &str) {}
 }
 
