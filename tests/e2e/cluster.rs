@@ -436,6 +436,8 @@ impl SplitCell {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateways_and_logic_as_separate_services_deliver_across_gateways() {
     let cell = SplitCell::start().await;
+    let metrics_at = cell.logic[0].as_ref().expect("running").http_addr;
+    let before = scrape_metrics(metrics_at).await;
     let alice = cell
         .login(0, Transport::WsJson, "alice", "a-phone", "ios")
         .await;
@@ -471,10 +473,32 @@ async fn gateways_and_logic_as_separate_services_deliver_across_gateways() {
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("unauthorized"), "{err}");
-    // What an SRE watches for this path: the gRPC calls the gateways made and
-    // the database pool's health, on a logic node's /metrics.
-    let http = cell.logic[0].as_ref().expect("running").http_addr;
-    let scrape = scrape_metrics(http).await;
+    // What an SRE watches for this path: the key series exist and move with
+    // the traffic above (20 messages, each to two devices on other gateways).
+    let scrape = scrape_metrics(metrics_at).await;
+    for (series, at_least) in [
+        ("confab_logic_messages_sent_total", 20.0),
+        ("confab_gateway_frames_in_total", 20.0),
+        ("confab_gateway_frames_out_total", 40.0),
+        ("confab_gateway_delivery_latency_seconds_count", 40.0),
+        ("confab_logic_store_seconds_count", 20.0),
+        ("confab_cluster_delivered_total", 40.0),
+    ] {
+        let moved = series_sum(&scrape, series) - series_sum(&before, series);
+        assert!(
+            moved >= at_least,
+            "{series} moved by {moved}, expected at least {at_least}"
+        );
+    }
+    for series in [
+        "confab_gateway_connections",
+        "confab_config_version",
+        "confab_db_pool_connections",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(series_sum(&scrape, series) > 0.0, "{series} is exported");
+    }
     let handled: f64 = scrape
         .lines()
         .filter(|l| {
@@ -492,6 +516,18 @@ async fn gateways_and_logic_as_separate_services_deliver_across_gateways() {
         scrape.contains("confab_db_pool_max_connections{backend=\"postgres\",pool=\"main\"}"),
         "PostgreSQL pool gauges exported"
     );
+}
+
+/// The sum of every sample of `series` (all label sets) in a scrape.
+fn series_sum(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(series)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// A node's whole /metrics text.
