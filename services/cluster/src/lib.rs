@@ -367,12 +367,21 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                     }
                 },
             };
+            // Frames that must arrive (high-priority and closing live-room
+            // frames are never stored: nothing would bring them back) are
+            // sent again if the batch fails.
+            let must_arrive: Vec<WireDelivery> =
+                items.iter().filter(|i| must_arrive(i)).cloned().collect();
             sends.push(async move {
                 let mut client = client;
-                let ok = client
+                let mut ok = client
                     .deliver(DeliverBatch { items })
                     .await
+                    .map(|_| ())
                     .map_err(|e| e.to_string());
+                if ok.is_err() && !must_arrive.is_empty() {
+                    ok = retry_must_arrive(&mut client, &node, must_arrive).await;
+                }
                 (node, n, ok)
             });
         }
@@ -391,6 +400,52 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
             }
         }
     }
+}
+
+/// A live-room frame that is high priority, or closes the room: never
+/// shed, never stored, so a failed RPC is retried for it.
+fn must_arrive(item: &WireDelivery) -> bool {
+    !item.room_id.is_empty()
+        && (item.close || item.frame.as_ref().is_some_and(|f| f.priority == "high"))
+}
+
+/// Delays before each retry of must-arrive frames; after the last one the
+/// node is treated as down like any failed node. A timed-out call may have
+/// been delivered, so these frames are at-least-once across nodes (clients
+/// drop a repeated `msg_id`; docs/protocol.md, live rooms).
+const MUST_ARRIVE_RETRIES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+];
+
+async fn retry_must_arrive(
+    client: &mut NodeDeliveryClient<InterceptedService<Channel, auth::Stamp>>,
+    node: &str,
+    items: Vec<WireDelivery>,
+) -> std::result::Result<(), String> {
+    let mut last = String::new();
+    for delay in MUST_ARRIVE_RETRIES {
+        tokio::time::sleep(delay).await;
+        metrics::counter!("confab_cluster_room_retries_total").increment(1);
+        match client
+            .deliver(DeliverBatch {
+                items: items.clone(),
+            })
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(
+                    node,
+                    n = items.len(),
+                    "must-arrive room frames delivered on retry"
+                );
+                return Ok(());
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
 }
 
 /// The receiving end: hands frames from other nodes to local sessions.

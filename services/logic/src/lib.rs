@@ -162,6 +162,8 @@ pub struct Logic {
     webhooks: Arc<confab_webhooks::Webhooks>,
     /// Push decisions running on their own tasks (see push.rs).
     push_in_flight: push::InFlight,
+    /// Which apps have push devices at all (see push.rs).
+    push_apps: Arc<push::AppDeviceFlags>,
 }
 
 impl Logic {
@@ -183,6 +185,7 @@ impl Logic {
             logins: std::sync::atomic::AtomicU64::new(0),
             webhooks,
             push_in_flight: push::InFlight::default(),
+            push_apps: Arc::default(),
         }
     }
 

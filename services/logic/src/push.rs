@@ -77,6 +77,7 @@ pub(crate) async fn register(logic: &Logic, s: &Session, frame: Frame) -> Result
             },
         )
         .await?;
+    logic.push_apps.set(&s.app_id, true);
     metrics::counter!("confab_push_registrations_total", "vendor" => vendor.as_str()).increment(1);
     Ok(Frame::default())
 }
@@ -182,6 +183,35 @@ pub(crate) async fn settings(logic: &Logic, s: &Session, frame: Frame) -> Result
     })
 }
 
+/// Per app: whether it has any push device, as last read from the store.
+/// Most sends in an app without push devices (a web-only app, a benchmark)
+/// would otherwise pay a store read each for nothing. "None" is cached only
+/// briefly, and a registration on this node sets "some" at once; a first
+/// device registered on another logic node is seen here within
+/// [`NO_DEVICES_TTL`] (the window in which a push can be missed is that
+/// short, and only for an app's very first device).
+#[derive(Debug, Default)]
+pub(crate) struct AppDeviceFlags(dashmap::DashMap<AppId, (bool, std::time::Instant)>);
+
+/// How long "this app has no push devices" is trusted.
+pub(crate) const NO_DEVICES_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long "this app has push devices" is trusted (stale "some" only costs
+/// a read that finds nothing).
+const HAS_DEVICES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl AppDeviceFlags {
+    fn cached(&self, app: &AppId) -> Option<bool> {
+        let entry = self.0.get(app)?;
+        let (has, at) = *entry;
+        let ttl = if has { HAS_DEVICES_TTL } else { NO_DEVICES_TTL };
+        (at.elapsed() < ttl).then_some(has)
+    }
+
+    fn set(&self, app: &AppId, has: bool) {
+        self.0.insert(app.clone(), (has, std::time::Instant::now()));
+    }
+}
+
 /// Push decisions in flight on this node (tests wait for it to reach 0).
 #[derive(Debug, Default, Clone)]
 pub struct InFlight(Arc<AtomicUsize>);
@@ -233,6 +263,11 @@ pub(crate) fn after_send(
     if recipients.is_empty() {
         return;
     }
+    let known = logic.push_apps.cached(&s.app_id);
+    if known == Some(false) {
+        metrics::counter!("confab_push_decisions_total", "result" => "no_devices").increment(1);
+        return;
+    }
     let in_flight = logic.push_in_flight.0.clone();
     if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_DECISIONS_IN_FLIGHT {
         in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -249,10 +284,27 @@ pub(crate) fn after_send(
         templates: templates.clone(),
     };
     let stores = logic.stores.clone();
+    let flags = logic.push_apps.clone();
     tokio::spawn(async move {
         let _guard = guard;
         let app = sent.app_id.clone();
         let msg_id = sent.message.msg_id.clone();
+        if known.is_none() {
+            match stores.devices.app_has_push_devices(&app).await {
+                Ok(has) => {
+                    flags.set(&app, has);
+                    if !has {
+                        metrics::counter!("confab_push_decisions_total", "result" => "no_devices")
+                            .increment(1);
+                        return;
+                    }
+                }
+                // Decide anyway: the read below fails or succeeds on its own.
+                Err(e) => {
+                    tracing::debug!(app = %app, error = %e, "reading whether the app has push devices")
+                }
+            }
+        }
         if let Err(e) = decide(&stores, sent).await {
             metrics::counter!("confab_push_enqueue_errors_total").increment(1);
             tracing::warn!(app = %app, msg_id = %msg_id, error = %e, "push decision failed; no offline push for this message");

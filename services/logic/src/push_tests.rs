@@ -426,3 +426,50 @@ async fn offline_message_reaches_the_provider_through_the_worker() {
     assert_eq!(got[0].1.body, "via apns");
     assert_eq!(got[0].1.badge, Some(1));
 }
+
+#[tokio::test]
+async fn an_app_without_push_devices_gets_its_first_device_pushed_at_once() {
+    let logic = logic().await;
+    let (alice, bob) = (session("alice", "a1"), session("bob", "b1"));
+    // No device in the app yet: the decision remembers "none" ...
+    send(&logic, &alice, text_to("bob", "before")).await;
+    assert!(queued(logic.stores()).await.is_empty());
+    // ... but a registration on this node is seen by the very next send,
+    // not after the "none" cache runs out.
+    register(&logic, &bob, "bob-token").await;
+    send(&logic, &alice, text_to("bob", "after")).await;
+    let pushes = queued(logic.stores()).await;
+    assert_eq!(pushes.len(), 1, "the first device of the app gets its push");
+    assert_eq!(pushes[0].body, "after");
+}
+
+#[tokio::test]
+async fn a_device_registered_on_another_node_is_seen_within_the_no_devices_ttl() {
+    let logic = logic().await;
+    let (alice, bob) = (session("alice", "a1"), session("bob", "b1"));
+    send(&logic, &alice, text_to("bob", "before")).await;
+    // Another logic node registers the device: straight into the store.
+    logic
+        .stores()
+        .devices
+        .register_push(
+            &bob.app_id,
+            confab_store::PushDevice {
+                user_id: bob.user_id.clone(),
+                device_id: bob.device_id.clone(),
+                vendor: "apns".into(),
+                token: "bob-token".into(),
+                bundle: "com.example.chat".into(),
+                locale: String::new(),
+                background: false,
+                updated_at: confab_model::now_ms(),
+            },
+        )
+        .await
+        .expect("register");
+    tokio::time::sleep(crate::push::NO_DEVICES_TTL + Duration::from_millis(100)).await;
+    send(&logic, &alice, text_to("bob", "after")).await;
+    let pushes = queued(logic.stores()).await;
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].body, "after");
+}

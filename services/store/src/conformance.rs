@@ -1461,6 +1461,13 @@ fn push_device(u: &str, device: &str, token: &str) -> crate::PushDevice {
 pub async fn push_devices_register_replace_and_unregister(s: Stores) {
     let (a, b) = (app("app1"), app("app2"));
     let alice = user("alice");
+    assert!(
+        !s.devices
+            .app_has_push_devices(&a)
+            .await
+            .expect("has devices"),
+        "a new app has no push devices"
+    );
     s.devices
         .register_push(&a, push_device("alice", "phone", "t1"))
         .await
@@ -1495,6 +1502,19 @@ pub async fn push_devices_register_replace_and_unregister(s: Stores) {
             .len(),
         1,
         "a token belongs to one device"
+    );
+    assert!(
+        s.devices
+            .app_has_push_devices(&a)
+            .await
+            .expect("has devices")
+    );
+    assert!(
+        !s.devices
+            .app_has_push_devices(&b)
+            .await
+            .expect("has devices"),
+        "another app's devices do not count"
     );
     // Other apps see nothing.
     assert!(

@@ -99,6 +99,10 @@ pub trait DeviceStore: Send + Sync + 'static {
     /// Sets (or with `None` clears) the user's do-not-disturb hours.
     async fn set_dnd(&self, app: &AppId, user: &UserId, dnd: Option<Dnd>) -> Result<()>;
     async fn dnd(&self, app: &AppId, user: &UserId) -> Result<Option<Dnd>>;
+    /// Whether the app has at least one registered push device: the push
+    /// decision skips its per-message read for apps that have none (cached
+    /// by the caller; see confab-logic's push.rs).
+    async fn app_has_push_devices(&self, app: &AppId) -> Result<bool>;
     /// Every registered device of `users` with their mute flag for `conv`
     /// and their DND hours, in one round trip (a group send asks for all
     /// its offline members at once).

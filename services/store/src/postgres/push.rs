@@ -218,6 +218,15 @@ impl DeviceStore for PgStore {
         })
     }
 
+    async fn app_has_push_devices(&self, app: &AppId) -> Result<bool> {
+        let found: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM push_devices WHERE app_id = $1 LIMIT 1")
+                .bind(app.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
     async fn push_targets(
         &self,
         app: &AppId,
