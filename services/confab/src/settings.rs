@@ -295,3 +295,37 @@ impl ServeSettings {
         self.data_dir.join("confab.db")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_redis(url: &str, cluster: bool) -> ServeSettings {
+        let mut s = ServeSettings::for_tests(PathBuf::from("/nonexistent"));
+        s.redis_url = Some(url.to_owned());
+        s.redis_cluster = cluster;
+        s
+    }
+
+    #[test]
+    fn several_redis_urls_need_the_cluster_switch() {
+        let seeds = "redis://:pw@a:6379,redis://:pw@b:6379";
+        let err = with_redis(seeds, false).validate().expect_err("refused");
+        assert!(err.to_string().contains("CONFAB_REDIS_CLUSTER"), "{err}");
+        assert!(!err.to_string().contains("pw"), "no password in {err}");
+        with_redis(seeds, true)
+            .validate()
+            .expect("a cluster's seeds");
+        with_redis("redis://a:6379", false)
+            .validate()
+            .expect("one endpoint");
+    }
+
+    #[test]
+    fn every_seed_url_is_redacted() {
+        let s = with_redis("redis://:pw1@a:6379,redis://u:pw2@b:6379", true).redacted();
+        let url = s.redis_url.expect("url");
+        assert!(!url.contains("pw1") && !url.contains("pw2"), "{url}");
+        assert!(url.contains("@a:6379") && url.contains("@b:6379"), "{url}");
+    }
+}
