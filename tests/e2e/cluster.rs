@@ -354,20 +354,41 @@ pub(crate) struct SplitCell {
     pub(crate) logic: Vec<Option<startup::RunningLogic>>,
     pub(crate) gateways: Vec<startup::RunningApp>,
     pub(crate) first: confab_control::model::CreatedApp,
-    _redis: confab_testkit::RedisServer,
+    /// The Redis server or cluster, stopped when the cell is dropped.
+    _redis: Box<dyn std::any::Any + Send + Sync>,
     _dir: tempfile::TempDir,
 }
 
 impl SplitCell {
+    /// On one throwaway Redis server.
     pub(crate) async fn start() -> Self {
-        let pg = confab_testkit::postgres().await;
         let redis = confab_testkit::redis();
+        let url = redis.url.clone();
+        Self::start_on(&url, false, Box::new(redis)).await
+    }
+
+    /// On a throwaway three-master Redis Cluster (`CONFAB_REDIS_CLUSTER`).
+    pub(crate) async fn start_on_redis_cluster() -> Self {
+        let cluster = confab_testkit::redis_cluster();
+        let urls = cluster.urls.clone();
+        Self::start_on(&urls, true, Box::new(cluster)).await
+    }
+
+    async fn start_on(
+        redis_url: &str,
+        redis_cluster: bool,
+        redis: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Self {
+        let pg = confab_testkit::postgres().await;
         let dir = tempfile::tempdir().expect("tempdir");
+        let settings = || {
+            let mut s = distributed_settings(dir.path(), &pg, redis_url);
+            s.redis_cluster = redis_cluster;
+            s
+        };
         let mut logic = Vec::new();
         for _ in 0..2 {
-            let node = startup::build_logic(distributed_settings(dir.path(), &pg, &redis.url))
-                .await
-                .expect("logic node");
+            let node = startup::build_logic(settings()).await.expect("logic node");
             logic.push(node.spawn());
         }
         let first = logic
@@ -383,7 +404,7 @@ impl SplitCell {
         let addrs: Vec<String> = logic.iter().map(|l| l.grpc_addr.to_string()).collect();
         let mut gateways = Vec::new();
         for _ in 0..2 {
-            let mut settings = distributed_settings(dir.path(), &pg, &redis.url);
+            let mut settings = settings();
             settings.logic_addrs = addrs.clone();
             gateways.push(
                 startup::build_gateway(settings)
@@ -522,6 +543,101 @@ async fn gateways_and_logic_as_separate_services_deliver_across_gateways() {
     assert!(
         scrape.contains("confab_db_pool_max_connections{backend=\"postgres\",pool=\"main\"}"),
         "PostgreSQL pool gauges exported"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_cell_on_a_redis_cluster_delivers_across_gateways() {
+    let cell = SplitCell::start_on_redis_cluster().await;
+    let mut alice = cell
+        .login(0, Transport::WsJson, "alice", "a-phone", "ios")
+        .await;
+    let mut bob = cell
+        .login(1, Transport::Tcp, "bob", "b-phone", "android")
+        .await;
+    let mut alice_web = cell
+        .login(1, Transport::WsProto, "alice", "a-web", "web")
+        .await;
+    for i in 0..10 {
+        let sent = alice
+            .send_text("bob", &format!("a{i}"), &format!("from alice {i}"))
+            .await
+            .expect("alice sends");
+        let push = bob
+            .next_op(ops::MESSAGE, WAIT)
+            .await
+            .expect("bob gets it on the other gateway");
+        assert_eq!(push.msg_id, sent.msg_id);
+        let echo = alice_web
+            .next_op(ops::MESSAGE, WAIT)
+            .await
+            .expect("alice's other device, on the other gateway");
+        assert_eq!(echo.msg_id, sent.msg_id);
+        let reply = bob
+            .send_text("alice", &format!("b{i}"), &format!("from bob {i}"))
+            .await
+            .expect("bob replies");
+        let got = alice
+            .next_op(ops::MESSAGE, WAIT)
+            .await
+            .expect("alice gets the reply on the first gateway");
+        assert_eq!(got.msg_id, reply.msg_id);
+        let got = alice_web
+            .next_op(ops::MESSAGE, WAIT)
+            .await
+            .expect("and on her web device");
+        assert_eq!(got.msg_id, reply.msg_id);
+    }
+    // What the cluster holds, read through a cluster client: both users'
+    // routes (on different masters' slots or not, the lookups above found
+    // them) and bob's inbox ring with all twenty entries — a push that
+    // crossed slots would have failed and left the ring empty.
+    let target = confab_store::redis_store::RedisTarget::parse(
+        &cell
+            ._redis
+            .downcast_ref::<confab_testkit::RedisCluster>()
+            .expect("a cluster")
+            .urls,
+        true,
+    )
+    .expect("seeds");
+    let conn = confab_store::redis_store::connect(&target)
+        .await
+        .expect("cluster client");
+    let routes = confab_store::redis_store::RedisRouteTable::new(conn.clone(), 60);
+    let app = confab_model::AppId::parse(&cell.first.app_id).expect("app");
+    use confab_store::RouteTable;
+    let alice_routes = routes
+        .routes(&app, &confab_model::UserId::parse("alice").expect("user"))
+        .await
+        .expect("alice's routes");
+    assert_eq!(alice_routes.len(), 2, "{alice_routes:?}");
+    assert_ne!(
+        alice_routes[0].node, alice_routes[1].node,
+        "alice is on both gateways"
+    );
+    let mut conn = conn;
+    for user in ["alice", "bob"] {
+        let held: usize = redis::cmd("ZCARD")
+            .arg(format!("confab:{{{}:{user}}}:inbox", cell.first.app_id))
+            .query_async(&mut conn)
+            .await
+            .expect("zcard");
+        assert_eq!(held, 20, "{user}'s ring holds every message");
+    }
+    // A device that missed everything catches up by sync.
+    let late = cell
+        .login(0, Transport::WsJson, "bob", "b-tablet", "desktop")
+        .await;
+    let synced = late.sync(0, 100).await.expect("sync");
+    assert_eq!(
+        synced
+            .messages
+            .iter()
+            .filter_map(|m| m.inbox_seq)
+            .collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<u64>>(),
+        "bob's whole inbox, gap-free"
     );
 }
 

@@ -210,6 +210,9 @@ precedence), secrets (Secret-sourced env), ports (container port names).
 {{- $_ := set $cellSettings $v.control.addressEnv $controlAddr -}}
 {{- end -}}
 {{- $redis := include "confab.secretRef" (list (printf "cells[%s].redis" $c.name) "CONFAB_REDIS_URL" $c.redis) | fromJson -}}
+{{- if $c.redis.cluster -}}
+{{- $_ := set $cellSettings "CONFAB_REDIS_CLUSTER" "true" -}}
+{{- end -}}
 {{- $cellSecrets := list -}}
 {{- if $c.cellSecret.existingSecret -}}
 {{- $cellSecrets = append $cellSecrets (include "confab.secretRef" (list (printf "cells[%s].cellSecret" $c.name) "CONFAB_CELL_SECRET" $c.cellSecret) | fromJson) -}}

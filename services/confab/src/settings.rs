@@ -81,9 +81,20 @@ pub struct ServeSettings {
     /// Most PostgreSQL connections this node opens (distributed).
     #[arg(long, env = "CONFAB_PG_MAX_CONNECTIONS", default_value_t = 16)]
     pub pg_max_connections: u32,
-    /// Redis URL (distributed).
+    /// Redis URL (distributed). With `CONFAB_REDIS_CLUSTER`, a
+    /// comma-separated list of `redis://` seed nodes of a Redis Cluster.
     #[arg(long, env = "CONFAB_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Talk to a Redis Cluster (slot routing, MOVED/ASK, failover) instead of
+    /// a single endpoint; `CONFAB_REDIS_URL` then lists seed nodes.
+    #[arg(
+        long,
+        env = "CONFAB_REDIS_CLUSTER",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub redis_cluster: bool,
     /// Inbox entries kept per user in the Redis ring (distributed).
     #[arg(long, env = "CONFAB_RING_CAPACITY", default_value_t = 1000)]
     pub ring_capacity: usize,
@@ -165,6 +176,7 @@ impl ServeSettings {
             pg_url: None,
             pg_max_connections: 16,
             redis_url: None,
+            redis_cluster: false,
             ring_capacity: 1000,
             grpc_addr: "127.0.0.1:0".parse().expect("literal address"),
             advertise_addr: None,
@@ -218,18 +230,36 @@ impl ServeSettings {
             self.idle_timeout_secs >= 1 && self.login_timeout_secs >= 1,
             "timeouts must be positive"
         );
+        self.redis_target()?;
         Ok(())
+    }
+
+    /// The Redis to connect to, if a URL is set (checked by `validate`).
+    pub fn redis_target(&self) -> anyhow::Result<Option<confab_store::redis_store::RedisTarget>> {
+        self.redis_url
+            .as_deref()
+            .map(|url| {
+                confab_store::redis_store::RedisTarget::parse(url, self.redis_cluster)
+                    .map_err(|e| anyhow::anyhow!("CONFAB_REDIS_URL: {e}"))
+            })
+            .transpose()
     }
 
     /// A copy safe to log: secrets and credentials in URLs replaced.
     pub fn redacted(&self) -> Self {
+        // Each URL of a comma-separated list (Redis Cluster seeds) on its own.
         let hide_credentials = |u: &Option<String>| {
-            u.as_ref().map(|u| match u.split_once('@') {
-                Some((scheme_and_user, host)) => {
-                    let scheme = scheme_and_user.split("://").next().unwrap_or("");
-                    format!("{scheme}://<redacted>@{host}")
-                }
-                None => u.clone(),
+            u.as_ref().map(|u| {
+                u.split(',')
+                    .map(|u| match u.split_once('@') {
+                        Some((scheme_and_user, host)) => {
+                            let scheme = scheme_and_user.split("://").next().unwrap_or("");
+                            format!("{scheme}://<redacted>@{host}")
+                        }
+                        None => u.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
             })
         };
         Self {
@@ -263,5 +293,39 @@ impl ServeSettings {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("confab.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_redis(url: &str, cluster: bool) -> ServeSettings {
+        let mut s = ServeSettings::for_tests(PathBuf::from("/nonexistent"));
+        s.redis_url = Some(url.to_owned());
+        s.redis_cluster = cluster;
+        s
+    }
+
+    #[test]
+    fn several_redis_urls_need_the_cluster_switch() {
+        let seeds = "redis://:pw@a:6379,redis://:pw@b:6379";
+        let err = with_redis(seeds, false).validate().expect_err("refused");
+        assert!(err.to_string().contains("CONFAB_REDIS_CLUSTER"), "{err}");
+        assert!(!err.to_string().contains("pw"), "no password in {err}");
+        with_redis(seeds, true)
+            .validate()
+            .expect("a cluster's seeds");
+        with_redis("redis://a:6379", false)
+            .validate()
+            .expect("one endpoint");
+    }
+
+    #[test]
+    fn every_seed_url_is_redacted() {
+        let s = with_redis("redis://:pw1@a:6379,redis://u:pw2@b:6379", true).redacted();
+        let url = s.redis_url.expect("url");
+        assert!(!url.contains("pw1") && !url.contains("pw2"), "{url}");
+        assert!(url.contains("@a:6379") && url.contains("@b:6379"), "{url}");
     }
 }

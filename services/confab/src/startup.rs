@@ -56,16 +56,15 @@ pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
             .pg_url
             .as_deref()
             .context("CONFAB_PG_URL is required")?;
-        let redis_url = settings
-            .redis_url
-            .as_deref()
+        let redis = settings
+            .redis_target()?
             .context("CONFAB_REDIS_URL is required")?;
         let pg = PgStore::connect(pg_url, pg_options(settings))
             .await
             .context("connecting to PostgreSQL")?;
         let stores = confab_store::redis_store::distributed(
             pg,
-            redis_url,
+            &redis,
             settings.ring_capacity,
             ROUTE_TTL_SECS,
         )
@@ -300,11 +299,10 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
 pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     settings.validate()?;
     observability::metrics_handle();
-    let redis_url = settings
-        .redis_url
-        .as_deref()
+    let redis = settings
+        .redis_target()?
         .context("a gateway needs CONFAB_REDIS_URL")?;
-    let conn = confab_store::redis_store::connect(redis_url)
+    let conn = confab_store::redis_store::connect(&redis)
         .await
         .context("connecting to Redis")?;
     let routes: Arc<dyn confab_store::RouteTable> = Arc::new(

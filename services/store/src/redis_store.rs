@@ -1,7 +1,11 @@
 //! Redis backends: the route table and the inbox ring (the fast sync store).
 //!
 //! Keys carry the app and user in a hash tag, `confab:{<app>:<user>}:…`, so
-//! that every key of one user lives in one Redis Cluster slot.
+//! that every key of one user lives in one Redis Cluster slot; a room's keys
+//! share `{room:<app>:<room>}` and a node's mark `{<node>}`. Commands that
+//! name several keys only ever name keys of one tag, and writes for several
+//! users go through [`SlotBatch`] (one pipeline per slot), so a Redis
+//! Cluster never answers `CROSSSLOT` (docs/operations.md, "Redis Cluster").
 //!
 //! The ring keeps each user's most recent inbox entries (a sorted set scored
 //! by `inbox_seq`, capped at `capacity`). It is a cache in front of the
@@ -18,8 +22,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_model::{AppId, ConvId, InboxEntry, Peer, RoomId, StoredMessage, UserId};
-use redis::aio::ConnectionManager;
 use serde_json::json;
+
+mod conn;
+pub use conn::{DEFAULT_PREFIX, RedisConn, RedisTarget, SlotBatch};
 
 use crate::{
     Appended, InboxStore, MessageStore, NewMessage, Purged, Result, Route, RouteTable, StoreError,
@@ -30,30 +36,29 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 }
 
 /// A room's presence keys (one hash slot): nodes by expiry, and counts.
-fn room_keys(app: &AppId, room: &RoomId) -> (String, String) {
-    let tag = format!("confab:{{room:{}:{}}}", app.as_str(), room.as_str());
+fn room_keys(prefix: &str, app: &AppId, room: &RoomId) -> (String, String) {
+    let tag = format!("{prefix}:{{room:{}:{}}}", app.as_str(), room.as_str());
     (format!("{tag}:nodes"), format!("{tag}:counts"))
 }
 
-fn user_key(app: &AppId, user: &UserId, what: &str) -> String {
-    format!("confab:{{{}:{}}}:{what}", app.as_str(), user.as_str())
+/// A user's key (`routes`, `inbox`): all of them in the user's slot.
+fn user_key(prefix: &str, app: &AppId, user: &UserId, what: &str) -> String {
+    format!("{prefix}:{{{}:{}}}:{what}", app.as_str(), user.as_str())
+}
+
+/// A node's "my routes are registered" mark.
+fn node_key(prefix: &str, node: &str) -> String {
+    format!("{prefix}:node:{{{node}}}:routes")
 }
 
 /// Longest wait for Redis on the message path: past it the ring is skipped
 /// (sends) or bypassed (syncs), so a Redis outage costs at most this much.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// Connects (the connection reconnects by itself after Redis restarts).
-pub async fn connect(url: &str) -> Result<ConnectionManager> {
-    let client = redis::Client::open(url).map_err(unavailable)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_connection_timeout(REDIS_TIMEOUT)
-        .set_response_timeout(REDIS_TIMEOUT);
-    client
-        .get_connection_manager_with_config(config)
-        .await
-        .map_err(unavailable)
+/// Connects to a single endpoint or a cluster (the connection reconnects by
+/// itself after Redis restarts or a cluster fails over).
+pub async fn connect(target: &RedisTarget) -> Result<RedisConn> {
+    RedisConn::connect(target, REDIS_TIMEOUT).await
 }
 
 /// Runs a Redis operation with [`REDIS_TIMEOUT`].
@@ -69,12 +74,12 @@ async fn bounded<T>(op: impl std::future::Future<Output = Result<T>>) -> Result<
 /// routes of a node that died without unregistering go away.
 #[derive(Clone)]
 pub struct RedisRouteTable {
-    conn: ConnectionManager,
+    conn: RedisConn,
     ttl_secs: u64,
 }
 
 impl RedisRouteTable {
-    pub fn new(conn: ConnectionManager, ttl_secs: u64) -> Self {
+    pub fn new(conn: RedisConn, ttl_secs: u64) -> Self {
         Self { conn, ttl_secs }
     }
 }
@@ -106,7 +111,7 @@ impl RouteTable for RedisRouteTable {
         let value = format!("{}\t{}\t{}", route.session_id, route.node, route.platform);
         let mut conn = self.conn.clone();
         redis::Script::new(REGISTER_SCRIPT)
-            .key(user_key(app, user, "routes"))
+            .key(user_key(self.conn.prefix(), app, user, "routes"))
             .arg(&route.device_id)
             .arg(&route.session_id)
             .arg(value)
@@ -121,7 +126,7 @@ impl RouteTable for RedisRouteTable {
         let mut conn = self.conn.clone();
         // SET ... GET answers the previous value: nil when the mark was gone.
         let previous: Option<String> = redis::cmd("SET")
-            .arg(format!("confab:node:{{{node}}}:routes"))
+            .arg(node_key(self.conn.prefix(), node))
             .arg(1)
             .arg("EX")
             .arg(self.ttl_secs)
@@ -141,7 +146,7 @@ impl RouteTable for RedisRouteTable {
     ) -> Result<()> {
         let mut conn = self.conn.clone();
         redis::Script::new(UNREGISTER_SCRIPT)
-            .key(user_key(app, user, "routes"))
+            .key(user_key(self.conn.prefix(), app, user, "routes"))
             .arg(device_id)
             .arg(session_id)
             .invoke_async::<i64>(&mut conn)
@@ -153,7 +158,7 @@ impl RouteTable for RedisRouteTable {
     async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>> {
         let mut conn = self.conn.clone();
         let map: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(user_key(app, user, "routes"))
+            .arg(user_key(self.conn.prefix(), app, user, "routes"))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
@@ -180,37 +185,53 @@ impl RouteTable for RedisRouteTable {
         node: &str,
         members: u64,
     ) -> Result<()> {
-        let (nodes, counts) = room_keys(app, room);
-        let mut pipe = redis::pipe();
+        let (nodes, counts) = room_keys(self.conn.prefix(), app, room);
+        // Both keys share the room's tag: one pipeline (one slot).
+        let mut batch = self.conn.batch();
         if members == 0 {
-            pipe.cmd("ZREM").arg(&nodes).arg(node).ignore();
-            pipe.cmd("HDEL").arg(&counts).arg(node).ignore();
+            batch.on(&nodes).cmd("ZREM").arg(&nodes).arg(node).ignore();
+            batch
+                .on(&counts)
+                .cmd("HDEL")
+                .arg(&counts)
+                .arg(node)
+                .ignore();
         } else {
             // The score is when the entry expires: readers skip entries past
             // it, so a dead node's entry goes even while others refresh the key.
             let ttl_ms = self.ttl_secs.saturating_mul(1000);
             let until = confab_model::now_ms().saturating_add(ttl_ms as i64);
-            pipe.cmd("ZADD").arg(&nodes).arg(until).arg(node).ignore();
-            pipe.cmd("HSET")
+            batch
+                .on(&nodes)
+                .cmd("ZADD")
+                .arg(&nodes)
+                .arg(until)
+                .arg(node)
+                .ignore();
+            batch
+                .on(&counts)
+                .cmd("HSET")
                 .arg(&counts)
                 .arg(node)
                 .arg(members)
                 .ignore();
-            pipe.cmd("ZREMRANGEBYSCORE")
+            batch
+                .on(&nodes)
+                .cmd("ZREMRANGEBYSCORE")
                 .arg(&nodes)
                 .arg("-inf")
                 .arg(confab_model::now_ms())
                 .ignore();
             for key in [&nodes, &counts] {
-                pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
+                batch.on(key).cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
             }
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        batch.run().await
     }
 
     async fn room_presence(&self, app: &AppId, room: &RoomId) -> Result<Vec<(String, u64)>> {
-        let (nodes, counts) = room_keys(app, room);
+        // Two keys of one tag (one slot): one pipeline even on a cluster.
+        let (nodes, counts) = room_keys(self.conn.prefix(), app, room);
         let mut conn = self.conn.clone();
         let (live, all): (Vec<String>, HashMap<String, u64>) = redis::pipe()
             .cmd("ZRANGEBYSCORE")
@@ -234,7 +255,7 @@ impl RouteTable for RedisRouteTable {
     }
 
     async fn clear_room_presence(&self, app: &AppId, room: &RoomId) -> Result<()> {
-        let (nodes, counts) = room_keys(app, room);
+        let (nodes, counts) = room_keys(self.conn.prefix(), app, room);
         let mut conn = self.conn.clone();
         redis::cmd("DEL")
             .arg(&nodes)
@@ -248,24 +269,28 @@ impl RouteTable for RedisRouteTable {
 /// The inbox ring.
 #[derive(Clone)]
 pub struct RedisRing {
-    conn: ConnectionManager,
+    conn: RedisConn,
     capacity: usize,
 }
 
 impl RedisRing {
-    pub fn new(conn: ConnectionManager, capacity: usize) -> Self {
+    pub fn new(conn: RedisConn, capacity: usize) -> Self {
         Self {
             conn,
             capacity: capacity.max(1),
         }
     }
 
+    /// Adds the message to every recipient's ring: one pipeline on a single
+    /// endpoint, one per slot on a cluster (a group's members are spread
+    /// over every master).
     async fn push(&self, app: &AppId, appended: &Appended) -> Result<()> {
-        let mut pipe = redis::pipe();
+        let mut batch = self.conn.batch();
         let member = encode(&appended.message);
         for (user, inbox_seq) in &appended.inbox {
-            let key = user_key(app, user, "inbox");
+            let key = user_key(self.conn.prefix(), app, user, "inbox");
             let entry = format!("{inbox_seq}\n{member}");
+            let pipe = batch.on(&key);
             pipe.zadd(&key, entry, *inbox_seq as f64).ignore();
             pipe.cmd("ZREMRANGEBYRANK")
                 .arg(&key)
@@ -273,8 +298,7 @@ impl RedisRing {
                 .arg(-(self.capacity as i64) - 1)
                 .ignore();
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        batch.run().await
     }
 
     /// The run of entries after `since`, if the ring can serve it exactly.
@@ -285,7 +309,7 @@ impl RedisRing {
         since: u64,
         limit: u32,
     ) -> Result<Option<Vec<InboxEntry>>> {
-        let key = user_key(app, user, "inbox");
+        let key = user_key(self.conn.prefix(), app, user, "inbox");
         let mut conn = self.conn.clone();
         let (entries, newest): (Vec<String>, Vec<(String, f64)>) = redis::pipe()
             .cmd("ZRANGEBYSCORE")
@@ -325,12 +349,12 @@ impl RedisRing {
 
     /// Drops users' rings (after a recall changed a message they may hold).
     async fn invalidate(&self, app: &AppId, users: &[UserId]) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
+        let mut batch = self.conn.batch();
         for u in users {
-            pipe.del(user_key(app, u, "inbox")).ignore();
+            let key = user_key(self.conn.prefix(), app, u, "inbox");
+            batch.on(&key).del(&key).ignore();
         }
-        pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        batch.run().await
     }
 }
 
@@ -486,14 +510,29 @@ impl InboxStore for RingedInbox {
 /// Redis for the inbox ring in front of it and for the route table.
 pub async fn distributed(
     pg: crate::postgres::PgStore,
-    redis_url: &str,
+    redis: &RedisTarget,
     ring_capacity: usize,
     route_ttl_secs: u64,
 ) -> Result<crate::Stores> {
-    let conn = connect(redis_url).await?;
+    Ok(distributed_on(
+        pg,
+        connect(redis).await?,
+        ring_capacity,
+        route_ttl_secs,
+    ))
+}
+
+/// [`distributed`] on a connection the caller made (tests give each store
+/// its own key prefix on one shared cluster).
+pub fn distributed_on(
+    pg: crate::postgres::PgStore,
+    conn: RedisConn,
+    ring_capacity: usize,
+    route_ttl_secs: u64,
+) -> crate::Stores {
     let ring = RedisRing::new(conn.clone(), ring_capacity);
     let pg = Arc::new(pg);
-    Ok(crate::Stores {
+    crate::Stores {
         messages: Arc::new(RingedMessages {
             inner: pg.clone(),
             ring: ring.clone(),
@@ -511,5 +550,80 @@ pub async fn distributed(
         push_queue: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::cluster_routing::get_slot;
+
+    fn slot(key: &str) -> u16 {
+        get_slot(key.as_bytes())
+    }
+
+    #[test]
+    fn a_users_keys_share_one_slot_and_users_spread_over_slots() {
+        let app = AppId::parse("app1").expect("app");
+        let mut slots = std::collections::BTreeSet::new();
+        for i in 0..64 {
+            let user = UserId::parse(&format!("u{i}")).expect("user");
+            let routes = user_key(DEFAULT_PREFIX, &app, &user, "routes");
+            let inbox = user_key(DEFAULT_PREFIX, &app, &user, "inbox");
+            assert_eq!(slot(&routes), slot(&inbox), "{routes} / {inbox}");
+            // The prefix is outside the tag: it never moves a user's slot.
+            assert_eq!(slot(&routes), slot(&user_key("t1", &app, &user, "routes")));
+            slots.insert(slot(&routes));
+        }
+        assert!(slots.len() > 32, "users hash to many slots: {slots:?}");
+    }
+
+    #[test]
+    fn a_rooms_two_keys_share_one_slot() {
+        let app = AppId::parse("app1").expect("app");
+        for i in 0..64 {
+            let room = RoomId::parse(&format!("r{i}")).expect("room");
+            let (nodes, counts) = room_keys(DEFAULT_PREFIX, &app, &room);
+            assert_eq!(slot(&nodes), slot(&counts), "{nodes} / {counts}");
+        }
+    }
+
+    #[test]
+    fn the_key_layout_is_the_one_before_cluster_support() {
+        // Routes are ephemeral, but an upgrade in place keeps them readable.
+        let app = AppId::parse("app1").expect("app");
+        let user = UserId::parse("bob").expect("user");
+        assert_eq!(
+            user_key(DEFAULT_PREFIX, &app, &user, "inbox"),
+            "confab:{app1:bob}:inbox"
+        );
+        assert_eq!(
+            node_key(DEFAULT_PREFIX, "10.0.0.1:7001"),
+            "confab:node:{10.0.0.1:7001}:routes"
+        );
+    }
+
+    #[test]
+    fn the_target_needs_the_cluster_switch_for_several_urls() {
+        assert_eq!(
+            RedisTarget::parse("redis://a:6379", false),
+            Ok(RedisTarget::Single("redis://a:6379".into()))
+        );
+        assert_eq!(
+            RedisTarget::parse("redis://a:1, redis://b:2,", true),
+            Ok(RedisTarget::Cluster(vec![
+                "redis://a:1".into(),
+                "redis://b:2".into()
+            ]))
+        );
+        let err = RedisTarget::parse("redis://a:1,redis://b:2", false).expect_err("refused");
+        assert!(err.contains("CONFAB_REDIS_CLUSTER"), "{err}");
+        let err = RedisTarget::parse("a:1", true).expect_err("refused");
+        assert!(err.contains("redis://"), "{err}");
+        assert!(
+            !err.contains("a:1"),
+            "no URL (it may hold a password): {err}"
+        );
+        assert!(RedisTarget::parse(" , ", true).is_err());
+    }
 }

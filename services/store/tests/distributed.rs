@@ -7,6 +7,7 @@ use std::sync::Arc;
 use confab_model::{AppId, ConvId, Peer, UserId};
 
 use confab_store::postgres::{PgOptions, PgStore};
+use confab_store::redis_store::RedisTarget;
 use confab_store::{NewMessage, Stores};
 
 async fn stores_with_ring(capacity: usize) -> (Stores, confab_testkit::RedisServer) {
@@ -15,9 +16,14 @@ async fn stores_with_ring(capacity: usize) -> (Stores, confab_testkit::RedisServ
         .await
         .expect("connect to PostgreSQL");
     let redis = confab_testkit::redis();
-    let stores = confab_store::redis_store::distributed(pg, &redis.url, capacity, 3600)
-        .await
-        .expect("connect to Redis");
+    let stores = confab_store::redis_store::distributed(
+        pg,
+        &RedisTarget::Single(redis.url.clone()),
+        capacity,
+        3600,
+    )
+    .await
+    .expect("connect to Redis");
     (stores, redis)
 }
 
@@ -248,9 +254,14 @@ async fn a_ring_missing_the_newest_entries_is_not_served() {
     let pg = PgStore::connect(&url, PgOptions::default())
         .await
         .expect("connect");
-    let stores = confab_store::redis_store::distributed(pg, &redis.url, 1000, 3600)
-        .await
-        .expect("redis");
+    let stores = confab_store::redis_store::distributed(
+        pg,
+        &RedisTarget::Single(redis.url.clone()),
+        1000,
+        3600,
+    )
+    .await
+    .expect("redis");
     let app = AppId::parse("app1").expect("app");
     for i in 0..5 {
         stores

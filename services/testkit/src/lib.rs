@@ -6,7 +6,9 @@
 //! superuser URL; the test creates and uses only databases it made).
 //! [`redis`] starts a `redis-server` per call (free port, no persistence) or
 //! uses `CONFAB_TEST_REDIS_URL` (then each caller gets its own logical DB
-//! number, and the caller must only touch keys it made).
+//! number, and the caller must only touch keys it made). [`redis_cluster`]
+//! starts a three-master Redis Cluster per call, or uses the one
+//! `CONFAB_TEST_REDIS_CLUSTER_URLS` names.
 //!
 //! Servers this process starts are stopped by a watchdog when the process
 //! exits, even if it is killed, so test runs leave nothing behind. If the
@@ -333,5 +335,151 @@ pub fn redis() -> RedisServer {
         url: format!("redis://127.0.0.1:{port}/"),
         port,
         child: Some(child),
+    }
+}
+
+/// A throwaway Redis Cluster: three masters, no replicas, every slot
+/// assigned. Dropping it stops the servers this process started.
+pub struct RedisCluster {
+    /// Comma-separated `redis://` seed URLs (`CONFAB_REDIS_URL` with
+    /// `CONFAB_REDIS_CLUSTER=true`).
+    pub urls: String,
+    /// The masters' ports (empty for an external cluster).
+    pub ports: Vec<u16>,
+    children: Vec<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl RedisCluster {
+    /// The seed URLs, one per node.
+    pub fn seeds(&self) -> Vec<String> {
+        self.urls.split(',').map(str::to_owned).collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Answers of `redis-cli -p <port> <args…>`, or `None` if it could not run.
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new(find_binary("redis-cli"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Redis Cluster of three masters for one test (`redis-server
+/// --cluster-enabled yes` ×3 on free ports, joined with `redis-cli --cluster
+/// create`), ready when every node reports `cluster_state:ok` and knows all
+/// three masters. Or the cluster `CONFAB_TEST_REDIS_CLUSTER_URLS` names
+/// (comma-separated seeds): shared, so callers must write only keys of their
+/// own (the store tests give each store its own key prefix).
+pub fn redis_cluster() -> RedisCluster {
+    if let Ok(urls) = std::env::var("CONFAB_TEST_REDIS_CLUSTER_URLS") {
+        return RedisCluster {
+            urls,
+            ports: Vec::new(),
+            children: Vec::new(),
+            _dir: None,
+        };
+    }
+    let bin = find_binary("redis-server");
+    // redis-cli ships with redis-server; find it before starting anything.
+    find_binary("redis-cli");
+    let dir = tempfile::Builder::new()
+        .prefix("confab-redis-cluster-")
+        .tempdir()
+        .expect("temp dir");
+    let mut ports = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        // The cluster bus listens on port + 10000: both must be free.
+        let port = loop {
+            let p = free_port();
+            if p < 55535 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+                break p;
+            }
+        };
+        let child = Command::new(&bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "2000",
+            ])
+            .arg("--cluster-config-file")
+            .arg(dir.path().join(format!("nodes-{port}.conf")))
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        watchdog(&format!("kill -9 {} 2>/dev/null", child.id()));
+        ports.push(port);
+        children.push(child);
+    }
+    let cluster = RedisCluster {
+        urls: ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        ports: ports.clone(),
+        children,
+        _dir: Some(dir),
+    };
+    for &p in &ports {
+        wait_for_port(p, "redis-server (cluster node)");
+    }
+    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new(find_binary("redis-cli"))
+        .args(["--cluster", "create"])
+        .args(&nodes)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run redis-cli --cluster create");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster create failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every node must agree before a client's first CLUSTER SLOTS: until
+    // gossip converges a node may still answer with a partial map.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = ports.iter().all(|&p| {
+            let info = redis_cli(p, &["cluster", "info"]).unwrap_or_default();
+            info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+        });
+        if ready {
+            return cluster;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Redis Cluster on ports {ports:?} did not reach cluster_state:ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
