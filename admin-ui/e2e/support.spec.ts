@@ -82,13 +82,19 @@ test('support: conversation lookup by id, user lookup, system message, revoke', 
     tenant_id: tenant.tenant_id,
     name: 'helpdesk',
   });
-  // The tenant's backend talks: two messages between alice and bob.
-  for (const text of ['hello bob', 'are you there?']) {
-    const r = await request.post(`${apiUrl()}/v1/messages`, {
-      headers: { Authorization: `Bearer ${app.secret}` },
-      data: { from: 'alice', to: { kind: 'user', id: 'bob' }, body: { type: 'text', text } },
-    });
-    expect(r.status(), await r.text()).toBe(201);
+  // The tenant's backend talks: two messages between alice and bob (the new
+  // key reaches the data plane within a second: retried until it is known;
+  // client_msg_id makes a retry harmless).
+  for (const [i, text] of ['hello bob', 'are you there?'].entries()) {
+    await expect
+      .poll(async () => {
+        const r = await request.post(`${apiUrl()}/v1/messages`, {
+          headers: { Authorization: `Bearer ${app.secret}` },
+          data: { from: 'alice', to: { kind: 'user', id: 'bob' }, body: { type: 'text', text }, client_msg_id: `m${i}` },
+        });
+        return r.status();
+      })
+      .toBe(201);
   }
 
   await signIn(page);
@@ -135,5 +141,32 @@ test('support: conversation lookup by id, user lookup, system message, revoke', 
   await page.goto(`/console/apps/${app.app_id}/conversations?conv=p2p:alice:bob`);
   await expect(page.getByRole('table', { name: '消息' }).getByTestId('message-1')).toContainText('hello bob');
   await shoot(page, 'conversation-zh');
+  await setLang(page, 'en');
+});
+
+test('screenshots of the main pages in both languages, for docs/console/', async ({ page, request }) => {
+  const token = await apiToken(request);
+  const tenant = await apiPost<{ tenant_id: string }>(request, token, '/admin/v1/tenants', { name: unique('tour') });
+  const app = await apiPost<{ app_id: string }>(request, token, '/admin/v1/apps', { tenant_id: tenant.tenant_id, name: 'tour' });
+  await apiPost(request, token, `/admin/v1/apps/${app.app_id}/keys`, {});
+  await signIn(page);
+  const pages: [string, string, string][] = [
+    ['tenants', '/console/tenants', 'tenant-row-default'],
+    ['app-settings', `/console/apps/${app.app_id}/settings`, ''],
+    ['keys', `/console/apps/${app.app_id}/keys`, ''],
+    ['words', `/console/apps/${app.app_id}/words`, ''],
+    ['webhook', `/console/apps/${app.app_id}/webhook`, 'no-webhook'],
+    ['gray-rules', '/console/gray-rules', ''],
+    ['cells', '/console/cells', ''],
+  ];
+  for (const lang of ['en', 'zh'] as const) {
+    await setLang(page, lang);
+    for (const [name, url, testId] of pages) {
+      await page.goto(url);
+      if (testId) await expect(page.getByTestId(testId)).toBeVisible();
+      await expect(page.locator('[aria-busy="true"]')).toHaveCount(0);
+      await shoot(page, `${name}-${lang}`);
+    }
+  }
   await setLang(page, 'en');
 });
