@@ -175,20 +175,21 @@ async fn a_system_message_and_a_revoke_are_the_v1_requests() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let calls = calls.lock().unwrap();
-    assert_eq!(calls[0].2, "/v1/messages");
-    assert_eq!(
-        calls[0].3,
-        Some(
-            json!({"from_system": true, "to": {"kind": "user", "id": "b/ob"}, "body": {"type": "text", "text": "hello"}})
-        )
-    );
-    assert_eq!(
-        (calls[1].1.as_str(), calls[1].2.as_str()),
-        ("POST", "/v1/users/b%2Fob/revoke")
-    );
+    {
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls[0].2, "/v1/messages");
+        assert_eq!(
+            calls[0].3,
+            Some(
+                json!({"from_system": true, "to": {"kind": "user", "id": "b/ob"}, "body": {"type": "text", "text": "hello"}})
+            )
+        );
+        assert_eq!(
+            (calls[1].1.as_str(), calls[1].2.as_str()),
+            ("POST", "/v1/users/b%2Fob/revoke")
+        );
+    }
     // Bad input never reaches the cell.
-    drop(calls);
     let (status, body) = call(
         &s.router,
         "POST",
@@ -201,6 +202,7 @@ async fn a_system_message_and_a_revoke_are_the_v1_requests() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
+    assert_eq!(calls.lock().unwrap().len(), 2, "the blank message was not sent");
 }
 
 #[tokio::test]
