@@ -202,7 +202,11 @@ async fn a_system_message_and_a_revoke_are_the_v1_requests() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_request"))
     );
-    assert_eq!(calls.lock().unwrap().len(), 2, "the blank message was not sent");
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        2,
+        "the blank message was not sent"
+    );
 }
 
 #[tokio::test]
