@@ -101,7 +101,7 @@ test.describe('phone width', () => {
     await expect(page.getByRole('tab', { name: 'Settings' })).toBeVisible();
     await expectNoHorizontalOverflow(page);
     await page.screenshot({ path: 'e2e/screenshots/app-390.png', fullPage: true });
-    for (const tab of ['Quotas', 'Sensitive words', 'Keys']) {
+    for (const tab of ['Quotas', 'Sensitive words', 'Push', 'Users', 'Conversations', 'Keys']) {
       await page.getByRole('tab', { name: tab }).click();
       await expect(page.getByRole('tab', { name: tab })).toHaveAttribute('aria-selected', 'true');
       await expectNoHorizontalOverflow(page);
