@@ -45,5 +45,7 @@ export default defineConfig({
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test/setup.ts'],
     css: false,
+    // jsdom + user-event on a loaded 2-core machine take seconds per test.
+    testTimeout: 20_000,
   },
 });

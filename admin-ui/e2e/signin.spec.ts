@@ -22,14 +22,24 @@ test('a wrong password shows the API message; the right one signs in; sign out',
   await expect(page.getByTestId('tenant-row-default')).toBeVisible();
   await page.screenshot({ path: 'e2e/screenshots/tenants-1280.png', fullPage: true });
 
-  // The session survives a reload (sessionStorage), and signing out ends it.
+  // The session is an HttpOnly, SameSite=Strict cookie: it survives a reload,
+  // no script can read it, nothing of it is in web storage; signing out ends it.
   await page.reload();
   await expect(page.getByRole('heading', { name: 'Tenants' })).toBeVisible();
-  const token = await page.evaluate(() => sessionStorage.getItem('confab.session'));
-  expect(token).toMatch(/^cs_/);
-  expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain(token!);
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'confab_session');
+  expect(cookie?.value).toMatch(/^cs_/);
+  expect(cookie?.httpOnly).toBe(true);
+  expect(cookie?.sameSite).toBe('Strict');
+  const token = cookie!.value;
+  expect(await page.evaluate(() => document.cookie)).not.toContain(token);
+  expect(await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }))).not.toContain(token);
+  // A change without the CSRF header is refused, even with the cookie.
+  const forged = await page.request.post('/admin/v1/tenants', { data: { name: 'forged' } });
+  expect(forged.status()).toBe(403);
+  expect((await forged.json()).error.code).toBe('csrf_failed');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/console\/login/);
+  expect((await page.context().cookies()).find((c) => c.name === 'confab_session')).toBeUndefined();
   const after = await page.request.get('/admin/v1/me', { headers: { Authorization: `Bearer ${token}` } });
   expect(after.status()).toBe(401);
 });
@@ -91,7 +101,7 @@ test.describe('phone width', () => {
     await expect(page.getByRole('tab', { name: 'Settings' })).toBeVisible();
     await expectNoHorizontalOverflow(page);
     await page.screenshot({ path: 'e2e/screenshots/app-390.png', fullPage: true });
-    for (const tab of ['Quotas', 'Sensitive words', 'Keys']) {
+    for (const tab of ['Quotas', 'Sensitive words', 'Push', 'Users', 'Conversations', 'Keys']) {
       await page.getByRole('tab', { name: tab }).click();
       await expect(page.getByRole('tab', { name: tab })).toHaveAttribute('aria-selected', 'true');
       await expectNoHorizontalOverflow(page);

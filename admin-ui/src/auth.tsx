@@ -13,21 +13,27 @@ interface Auth {
 const AuthContext = createContext<Auth | null>(null);
 
 export function AuthProvider({ children }: { children: ReactNode }) {
-  const [account, setAccount] = useState<Account | null | undefined>(session.get() ? undefined : null);
+  // Whether the HttpOnly session cookie is still good is the API's to say.
+  const [account, setAccount] = useState<Account | null | undefined>(undefined);
   const [signedOut, setSignedOut] = useState(false);
 
   useEffect(() => {
     setUnauthorizedHandler(() => setAccount(null));
-    if (!session.get()) return;
-    unwrap(api.GET('/admin/v1/me')).then(setAccount, () => {
-      session.clear();
-      setAccount(null);
-    });
+    unwrap(api.GET('/admin/v1/sessions/current')).then(
+      (s) => {
+        session.setCsrf(s.csrf_token);
+        setAccount(s.account);
+      },
+      () => {
+        session.clear();
+        setAccount(null);
+      },
+    );
   }, []);
 
   const signIn = useCallback(async (username: string, password: string) => {
-    const s = await unwrap(api.POST('/admin/v1/sessions', { body: { username, password } }));
-    session.set(s.token);
+    const s = await unwrap(api.POST('/admin/v1/sessions', { body: { username, password, cookie: true } }));
+    session.setCsrf(s.csrf_token);
     setSignedOut(false);
     setAccount(s.account);
     return s.account;

@@ -4,21 +4,28 @@ import { jsonResponse } from '../test/render';
 
 afterEach(() => {
   vi.unstubAllGlobals();
-  sessionStorage.clear();
+  session.clear();
 });
 
 describe('the admin API client', () => {
-  it('sends the session token as a bearer header, to /admin/v1 only', async () => {
+  it('holds no session token: the cookie goes same-origin, the CSRF token only with changes', async () => {
     const fetch = vi.fn(async (_req: Request) =>
       jsonResponse(200, { account_id: 'a', username: 'admin', role: 'operator', created_at: 'x' }),
     );
     vi.stubGlobal('fetch', fetch);
-    session.set('cs_abc');
+    session.setCsrf('csrf-1');
     const me = await unwrap(api.GET('/admin/v1/me'));
     expect(me.username).toBe('admin');
-    const req = fetch.mock.calls[0][0];
-    expect(new URL(req.url).pathname).toBe('/admin/v1/me');
-    expect(req.headers.get('Authorization')).toBe('Bearer cs_abc');
+    const get = fetch.mock.calls[0][0];
+    expect(new URL(get.url).pathname).toBe('/admin/v1/me');
+    expect(get.credentials).toBe('same-origin');
+    expect(get.headers.get('Authorization')).toBeNull();
+    expect(get.headers.get('X-CSRF-Token')).toBeNull();
+    await unwrap(api.POST('/admin/v1/tenants', { body: { name: 'acme' } })).catch(() => undefined);
+    expect(fetch.mock.calls[1][0].headers.get('X-CSRF-Token')).toBe('csrf-1');
+    // Nothing of the session in web storage.
+    expect(localStorage.length + sessionStorage.length).toBeLessThanOrEqual(1);
+    expect(JSON.stringify({ ...localStorage, ...sessionStorage })).not.toContain('csrf-1');
   });
 
   it("throws the API's error message", async () => {
@@ -37,9 +44,9 @@ describe('the admin API client', () => {
     vi.stubGlobal('fetch', async () =>
       jsonResponse(401, { error: { code: 'unauthorized', message: 'session expired', request_id: 'r' } }),
     );
-    session.set('cs_old');
+    session.setCsrf('csrf-old');
     await expect(unwrap(api.GET('/admin/v1/me'))).rejects.toThrow('session expired');
-    expect(session.get()).toBeNull();
+    expect(session.csrf()).toBeNull();
   });
 
   it('reads every page of a list', async () => {

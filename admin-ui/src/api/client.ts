@@ -15,14 +15,25 @@ export type WordRule = Schemas['WordRule'];
 export type WordAction = Schemas['WordAction'];
 export type KickPolicy = Schemas['KickPolicy'];
 
-const TOKEN_KEY = 'confab.session';
-
-/** The session token lives in sessionStorage only (gone with the tab). */
+/**
+ * The console never holds its session token: the API puts it in an HttpOnly,
+ * SameSite=Strict cookie that scripts cannot read (sign-in with
+ * `cookie: true`). What the console holds, in memory only, is the session's
+ * CSRF token, sent as `X-CSRF-Token` with every change; after a reload it
+ * comes back from `GET /admin/v1/sessions/current`.
+ */
+let csrfToken: string | null = null;
 export const session = {
-  get: (): string | null => sessionStorage.getItem(TOKEN_KEY),
-  set: (token: string) => sessionStorage.setItem(TOKEN_KEY, token),
-  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+  csrf: (): string | null => csrfToken,
+  setCsrf: (token: string) => {
+    csrfToken = token;
+  },
+  clear: () => {
+    csrfToken = null;
+  },
 };
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** An error answer of the API: `{"error":{"code","message","request_id"}}`. */
 export class ApiError extends Error {
@@ -45,8 +56,8 @@ export function setUnauthorizedHandler(f: () => void) {
 
 const auth: Middleware = {
   onRequest({ request }) {
-    const token = session.get();
-    if (token) request.headers.set('Authorization', `Bearer ${token}`);
+    const csrf = session.csrf();
+    if (csrf && !SAFE_METHODS.has(request.method.toUpperCase())) request.headers.set('X-CSRF-Token', csrf);
     return request;
   },
   onResponse({ request, response }) {
@@ -63,6 +74,8 @@ export const api = createClient<paths>({
   baseUrl: globalThis.location?.origin ?? '',
   // Looked up per call (tests stub it).
   fetch: (request: Request) => globalThis.fetch(request),
+  // The session cookie goes to the console's own origin only.
+  credentials: 'same-origin',
 });
 api.use(auth);
 

@@ -194,6 +194,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/apps/{app_id}/support/conversations/{conv_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A conversation's history, newest first (`p2p:<a>:<b>`, `group:<id>`). */
+        get: operations["support_conversation_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/support/users/{user_id}/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's devices (online or registered for push), from the app's cell. */
+        get: operations["support_user_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/support/users/{user_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sends the user a text message from the system (sender `system`). */
+        post: operations["support_send_system_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/support/users/{user_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revokes every token of the user and kicks its live sessions. */
+        post: operations["support_revoke_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/apps/{app_id}/suspend": {
         parameters: {
             query?: never;
@@ -383,7 +451,11 @@ export interface paths {
         delete: operations["delete_cell"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Sets where the control plane reaches the cell's `/v1` API (support
+         *     lookups: a user's devices, a conversation's history); `null` clears it.
+         */
+        patch: operations["patch_cell"];
         trace?: never;
     };
     "/admin/v1/config": {
@@ -491,7 +563,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Signs in: a session token for `Authorization: Bearer` (12 hours). */
+        /**
+         * Signs in: a session token for `Authorization: Bearer` (12 hours), or
+         *     with `"cookie": true` an HttpOnly session cookie for the web console.
+         */
         post: operations["create_session"];
         delete?: never;
         options?: never;
@@ -506,10 +581,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The session of the request: its account and its CSRF token (how the
+         *     console, whose session is in an HttpOnly cookie, learns the token after
+         *     a reload).
+         */
+        get: operations["get_current_session"];
         put?: never;
         post?: never;
-        /** Signs out: the session's token stops working. */
+        /**
+         * Signs out: the session's token stops working, and the session cookie is
+         *     cleared.
+         */
         delete: operations["delete_current_session"];
         options?: never;
         head?: never;
@@ -724,6 +807,12 @@ export interface components {
             description: string;
             /** @example 2024-05-01T12:00:00.000Z */
             created_at: string;
+            /**
+             * @description Where the control plane reaches the cell's `/v1` API (support
+             *     lookups); `null` for a cell served in the control plane's process.
+             * @example https://cell-1.internal:8080
+             */
+            api_url?: string | null;
         };
         /** @description A page of cells. */
         CellList: {
@@ -800,6 +889,14 @@ export interface components {
             key_id: string;
             /** @example sk_2f1c0a9e8d7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a */
             secret: string;
+        };
+        /** @description The session a request is made with. */
+        CurrentSession: {
+            account: components["schemas"]["Account"];
+            /** @description The session's CSRF token (see `Session.csrf_token`). */
+            csrf_token: string;
+            /** @description Whether this request was authenticated by the session cookie. */
+            cookie: boolean;
         };
         /** @description An event that was given up on. */
         DeadLetter: {
@@ -979,12 +1076,28 @@ export interface components {
             username: string;
             /** @example correct horse battery staple */
             password: string;
+            /**
+             * @description For a browser: the session goes into an HttpOnly, SameSite=Strict
+             *     cookie (`confab_session`, Path=/admin/, Secure over HTTPS) and the
+             *     answer carries no `token`, so no page script can ever read it. Unsafe
+             *     requests authenticated by that cookie must send `X-CSRF-Token`.
+             */
+            cookie?: boolean;
         };
         /** @description Any of the fields; each given one is changed. */
         PatchApp: {
             name?: string | null;
             settings?: null | components["schemas"]["AppSettingsPatch"];
             status?: null | components["schemas"]["Status"];
+        };
+        /** @description Changes a cell. */
+        PatchCell: {
+            /**
+             * @description The base URL of the cell's `/v1` API (http or https, no query), or
+             *     `null` to clear it.
+             * @example https://cell-1.internal:8080
+             */
+            api_url?: string | null;
         };
         /** @description Any of the fields; each given one is changed (operator only). */
         PatchTenant: {
@@ -1136,17 +1249,83 @@ export interface components {
         /** @enum {string} */
         Role: "operator" | "tenant_admin";
         /**
-         * @description A new console session. Send the token as `Authorization: Bearer cs_...`
-         *     (or as the `confab_session` cookie).
+         * @description A new console session. An API client sends the token as
+         *     `Authorization: Bearer cs_...`; a browser that asked for the cookie gets
+         *     no token here (it is in the HttpOnly cookie).
          */
         Session: {
-            /** @example cs_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b */
-            token: string;
+            /**
+             * @description Absent when the session was put in the cookie.
+             * @example cs_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b
+             */
+            token?: string | null;
             expires_at: string;
             account: components["schemas"]["Account"];
+            /**
+             * @description Send it as `X-CSRF-Token` with every unsafe request authenticated by
+             *     the session cookie (not needed with the bearer header).
+             * @example 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
+             */
+            csrf_token: string;
         };
         /** @enum {string} */
         Status: "active" | "suspended";
+        /** @description A device of a user, as the cell knows it. */
+        SupportDevice: {
+            device_id: string;
+            /** @description Connected now. */
+            online: boolean;
+            /** @description The platform of the connected session (absent when offline). */
+            platform?: string | null;
+            /** @description Its offline-push registration (token masked), if any. */
+            push?: Record<string, never> | null;
+        };
+        SupportDeviceList: {
+            /** @description By device id. */
+            items: components["schemas"]["SupportDevice"][];
+        };
+        /** @description A message of a conversation. */
+        SupportMessage: {
+            conv_id: string;
+            /** Format: int64 */
+            seq: number;
+            msg_id: string;
+            from: string;
+            /** @description `{"kind": "user"|"group", "id": ...}` */
+            to: Record<string, never>;
+            body: Record<string, never>;
+            ts: string;
+            client_msg_id: string;
+            recalled: boolean;
+        };
+        SupportMessagePage: {
+            /** @description Newest first. */
+            items: components["schemas"]["SupportMessage"][];
+            /** @description Pass as `cursor` for older messages; `null` at the start. */
+            next_cursor?: string | null;
+        };
+        /** @description A user's tokens were revoked. */
+        SupportRevoked: {
+            user_id: string;
+            /** @description Tokens of the user issued before this time no longer work (RFC 3339). */
+            revoked_before: string;
+        };
+        /** @description The stored system message. */
+        SupportSent: {
+            msg_id: string;
+            conv_id: string;
+            /** Format: int64 */
+            seq: number;
+            ts: string;
+        };
+        /** @description A text the system sends to a user. */
+        SystemMessage: {
+            /**
+             * @description 1 to 4000 characters.
+             * @example Your account was reviewed; you can send messages again.
+             */
+            text: string;
+        };
         Tenant: {
             /** @example t_01jd8x4k2m3n4p5q6r7s8t9v0w */
             tenant_id: string;
@@ -1275,6 +1454,24 @@ export interface components {
         };
     };
     responses: {
+        /** @description The cell's answer made no sense (an error of the data plane) */
+        BadGateway: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "bad_gateway",
+                 *         "message": "the cell answered HTTP 500: internal error",
+                 *         "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
         /** @description Bad request: malformed JSON, wrong content type, unknown field or invalid value */
         BadRequest: {
             headers: {
@@ -1304,6 +1501,24 @@ export interface components {
                  *       "error": {
                  *         "code": "conflict",
                  *         "message": "a tenant named \"acme\" exists",
+                 *         "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorBody"];
+            };
+        };
+        /** @description The app's cell cannot be reached (or has no api_url), or does not accept the app's key yet */
+        DataPlaneUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "data_plane_unavailable",
+                 *         "message": "cell \"cn-east-1\" is unreachable: connection refused",
                  *         "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"
                  *       }
                  *     }
@@ -1969,6 +2184,141 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    support_conversation_history: {
+        parameters: {
+            query?: {
+                /** @description 1 to 100; default 50. */
+                limit?: number;
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description e.g. `p2p:alice:bob` or `group:g1` */
+                conv_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportMessagePage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    support_user_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's devices (empty: none online or registered) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportDeviceList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    support_send_system_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SystemMessage"];
+            };
+        };
+        responses: {
+            /** @description Stored and delivered to the user's online devices */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportSent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    support_revoke_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The user's id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked; live sessions were kicked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SupportRevoked"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
     suspend_app: {
         parameters: {
             query?: never;
@@ -2423,6 +2773,44 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    patch_cell: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The cell's id */
+                cell_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "api_url": "https://cell-1.internal:8080"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PatchCell"];
+            };
+        };
+        responses: {
+            /** @description The cell */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cell"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     get_config_version: {
         parameters: {
             query?: never;
@@ -2661,7 +3049,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Signed in */
+            /** @description Signed in (with `cookie: true`: `Set-Cookie: confab_session=...; HttpOnly; SameSite=Strict` and no `token` in the body) */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -2676,6 +3064,7 @@ export interface operations {
                      *         "tenant_id": null,
                      *         "username": "admin"
                      *       },
+                     *       "csrf_token": "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
                      *       "expires_at": "2024-05-02T00:00:00.000Z",
                      *       "token": "cs_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
                      *     }
@@ -2702,7 +3091,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's tenant is suspended */
+            /** @description The account's tenant is suspended (`suspended`), or a cross-site request (`csrf_failed`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2724,6 +3113,28 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    get_current_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CurrentSession"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     delete_current_session: {
         parameters: {
             query?: never;
@@ -2733,7 +3144,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Signed out */
+            /** @description Signed out (the session cookie is cleared) */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -2741,6 +3152,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };

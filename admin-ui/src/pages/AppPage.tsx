@@ -8,9 +8,11 @@ import { AppSettingsTab, QuotasTab } from './AppSettings';
 import { KeysTab } from './Keys';
 import { WordsPanel } from './Words';
 import { WebhookTab } from './Webhook';
+import { PushTab } from './Push';
+import { ConversationsTab, UsersTab } from './Support';
 import { tr } from '../i18n';
 
-const TABS = ['settings', 'quotas', 'keys', 'words', 'webhook'] as const;
+const TABS = ['settings', 'quotas', 'keys', 'words', 'webhook', 'push', 'users', 'conversations'] as const;
 
 export function AppPage() {
   const { appId = '', tab } = useParams();
@@ -97,6 +99,9 @@ export function AppPage() {
               <Tabs.Tab value="keys">{tr('Keys')}</Tabs.Tab>
               <Tabs.Tab value="words">{tr('Sensitive words')}</Tabs.Tab>
               <Tabs.Tab value="webhook">{tr('Webhook')}</Tabs.Tab>
+              <Tabs.Tab value="push">{tr('Push')}</Tabs.Tab>
+              <Tabs.Tab value="users">{tr('Users')}</Tabs.Tab>
+              <Tabs.Tab value="conversations">{tr('Conversations')}</Tabs.Tab>
             </Tabs.List>
             <Tabs.Panel value="settings">
               <AppSettingsTab app={a} onSaved={app.reload} />
@@ -112,6 +117,15 @@ export function AppPage() {
             </Tabs.Panel>
             <Tabs.Panel value="webhook">
               <WebhookTab appId={a.app_id} />
+            </Tabs.Panel>
+            <Tabs.Panel value="push">
+              <PushTab appId={a.app_id} />
+            </Tabs.Panel>
+            <Tabs.Panel value="users">
+              <UsersTab appId={a.app_id} />
+            </Tabs.Panel>
+            <Tabs.Panel value="conversations">
+              <ConversationsTab appId={a.app_id} />
             </Tabs.Panel>
           </Tabs>
         </>

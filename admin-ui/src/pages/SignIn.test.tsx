@@ -12,7 +12,7 @@ afterEach(() => {
 });
 
 it("validates before submitting, then shows the API's message", async () => {
-  const fetch = vi.fn(async () =>
+  const fetch = vi.fn(async (_req: Request) =>
     jsonResponse(401, { error: { code: 'unauthorized', message: 'wrong user name or password', request_id: 'r' } }),
   );
   vi.stubGlobal('fetch', fetch);
@@ -26,10 +26,14 @@ it("validates before submitting, then shows the API's message", async () => {
   );
   await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
   expect(screen.getByText('Enter your user name')).toBeInTheDocument();
-  expect(fetch).not.toHaveBeenCalled();
+  // Only the check of an existing session cookie, no sign-in.
+  expect(fetch.mock.calls.map(([r]) => r.method)).toEqual(['GET']);
   await userEvent.type(screen.getByLabelText('User name'), 'admin');
   await userEvent.type(screen.getByLabelText('Password'), 'nope');
   await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
   expect(await screen.findByRole('alert')).toHaveTextContent('wrong user name or password');
   expect(sessionStorage.length).toBe(0);
+  // A browser sign-in asks for the HttpOnly cookie.
+  const signIn = fetch.mock.calls.find(([r]) => r.method === 'POST')![0];
+  expect(await signIn.clone().json()).toMatchObject({ username: 'admin', cookie: true });
 });

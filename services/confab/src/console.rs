@@ -97,12 +97,29 @@ fn serve(source: &Source, path: &str) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
+
+/// The other security headers of every console response: no sniffing, no
+/// framing (also for browsers without `frame-ancestors`), no referrer (URLs
+/// carry app and user ids), a browsing context of its own, and no powerful
+/// features the console never uses.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 5] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    ),
+    (
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    ),
+];
 
 /// `/console` and everything under it: from `dir` if given, else the
 /// files built into the binary.
@@ -122,4 +139,34 @@ pub fn router(dir: Option<PathBuf>) -> Router {
             "/console/{*path}",
             get(move |Path(path): Path<String>| async move { serve(&rest, &path) }),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_console_answer_carries_the_security_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<html></html>").unwrap();
+        let source = Source::Dir(dir.path().to_owned());
+        for path in ["", "apps/app_1/push", "index.html"] {
+            let r = serve(&source, path);
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let h = r.headers();
+            let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            for directive in [
+                "default-src 'self'",
+                "script-src 'self'",
+                "frame-ancestors 'none'",
+                "object-src 'none'",
+            ] {
+                assert!(csp.contains(directive), "{directive} in {csp}");
+            }
+            assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+            assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
+            assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+        }
+    }
 }

@@ -9,3 +9,4 @@ pub mod observability;
 pub mod push;
 pub mod settings;
 pub mod startup;
+pub mod support;

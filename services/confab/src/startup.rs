@@ -46,8 +46,9 @@ pub struct App {
     /// Node-to-node delivery (distributed mode only).
     grpc: Option<TcpListener>,
     drain: Duration,
-    /// The logic layer the `/v1` REST API runs on (not on a gateway-only node).
-    rest: Option<Arc<Logic>>,
+    /// The REST API `/v1` (not on a gateway-only node); the in-process
+    /// control plane's support lookups go through the same router.
+    rest: Option<axum::Router>,
 }
 
 pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
@@ -270,6 +271,16 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         crate::push::spawn_embedded(&settings, &stores, cp.control.clone())?;
     }
 
+    // One `/v1` router (one set of rate limits): served over HTTP, and the
+    // in-process control plane's support lookups for this cell use it.
+    let rest = confab_api::router(logic.clone());
+    if let Some(cp) = &control {
+        cp.control.register_data_plane(
+            &settings.cell,
+            Arc::new(crate::support::InProcessV1(rest.clone())),
+        );
+    }
+
     let http = TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("binding HTTP address {}", settings.http_addr))?;
@@ -289,7 +300,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc,
         drain: Duration::from_secs(settings.drain_secs),
-        rest: Some(logic),
+        rest: Some(rest),
     })
 }
 
@@ -505,12 +516,7 @@ impl App {
             .router()
             .merge(observability::router(self.gateway.clone()))
             .merge(admin)
-            .merge(
-                self.rest
-                    .clone()
-                    .map(confab_api::router)
-                    .unwrap_or_default(),
-            )
+            .merge(self.rest.clone().unwrap_or_default())
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let tcp_task = tokio::spawn(self.gateway.clone().serve_tcp(self.tcp));
         let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();

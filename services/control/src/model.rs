@@ -175,6 +175,12 @@ pub struct Cell {
     pub cell_id: String,
     pub description: String,
     pub created_at: i64,
+    /// The base URL of the cell's `/v1` API as the control plane reaches it
+    /// (support lookups); unset for a cell served in the control plane's
+    /// own process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://cell-1.internal:8080")]
+    pub api_url: Option<String>,
 }
 
 /// Gray rules are stored as `confab_config::gray::GrayRule`.

@@ -90,6 +90,8 @@ pub struct Bootstrapped {
 
 #[path = "push_credentials.rs"]
 pub mod push_credentials;
+#[path = "support.rs"]
+pub mod support;
 
 pub struct Control {
     store: Arc<dyn ControlStore>,
@@ -98,6 +100,8 @@ pub struct Control {
     /// The data plane's webhook outbox, for the delivery lists (set where
     /// the control plane shares the data plane's database).
     webhook_outbox: Option<Arc<dyn confab_store::WebhookOutbox>>,
+    /// Where the support lookups reach each cell's data.
+    data_planes: support::DataPlanes,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
@@ -220,6 +224,7 @@ impl Control {
             keyring,
             changed: Arc::new(Notify::new()),
             webhook_outbox: None,
+            data_planes: support::DataPlanes::default(),
         }
     }
 
@@ -1046,9 +1051,52 @@ impl Control {
             cell_id: cell_id.to_owned(),
             description: description.to_owned(),
             created_at: confab_model::now_ms(),
+            api_url: None,
         };
         self.write(vec![insert(kind::CELL, cell_id, None, to_json(&cell)?)])
             .await?;
+        Ok(cell)
+    }
+
+    /// Sets (or with `None` clears) where the control plane reaches a cell's
+    /// `/v1` API for support lookups. The `default` cell, which exists
+    /// without being declared, is stored on its first change.
+    pub async fn set_cell_api_url(
+        &self,
+        actor: &Actor,
+        cell_id: &str,
+        api_url: Option<&str>,
+    ) -> Result<Cell> {
+        actor.require_operator()?;
+        if let Some(url) = api_url {
+            support::validate_api_url(url)?;
+        }
+        let stored: Option<Cell> = self.doc(kind::CELL, cell_id).await?;
+        let (mut cell, exists) = match stored {
+            Some(c) => (c, true),
+            None if cell_id == DEFAULT_CELL => (
+                Cell {
+                    cell_id: DEFAULT_CELL.into(),
+                    description: "the cell of tenants not assigned elsewhere".into(),
+                    created_at: 0,
+                    api_url: None,
+                },
+                false,
+            ),
+            None => return Err(ControlError::not_found(format!("no cell {cell_id:?}"))),
+        };
+        cell.api_url = api_url.map(|u| u.trim_end_matches('/').to_owned());
+        let doc = to_json(&cell)?;
+        let op = if exists {
+            ControlWrite::Update {
+                kind: kind::CELL.into(),
+                id: cell_id.into(),
+                doc,
+            }
+        } else {
+            insert(kind::CELL, cell_id, None, doc)
+        };
+        self.write(vec![op]).await?;
         Ok(cell)
     }
 
@@ -1062,6 +1110,7 @@ impl Control {
                     cell_id: DEFAULT_CELL.into(),
                     description: "the cell of tenants not assigned elsewhere".into(),
                     created_at: 0,
+                    api_url: None,
                 },
             );
         }

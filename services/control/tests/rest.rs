@@ -56,6 +56,26 @@ impl Resp {
     }
 }
 
+/// A data plane whose one answer fits every support endpoint's shape.
+struct AnyCell;
+
+#[async_trait::async_trait]
+impl confab_control::service::support::DataPlane for AnyCell {
+    async fn call(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Option<Value>,
+    ) -> Result<confab_control::service::support::V1Answer, String> {
+        Ok(confab_control::service::support::V1Answer {
+            status: 200,
+            body: json!({"items": [], "next_cursor": null, "user_id": "bob", "revoked_before": "t",
+                         "msg_id": "m", "conv_id": "p2p:bob:system", "seq": 1, "ts": "t"}),
+        })
+    }
+}
+
 struct Api {
     router: Router,
     control: Arc<Control>,
@@ -81,6 +101,11 @@ impl Api {
             .await
             .unwrap()
             .expect("a fresh store bootstraps");
+        // A cell that answers every support lookup (tests/support.rs checks
+        // what is asked of it; here only who may ask).
+        for cell in ["default", "cell-b"] {
+            control.register_data_plane(cell, Arc::new(AnyCell));
+        }
         let router = confab_control::rest::router(control.clone());
         let mut api = Self {
             router,
@@ -515,6 +540,26 @@ const TENANT_OWNED: &[Row] = &[
         "/admin/v1/apps/{app}/push-credentials/huawei",
         Payload::None,
     ),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/support/users/bob/devices",
+        Payload::None,
+    ),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/support/users/bob/revoke",
+        Payload::None,
+    ),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/support/users/bob/messages",
+        Payload::Json(r#"{"text": "intruder"}"#),
+    ),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/support/conversations/p2p:a:b/messages",
+        Payload::None,
+    ),
 ];
 
 /// Operator-only endpoints, with the caller's own ids where they take one.
@@ -666,7 +711,12 @@ fn template_route(row: &Row) -> (String, String) {
         .replace("{app}", "{app_id}")
         .replace("{key}", "{key_id}")
         .replace("{dead}", "{event_id}")
-        .replace("/push-credentials/huawei", "/push-credentials/{vendor}");
+        .replace("/push-credentials/huawei", "/push-credentials/{vendor}")
+        .replace("/support/users/bob/", "/support/users/{user_id}/")
+        .replace(
+            "/support/conversations/p2p:a:b/",
+            "/support/conversations/{conv_id}/",
+        );
     (row.method.to_owned(), path)
 }
 

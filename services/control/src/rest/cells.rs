@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::ApiState;
-use super::dto::{Cell, CellList, ConfigVersion, CreateCell, PageQuery};
+use super::dto::{Cell, CellList, ConfigVersion, CreateCell, PageQuery, PatchCell};
 use super::extract::{ApiPath, ApiQuery, ApiResult, Auth, JsonBody};
 use super::idempotency;
 use super::page::paginate;
@@ -72,6 +72,38 @@ pub async fn create_cell(
         Ok(Cell::from(cell))
     })
     .await
+}
+
+/// Sets where the control plane reaches the cell's `/v1` API (support
+/// lookups: a user's devices, a conversation's history); `null` clears it.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/cells/{cell_id}",
+    tag = "cells",
+    operation_id = "patch_cell",
+    params(("cell_id" = String, Path, description = "The cell's id")),
+    request_body(content = PatchCell, example = json!({"api_url": "https://cell-1.internal:8080"})),
+    responses(
+        (status = 200, description = "The cell", body = Cell),
+        (status = 400, response = super::BadRequest),
+        (status = 401, response = super::Unauthorized),
+        (status = 403, response = super::Forbidden),
+        (status = 404, response = super::NotFound),
+        (status = 413, response = super::PayloadTooLarge),
+        (status = 503, response = super::Unavailable),
+    )
+)]
+pub async fn patch_cell(
+    State(state): State<ApiState>,
+    auth: Auth,
+    ApiPath(cell_id): ApiPath<String>,
+    JsonBody(body, _): JsonBody<PatchCell>,
+) -> ApiResult<Json<Cell>> {
+    let cell = state
+        .control
+        .set_cell_api_url(&auth.actor, &cell_id, body.api_url.as_deref())
+        .await?;
+    Ok(Json(cell.into()))
 }
 
 /// Deletes a cell that serves no tenant.

@@ -154,16 +154,39 @@ pub struct Login {
     pub username: String,
     #[schema(example = "correct horse battery staple")]
     pub password: String,
+    /// For a browser: the session goes into an HttpOnly, SameSite=Strict
+    /// cookie (`confab_session`, Path=/admin/, Secure over HTTPS) and the
+    /// answer carries no `token`, so no page script can ever read it. Unsafe
+    /// requests authenticated by that cookie must send `X-CSRF-Token`.
+    #[serde(default)]
+    pub cookie: bool,
 }
 
-/// A new console session. Send the token as `Authorization: Bearer cs_...`
-/// (or as the `confab_session` cookie).
+/// A new console session. An API client sends the token as
+/// `Authorization: Bearer cs_...`; a browser that asked for the cookie gets
+/// no token here (it is in the HttpOnly cookie).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Session {
+    /// Absent when the session was put in the cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "cs_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b")]
-    pub token: String,
+    pub token: Option<String>,
     pub expires_at: String,
     pub account: Account,
+    /// Send it as `X-CSRF-Token` with every unsafe request authenticated by
+    /// the session cookie (not needed with the bearer header).
+    #[schema(example = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8")]
+    pub csrf_token: String,
+}
+
+/// The session a request is made with.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CurrentSession {
+    pub account: Account,
+    /// The session's CSRF token (see `Session.csrf_token`).
+    pub csrf_token: String,
+    /// Whether this request was authenticated by the session cookie.
+    pub cookie: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -866,6 +889,10 @@ pub struct Cell {
     pub description: String,
     #[schema(example = "2024-05-01T12:00:00.000Z")]
     pub created_at: String,
+    /// Where the control plane reaches the cell's `/v1` API (support
+    /// lookups); `null` for a cell served in the control plane's process.
+    #[schema(example = "https://cell-1.internal:8080")]
+    pub api_url: Option<String>,
 }
 
 impl From<model::Cell> for Cell {
@@ -874,8 +901,19 @@ impl From<model::Cell> for Cell {
             cell_id: c.cell_id,
             description: c.description,
             created_at: rfc3339(c.created_at),
+            api_url: c.api_url,
         }
     }
+}
+
+/// Changes a cell.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCell {
+    /// The base URL of the cell's `/v1` API (http or https, no query), or
+    /// `null` to clear it.
+    #[schema(example = "https://cell-1.internal:8080")]
+    pub api_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -23,8 +23,14 @@ use crate::error::ControlError;
 use crate::model::Account;
 use crate::service::Actor;
 
-/// The cookie a browser console may send instead of the bearer header.
+/// The cookie a browser console may send instead of the bearer header
+/// (HttpOnly, SameSite=Strict, Path=/admin/; set by
+/// `POST /admin/v1/sessions` with `"cookie": true`).
 pub const SESSION_COOKIE: &str = "confab_session";
+/// The header an unsafe request authenticated by the cookie must carry,
+/// with the session's CSRF token (from sign-in or
+/// `GET /admin/v1/sessions/current`).
+pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Largest request body.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -51,7 +57,10 @@ pub fn status_of(code: &str) -> StatusCode {
     match code {
         "bad_request" | "quota_exceeded" => StatusCode::BAD_REQUEST,
         "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden" | "suspended" => StatusCode::FORBIDDEN,
+        "forbidden" | "suspended" | "csrf_failed" => StatusCode::FORBIDDEN,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "bad_gateway" => StatusCode::BAD_GATEWAY,
+        "data_plane_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "conflict" => StatusCode::CONFLICT,
@@ -128,6 +137,16 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).await;
+    // Answers carry secrets (session and app keys, shown once): never cached,
+    // never sniffed into something executable.
+    let headers = response.headers_mut();
+    headers
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let error = match response.extensions_mut().remove::<PendingError>() {
         Some(PendingError(e)) => e,
         None => {
@@ -145,6 +164,9 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         tracing::error!(%request_id, %method, %path, code = error.code, message = %error.message, "admin API error");
         match error.code {
             "unavailable" => "the control store is unavailable; try again later".to_owned(),
+            // About the cell, not this server's internals: the operator
+            // needs it to fix the cell (or its api_url).
+            "data_plane_unavailable" | "bad_gateway" => error.message,
             _ => format!(
                 "internal error; the server log has the details under request id {request_id}"
             ),
@@ -329,6 +351,9 @@ pub struct Auth {
     pub actor: Actor,
     pub account: Account,
     pub token: String,
+    /// Whether the token came from the cookie (a browser) rather than the
+    /// `Authorization` header.
+    pub via_cookie: bool,
 }
 
 impl Auth {
@@ -344,21 +369,106 @@ impl Auth {
     }
 }
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
+/// Where a request's session token came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TokenSource {
+    Header(String),
+    Cookie(String),
+}
+
+fn session_token(headers: &HeaderMap) -> Option<TokenSource> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.trim().split_once(' ')?;
         return scheme
             .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
+            .then(|| TokenSource::Header(token.trim().to_owned()));
     }
+    cookie(headers, SESSION_COOKIE).map(TokenSource::Cookie)
+}
+
+/// The value of the named cookie, if the request has it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session: derived from the session token (a hash with
+/// a domain prefix), so nothing more is stored, it dies with the session,
+/// and it reveals nothing of the session token. Page scripts can read it
+/// (from the sign-in answer or `GET /admin/v1/sessions/current`), pages of
+/// other origins cannot — which is the point (the synchronizer-token
+/// pattern).
+pub fn csrf_token(session_token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"confab-console-csrf\0")
+        .chain_update(session_token.as_bytes())
+        .finalize();
+    hex(&digest)
+}
+
+/// Whether a method changes things (RFC 9110 "safe" methods do not).
+fn is_unsafe(method: &axum::http::Method) -> bool {
+    !matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    )
+}
+
+/// Constant-time equality (the token is a secret of the session).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// CSRF checks for an unsafe request. A browser marks a request another
+/// site made with `Sec-Fetch-Site: cross-site`: refused whatever the
+/// credentials (this also covers sign-in, where no session exists yet). A
+/// request authenticated by the session cookie must also carry the
+/// session's CSRF token in `X-CSRF-Token`: the cookie is sent by the
+/// browser on its own, the header only by the console's own scripts.
+/// Bearer requests need neither: no browser attaches that header by itself.
+pub fn check_csrf(parts: &Parts, cookie_session: Option<&str>) -> ApiResult<()> {
+    if !is_unsafe(&parts.method) {
+        return Ok(());
+    }
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
+    if cross_site {
+        return Err(ApiError(ControlError::new(
+            "csrf_failed",
+            "cross-site requests may not change anything",
+        )));
+    }
+    let Some(session) = cookie_session else {
+        return Ok(());
+    };
+    let given = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if given.is_empty() {
+        return Err(ApiError(ControlError::new(
+            "csrf_failed",
+            "a change made with the session cookie needs the X-CSRF-Token header (from sign-in or GET /admin/v1/sessions/current)",
+        )));
+    }
+    if !same(given.as_bytes(), csrf_token(session).as_bytes()) {
+        return Err(ApiError(ControlError::new(
+            "csrf_failed",
+            "the X-CSRF-Token header is not this session's",
+        )));
+    }
+    Ok(())
 }
 
 impl FromRequestParts<ApiState> for Auth {
@@ -368,14 +478,24 @@ impl FromRequestParts<ApiState> for Auth {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let token = session_token(&parts.headers).ok_or_else(|| {
-            ControlError::unauthorized("sign in: Authorization: Bearer cs_... is missing")
+        let source = session_token(&parts.headers).ok_or_else(|| {
+            ControlError::unauthorized(
+                "sign in: send Authorization: Bearer cs_... (or the console's session cookie)",
+            )
         })?;
+        let (token, via_cookie) = match source {
+            TokenSource::Header(t) => (t, false),
+            TokenSource::Cookie(t) => (t, true),
+        };
         let (actor, account) = state.control.authenticate(&token).await?;
+        // After authentication: a stale cookie is a 401 (sign in again),
+        // not a CSRF refusal.
+        check_csrf(parts, via_cookie.then_some(token.as_str()))?;
         Ok(Self {
             actor,
             account,
             token,
+            via_cookie,
         })
     }
 }
@@ -389,15 +509,27 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(session_token(&h), None);
         h.insert(COOKIE, HeaderValue::from_static("a=b; confab_session=cs_x"));
-        assert_eq!(session_token(&h).as_deref(), Some("cs_x"));
+        assert_eq!(session_token(&h), Some(TokenSource::Cookie("cs_x".into())));
         h.insert(AUTHORIZATION, HeaderValue::from_static("bearer cs_y"));
-        assert_eq!(session_token(&h).as_deref(), Some("cs_y"));
+        assert_eq!(session_token(&h), Some(TokenSource::Header("cs_y".into())));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(session_token(&h), None);
     }
 
     #[test]
+    fn csrf_tokens_are_per_session_and_not_the_session() {
+        let a = csrf_token("cs_a");
+        assert_eq!(a, csrf_token("cs_a"));
+        assert_ne!(a, csrf_token("cs_b"));
+        assert!(!a.contains("cs_a"));
+        assert!(same(a.as_bytes(), a.as_bytes()));
+        assert!(!same(a.as_bytes(), b"short"));
+    }
+
+    #[test]
     fn codes_have_their_statuses() {
+        assert_eq!(status_of("csrf_failed"), StatusCode::FORBIDDEN);
+        assert_eq!(status_of("bad_gateway"), StatusCode::BAD_GATEWAY);
         assert_eq!(status_of("bad_request"), StatusCode::BAD_REQUEST);
         assert_eq!(status_of("suspended"), StatusCode::FORBIDDEN);
         assert_eq!(status_of("conflict"), StatusCode::CONFLICT);

@@ -26,6 +26,7 @@ mod idempotency;
 mod page;
 mod push;
 mod sessions;
+mod support;
 mod tenants;
 mod webhooks;
 mod words;
@@ -47,7 +48,7 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use dto::rfc3339;
-pub use extract::{BODY_LIMIT, SESSION_COOKIE};
+pub use extract::{BODY_LIMIT, CSRF_HEADER, SESSION_COOKIE, csrf_token};
 pub use idempotency::{
     HEADER as IDEMPOTENCY_HEADER, REPLAYED_HEADER as IDEMPOTENCY_REPLAYED_HEADER,
     sweep as sweep_idempotency,
@@ -135,6 +136,20 @@ pub struct PayloadTooLarge(pub dto::ErrorBody);
 )]
 pub struct Unavailable(pub dto::ErrorBody);
 
+#[derive(ToResponse)]
+#[response(
+    description = "The cell's answer made no sense (an error of the data plane)",
+    example = json!({"error": {"code": "bad_gateway", "message": "the cell answered HTTP 500: internal error", "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"}})
+)]
+pub struct BadGateway(pub dto::ErrorBody);
+
+#[derive(ToResponse)]
+#[response(
+    description = "The app's cell cannot be reached (or has no api_url), or does not accept the app's key yet",
+    example = json!({"error": {"code": "data_plane_unavailable", "message": "cell \"cn-east-1\" is unreachable: connection refused", "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"}})
+)]
+pub struct DataPlaneUnavailable(pub dto::ErrorBody);
+
 struct Security;
 
 impl Modify for Security {
@@ -164,14 +179,14 @@ impl Modify for Security {
     info(
         title = "Confab admin API",
         version = "v1",
-        description = "The control plane's REST API: tenants, apps and keys, accounts, quotas, sensitive words, gray-release rules and cells.\n\nConventions: JSON in and out (`snake_case`); timestamps are RFC 3339 strings; errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable snake_case `code`; every response carries `x-request-id`; lists take `?limit=` (1 to 200, default 50) and `?cursor=` (the previous page's `next_cursor`) and answer `{\"items\":[...],\"next_cursor\":...}`; creates accept an `Idempotency-Key` header (a repeat with the same key and request returns the first response for 24 hours; the same key with another request is `409 conflict`); bodies are at most 1 MiB.\n\nAuthentication: `POST /admin/v1/sessions` returns a session token; send it as `Authorization: Bearer cs_...`. An operator manages everything; a tenant admin sees only its own tenant (anything of another tenant is `404 not_found`) and gets `403 forbidden` for operator-only operations.",
+        description = "The control plane's REST API: tenants, apps and keys, accounts, quotas, sensitive words, gray-release rules and cells.\n\nConventions: JSON in and out (`snake_case`); timestamps are RFC 3339 strings; errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}` with a stable snake_case `code`; every response carries `x-request-id`; lists take `?limit=` (1 to 200, default 50) and `?cursor=` (the previous page's `next_cursor`) and answer `{\"items\":[...],\"next_cursor\":...}`; creates accept an `Idempotency-Key` header (a repeat with the same key and request returns the first response for 24 hours; the same key with another request is `409 conflict`); bodies are at most 1 MiB.\n\nAuthentication: `POST /admin/v1/sessions` returns a session token; send it as `Authorization: Bearer cs_...`. A browser (the web console) signs in with `\"cookie\": true` instead: the session goes into an HttpOnly, SameSite=Strict cookie that page scripts cannot read, and every unsafe request (POST, PUT, PATCH, DELETE) authenticated by that cookie must carry the session's CSRF token as `X-CSRF-Token` (from the sign-in answer or `GET /admin/v1/sessions/current`), else `403 csrf_failed`; unsafe requests a browser marks `Sec-Fetch-Site: cross-site` are refused the same way. An operator manages everything; a tenant admin sees only its own tenant (anything of another tenant is `404 not_found`) and gets `403 forbidden` for operator-only operations.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     modifiers(&Security),
     security(("bearer" = []), ("cookie" = [])),
     components(
         schemas(dto::ErrorBody, dto::ErrorDetail),
-        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Unavailable)
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge, Unavailable, BadGateway, DataPlaneUnavailable)
     ),
     tags(
         (name = "sessions", description = "Console sign-in and the signed-in account"),
@@ -186,6 +201,7 @@ impl Modify for Security {
         (name = "config", description = "The config version the data plane follows"),
         (name = "webhooks", description = "An app's webhook: settings, signing secret, deliveries and dead letters"),
         (name = "push", description = "An app's push credentials per vendor (never returned after upload)"),
+        (name = "support", description = "Support lookups answered by the app's cell: a user's devices, revoking a user's tokens, a system message, a conversation's history"),
     )
 )]
 struct ApiDoc;
@@ -193,7 +209,7 @@ struct ApiDoc;
 fn api() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sessions::login))
-        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::current, sessions::logout))
         .routes(routes!(sessions::me))
         .routes(routes!(sessions::list_accounts, sessions::create_account))
         .routes(routes!(tenants::list_tenants, tenants::create_tenant))
@@ -219,7 +235,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(gray::put_rule, gray::delete_rule))
         .routes(routes!(gray::preview))
         .routes(routes!(cells::list_cells, cells::create_cell))
-        .routes(routes!(cells::delete_cell))
+        .routes(routes!(cells::patch_cell, cells::delete_cell))
         .routes(routes!(cells::config_version))
         .routes(routes!(
             webhooks::get_webhook,
@@ -235,6 +251,10 @@ fn api() -> OpenApiRouter<ApiState> {
             push::delete_push_credentials
         ))
         .routes(routes!(push::list_push_credentials))
+        .routes(routes!(support::user_devices))
+        .routes(routes!(support::revoke_user))
+        .routes(routes!(support::send_system_message))
+        .routes(routes!(support::conversation_history))
 }
 
 /// The OpenAPI document of `/admin/v1`.

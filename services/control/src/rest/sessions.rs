@@ -2,16 +2,45 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
-use super::dto::{Account, AccountList, CreateAccount, Login, PageQuery, Session, rfc3339};
-use super::extract::{ApiQuery, ApiResult, Auth, JsonBody};
+use super::dto::{
+    Account, AccountList, CreateAccount, CurrentSession, Login, PageQuery, Session, rfc3339,
+};
+use super::extract::{ApiQuery, ApiResult, Auth, JsonBody, SESSION_COOKIE, check_csrf, csrf_token};
 use super::idempotency;
 use super::page::paginate;
 
-/// Signs in: a session token for `Authorization: Bearer` (12 hours).
+/// Whether the console is reached over HTTPS (directly or through a proxy
+/// that says so): then the cookie is `Secure`. A client that lies about it
+/// only changes its own cookie.
+fn over_https(headers: &HeaderMap) -> bool {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    header("x-forwarded-proto").split(',').next().map(str::trim) == Some("https")
+        || header("origin").starts_with("https://")
+}
+
+/// The `Set-Cookie` value of the session cookie (`max_age` 0 clears it).
+fn session_cookie(value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={value}; Path=/admin/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"
+    );
+    // Tokens are `cs_` + hex: always a valid header value.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Signs in: a session token for `Authorization: Bearer` (12 hours), or
+/// with `"cookie": true` an HttpOnly session cookie for the web console.
 #[utoipa::path(
     post,
     path = "/admin/v1/sessions",
@@ -20,13 +49,14 @@ use super::page::paginate;
     security(()),
     request_body = Login,
     responses(
-        (status = 201, description = "Signed in", body = Session,
+        (status = 201, description = "Signed in (with `cookie: true`: `Set-Cookie: confab_session=...; HttpOnly; SameSite=Strict` and no `token` in the body)", body = Session,
          example = json!({"token": "cs_9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", "expires_at": "2024-05-02T00:00:00.000Z",
-                          "account": {"account_id": "acct_01jd8x4k2m3n4p5q6r7s8t9v0w", "username": "admin", "role": "operator", "tenant_id": null, "created_at": "2024-05-01T12:00:00.000Z"}})),
+                          "account": {"account_id": "acct_01jd8x4k2m3n4p5q6r7s8t9v0w", "username": "admin", "role": "operator", "tenant_id": null, "created_at": "2024-05-01T12:00:00.000Z"},
+                          "csrf_token": "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"})),
         (status = 400, response = super::BadRequest),
         (status = 401, description = "Wrong username or password", body = super::dto::ErrorBody,
          example = json!({"error": {"code": "unauthorized", "message": "wrong username or password", "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"}})),
-        (status = 403, description = "The account's tenant is suspended", body = super::dto::ErrorBody,
+        (status = 403, description = "The account's tenant is suspended (`suspended`), or a cross-site request (`csrf_failed`)", body = super::dto::ErrorBody,
          example = json!({"error": {"code": "suspended", "message": "this tenant is suspended", "request_id": "01jd8x4k2m3n4p5q6r7s8t9v0w"}})),
         (status = 413, response = super::PayloadTooLarge),
         (status = 503, response = super::Unavailable),
@@ -34,34 +64,90 @@ use super::page::paginate;
 )]
 pub async fn login(
     State(state): State<ApiState>,
+    _csrf: Csrf,
+    headers: HeaderMap,
     JsonBody(body, _): JsonBody<Login>,
-) -> ApiResult<(StatusCode, Json<Session>)> {
+) -> ApiResult<Response> {
     let (token, expires_at, account) = state.control.login(&body.username, &body.password).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Session {
-            token,
-            expires_at: rfc3339(expires_at),
-            account: account.into(),
-        }),
-    ))
+    let session = Session {
+        token: (!body.cookie).then(|| token.clone()),
+        expires_at: rfc3339(expires_at),
+        account: account.into(),
+        csrf_token: csrf_token(&token),
+    };
+    let mut response = (StatusCode::CREATED, Json(session)).into_response();
+    if body.cookie {
+        let max_age = (expires_at - confab_model::now_ms()).max(0) / 1000;
+        response.headers_mut().insert(
+            SET_COOKIE,
+            session_cookie(&token, max_age, over_https(&headers)),
+        );
+    }
+    Ok(response)
 }
 
-/// Signs out: the session's token stops working.
+/// Refuses unsafe requests another site made (`Sec-Fetch-Site:
+/// cross-site`) on endpoints without a session (sign-in: login CSRF).
+pub struct Csrf;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Csrf {
+    type Rejection = super::extract::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        check_csrf(parts, None).map(|()| Csrf)
+    }
+}
+
+/// Signs out: the session's token stops working, and the session cookie is
+/// cleared.
 #[utoipa::path(
     delete,
     path = "/admin/v1/sessions/current",
     tag = "sessions",
     operation_id = "delete_current_session",
     responses(
-        (status = 204, description = "Signed out"),
+        (status = 204, description = "Signed out (the session cookie is cleared)"),
+        (status = 401, response = super::Unauthorized),
+        (status = 403, response = super::Forbidden),
+        (status = 503, response = super::Unavailable),
+    )
+)]
+pub async fn logout(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    auth: Auth,
+) -> ApiResult<Response> {
+    state.control.logout(&auth.token).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, session_cookie("", 0, over_https(&headers)));
+    Ok(response)
+}
+
+/// The session of the request: its account and its CSRF token (how the
+/// console, whose session is in an HttpOnly cookie, learns the token after
+/// a reload).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/sessions/current",
+    tag = "sessions",
+    operation_id = "get_current_session",
+    responses(
+        (status = 200, description = "The session", body = CurrentSession),
         (status = 401, response = super::Unauthorized),
         (status = 503, response = super::Unavailable),
     )
 )]
-pub async fn logout(State(state): State<ApiState>, auth: Auth) -> ApiResult<StatusCode> {
-    state.control.logout(&auth.token).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn current(auth: Auth) -> Json<CurrentSession> {
+    Json(CurrentSession {
+        csrf_token: csrf_token(&auth.token),
+        cookie: auth.via_cookie,
+        account: auth.account.into(),
+    })
 }
 
 /// The signed-in account.
