@@ -24,6 +24,7 @@ use crate::error::{ControlError, Result};
 use crate::keyring::Keyring;
 use crate::model::*;
 
+mod push_dead_letters;
 mod webhooks;
 pub use webhooks::{WebhookRecord, WebhookSettings, WebhookView, new_webhook_secret};
 
@@ -98,6 +99,9 @@ pub struct Control {
     /// The data plane's webhook outbox, for the delivery lists (set where
     /// the control plane shares the data plane's database).
     webhook_outbox: Option<Arc<dyn confab_store::WebhookOutbox>>,
+    /// The data plane's push queue, for its dead letters (set where the
+    /// control plane shares the data plane's database).
+    push_queue: Option<Arc<dyn confab_store::PushQueue>>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
@@ -220,7 +224,14 @@ impl Control {
             keyring,
             changed: Arc::new(Notify::new()),
             webhook_outbox: None,
+            push_queue: None,
         }
+    }
+
+    /// Lets the admin API list push dead letters from this queue.
+    pub fn with_push_queue(mut self, queue: Arc<dyn confab_store::PushQueue>) -> Self {
+        self.push_queue = Some(queue);
+        self
     }
 
     /// The data plane's webhook outbox, if this control plane reaches it.

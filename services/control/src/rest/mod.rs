@@ -25,6 +25,7 @@ mod gray;
 mod idempotency;
 mod page;
 mod push;
+mod push_dead_letters;
 mod sessions;
 mod tenants;
 mod webhooks;
@@ -185,7 +186,7 @@ impl Modify for Security {
         (name = "cells", description = "Data-plane cells (operator)"),
         (name = "config", description = "The config version the data plane follows"),
         (name = "webhooks", description = "An app's webhook: settings, signing secret, deliveries and dead letters"),
-        (name = "push", description = "An app's push credentials per vendor (never returned after upload)"),
+        (name = "push", description = "An app's push credentials per vendor (never returned after upload), and the push notifications given up on"),
     )
 )]
 struct ApiDoc;
@@ -230,6 +231,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::list_dead_letters))
         .routes(routes!(webhooks::redeliver_dead_letter))
+        .routes(routes!(push_dead_letters::list_push_dead_letters))
         .routes(routes!(
             push::put_push_credentials,
             push::delete_push_credentials
