@@ -21,12 +21,19 @@ fn body_of(e: &Frame) -> Value {
     serde_json::from_str(&e.body).unwrap_or(Value::Null)
 }
 
+/// The next event of `kind` this device gets (earlier kinds are skipped),
+/// made by the app.
 async fn event(c: &mut Client, kind: &str) -> Value {
-    let e = c.next_op(ops::EVENT, WAIT).await.expect("an event");
-    assert_eq!(e.event, kind, "{e:?}");
-    let body = body_of(&e);
-    assert_eq!(body["actor"], "system", "{body}");
-    body
+    loop {
+        let e = c.next_op(ops::EVENT, WAIT).await.expect("an event");
+        if e.event != kind {
+            continue;
+        }
+        let body = body_of(&e);
+        assert_eq!(body["actor"], "system", "{body}");
+        assert_eq!(e.from, "system", "{e:?}");
+        return body;
+    }
 }
 
 async fn gsend(c: &Client, group: &str, cid: &str) -> Frame {
@@ -345,7 +352,7 @@ async fn every_v1_route_refuses_no_key_and_shows_a_foreign_app_nothing() {
         201
     );
     let ids = [
-        ("user_id", "bob"),
+        ("user_id", "zoe-secret"),
         ("conv_id", conv.as_str()),
         ("msg_id", msg_id.as_str()),
         ("group_id", "secret-group"),
@@ -356,7 +363,7 @@ async fn every_v1_route_refuses_no_key_and_shows_a_foreign_app_nothing() {
         server.app_id.as_str(),
         "secret plans",
         msg_id.as_str(),
-        "Secret Bob",
+        "Secret Zoe",
         "Secret Group",
         "Secret Room",
     ];
@@ -387,7 +394,7 @@ async fn every_v1_route_refuses_no_key_and_shows_a_foreign_app_nothing() {
             let method = method.to_uppercase();
             let mut path = fill(template, &ids);
             if template == "/v1/users/online" {
-                path.push_str("?user_ids=bob");
+                path.push_str("?user_ids=zoe-secret");
             }
             let body = example_body(&doc, op).map(|b| b.to_string());
             let anonymous = http(api.addr, &method, &path, None, &[], body.as_deref()).await;

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::dto::rfc3339;
 use super::extract::{ApiPath, ApiQuery, ApiResult, Auth};
+use crate::error::ControlError;
 
 /// `?limit=`: how many, newest first (1 to 200, default 50).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -70,9 +71,13 @@ pub async fn list_push_dead_letters(
     ApiPath(app_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PushDeadLetterQuery>,
 ) -> ApiResult<Json<PushDeadLetterList>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ControlError::bad_request("limit must be 1 to 200").into());
+    }
     let dead = state
         .control
-        .push_dead_letters(&auth.actor, &app_id, query.limit.unwrap_or(50))
+        .push_dead_letters(&auth.actor, &app_id, limit)
         .await?;
     Ok(Json(PushDeadLetterList {
         items: dead
