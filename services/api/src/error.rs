@@ -32,7 +32,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable snake_case code: `bad_request`, `unauthorized`, `suspended`,
-    /// `forbidden`, `not_found`, `conflict`, `content_blocked`,
+    /// `forbidden`, `not_found`, `user_not_found`, `conflict`, `user_exists`, `content_blocked`,
     /// `quota_exceeded`, `rate_limited`, `payload_too_large`, `unavailable`, ...
     pub code: String,
     pub message: String,
@@ -102,9 +102,9 @@ pub fn status_of(code: &str) -> StatusCode {
         "bad_request" | "quota_exceeded" | "unsupported" => StatusCode::BAD_REQUEST,
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "forbidden" | "suspended" | "muted" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
+        "not_found" | "user_not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "conflict" => StatusCode::CONFLICT,
+        "conflict" | "user_exists" => StatusCode::CONFLICT,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "content_blocked" | "rejected_by_webhook" => StatusCode::UNPROCESSABLE_ENTITY,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,

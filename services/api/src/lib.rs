@@ -19,10 +19,12 @@ pub mod auth;
 pub mod devices;
 pub mod dto;
 pub mod error;
+pub mod groups;
 pub mod idempotency;
 pub mod messages;
 pub mod rooms;
 pub mod routes;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -157,7 +159,8 @@ impl Modify for Security {
         (name = "tokens", description = "User tokens: mint, revoke"),
         (name = "messages", description = "Send messages; conversation history"),
         (name = "conversations", description = "A user's conversations"),
-        (name = "users", description = "Users' online status"),
+        (name = "users", description = "Users: profiles (create, import, get, update, delete), online status, devices"),
+        (name = "groups", description = "Groups managed by the app: create, update, dismiss, members, roles, mutes"),
         (name = "rooms", description = "Live chat rooms: create, online count, close"),
         (name = "webhooks", description = "The app's webhook: a signed test event"),
     )
@@ -180,6 +183,24 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(messages::batch_send))
         .routes(routes!(messages::get_message))
         .routes(routes!(messages::recall_message))
+        .routes(routes!(users::create_user))
+        .routes(routes!(users::import_users))
+        .routes(routes!(
+            users::get_user,
+            users::update_user,
+            users::delete_user
+        ))
+        .routes(routes!(groups::create_group))
+        .routes(routes!(
+            groups::get_group,
+            groups::update_group,
+            groups::dismiss_group
+        ))
+        .routes(routes!(groups::list_members, groups::add_members))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(groups::set_role))
+        .routes(routes!(groups::mute_member))
+        .routes(routes!(groups::mute_group))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -185,14 +185,20 @@ pub async fn send_message(
     if !body.body.is_object() {
         return Err(ApiError::bad_request("body must be a JSON object"));
     }
-    let session = Session {
-        app_id: caller.app_id.clone(),
-        user_id: from,
-        device_id: "rest".into(),
-        platform: Platform::Other,
-        session_id: format!("rest-{}", ulid::Ulid::new()),
-        settings: caller.app.settings.clone(),
-        client_version: String::new(),
+    // As the system, the app acts with its own rights (in groups: the
+    // owner's, without being a member).
+    let session = if body.from_system {
+        Session::for_app(caller.app_id.clone(), caller.app.settings.clone())?
+    } else {
+        Session {
+            app_id: caller.app_id.clone(),
+            user_id: from,
+            device_id: "rest".into(),
+            platform: Platform::Other,
+            session_id: format!("rest-{}", ulid::Ulid::new()),
+            settings: caller.app.settings.clone(),
+            client_version: String::new(),
+        }
     };
     let frame = Frame {
         op: confab_proto::ops::SEND.into(),

@@ -115,10 +115,14 @@ pub fn start_control(
     settings: &ServeSettings,
     store: Arc<dyn confab_store::ControlStore>,
     webhook_outbox: Option<Arc<dyn confab_store::WebhookOutbox>>,
+    push_queue: Option<Arc<dyn confab_store::PushQueue>>,
 ) -> anyhow::Result<ControlPlane> {
     let mut control = Control::new(store, Arc::new(keyring(settings)?));
     if let Some(outbox) = webhook_outbox {
         control = control.with_webhook_outbox(outbox);
+    }
+    if let Some(queue) = push_queue {
+        control = control.with_push_queue(queue);
     }
     let control = Arc::new(control);
     let publisher = Publisher::new(control.clone());
@@ -179,6 +183,7 @@ pub async fn node_config(
         settings,
         stores.control.clone(),
         Some(stores.webhooks.clone()),
+        Some(stores.push_queue.clone()),
     )?;
     let handle = plane
         .publisher
@@ -651,8 +656,14 @@ pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNod
     } else {
         open_stores(&settings).await?
     };
-    // The webhook delivery lists come from the same database (the cell's).
-    let plane = start_control(&settings, stores.control, Some(stores.webhooks))?;
+    // The webhook delivery lists and the push dead letters come from the
+    // same database (the cell's).
+    let plane = start_control(
+        &settings,
+        stores.control,
+        Some(stores.webhooks),
+        Some(stores.push_queue),
+    )?;
     let first_run = bootstrap(Some(&plane)).await?;
     let grpc = TcpListener::bind(settings.grpc_addr)
         .await

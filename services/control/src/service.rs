@@ -24,6 +24,7 @@ use crate::error::{ControlError, Result};
 use crate::keyring::Keyring;
 use crate::model::*;
 
+mod push_dead_letters;
 mod webhooks;
 pub use webhooks::{WebhookRecord, WebhookSettings, WebhookView, new_webhook_secret};
 
@@ -102,6 +103,9 @@ pub struct Control {
     webhook_outbox: Option<Arc<dyn confab_store::WebhookOutbox>>,
     /// Where the support lookups reach each cell's data.
     data_planes: support::DataPlanes,
+    /// The data plane's push queue, for its dead letters (set where the
+    /// control plane shares the data plane's database).
+    push_queue: Option<Arc<dyn confab_store::PushQueue>>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
@@ -225,7 +229,14 @@ impl Control {
             changed: Arc::new(Notify::new()),
             webhook_outbox: None,
             data_planes: support::DataPlanes::default(),
+            push_queue: None,
         }
+    }
+
+    /// Lets the admin API list push dead letters from this queue.
+    pub fn with_push_queue(mut self, queue: Arc<dyn confab_store::PushQueue>) -> Self {
+        self.push_queue = Some(queue);
+        self
     }
 
     /// The data plane's webhook outbox, if this control plane reaches it.

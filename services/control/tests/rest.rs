@@ -79,6 +79,8 @@ impl confab_control::service::support::DataPlane for AnyCell {
 struct Api {
     router: Router,
     control: Arc<Control>,
+    /// The data plane's push queue the control plane lists dead letters of.
+    push_queue: Arc<dyn confab_store::PushQueue>,
     dir: tempfile::TempDir,
     operator: String,
     names: AtomicU32,
@@ -93,8 +95,11 @@ impl Api {
                 .unwrap()
                 .into_stores();
         let keyring = Keyring::parse(&Keyring::generate_spec()).unwrap();
+        let push_queue = stores.push_queue.clone();
         let control = Arc::new(
-            Control::new(stores.control, Arc::new(keyring)).with_webhook_outbox(stores.webhooks),
+            Control::new(stores.control, Arc::new(keyring))
+                .with_webhook_outbox(stores.webhooks)
+                .with_push_queue(stores.push_queue),
         );
         let boot = control
             .bootstrap()
@@ -110,6 +115,7 @@ impl Api {
         let mut api = Self {
             router,
             control,
+            push_queue,
             dir,
             operator: String::new(),
             names: AtomicU32::new(0),
@@ -523,6 +529,11 @@ const TENANT_OWNED: &[Row] = &[
     row(
         "POST",
         "/admin/v1/apps/{app}/webhook/dead-letters/{dead}/redeliver",
+        Payload::None,
+    ),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/push-dead-letters",
         Payload::None,
     ),
     row(
@@ -2101,5 +2112,55 @@ async fn another_tenants_admin_cannot_see_or_touch_push_credentials() -> TestRes
     assert!(
         matches!(opened.credentials, confab_push::Credentials::Huawei { app_secret, .. } if app_secret == "s3cret-t2")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn push_dead_letters_are_listed_per_app_and_hidden_from_other_tenants() -> TestResult {
+    let api = Api::new().await;
+    let t1 = api.fixture_via_api(true).await;
+    let t2 = api.fixture_via_api(true).await;
+    let op = api.operator.clone();
+    let job = |app: &str, id: &str| confab_store::NewPushJob {
+        id: id.to_owned(),
+        app_id: confab_model::AppId::parse(app).unwrap(),
+        user_id: confab_model::UserId::parse("bob").unwrap(),
+        device_id: "bob-phone".into(),
+        vendor: "apns".into(),
+        payload: r#"{"title":"Alice","body":"t2 secret"}"#.into(),
+    };
+    api.push_queue
+        .enqueue(vec![job(&t2.app, "job-t2"), job(&t1.app, "job-t1")])
+        .await?;
+    for j in api
+        .push_queue
+        .claim(10, std::time::Duration::from_secs(60))
+        .await?
+    {
+        api.push_queue
+            .dead_letter(&j.id, "gave up after 8 attempts: 500")
+            .await?;
+    }
+    let path = format!("/admin/v1/apps/{}/push-dead-letters", t2.app);
+    let list = api.ok("GET", &path, &op, None).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], "job-t2");
+    assert_eq!(items[0]["user_id"], "bob");
+    assert_eq!(items[0]["vendor"], "apns");
+    assert_eq!(items[0]["attempts"], 1);
+    assert_eq!(items[0]["reason"], "gave up after 8 attempts: 500");
+    assert_eq!(items[0]["payload"]["body"], "t2 secret");
+    assert!(items[0]["failed_at"].as_str().unwrap().ends_with('Z'));
+    // Its own tenant's admin sees it; another tenant's admin gets 404.
+    let admin2 = api.login(&t2.admin_username, ADMIN_PASSWORD).await;
+    assert_eq!(api.ok("GET", &path, &admin2, None).await, list);
+    let admin1 = api.login(&t1.admin_username, ADMIN_PASSWORD).await;
+    let r = api.call("GET", &path, Some(&admin1), None).await;
+    r.assert_error(StatusCode::NOT_FOUND, "not_found");
+    assert!(!r.text().contains("t2 secret"));
+    api.call("GET", &format!("{path}?limit=0"), Some(&op), None)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
     Ok(())
 }

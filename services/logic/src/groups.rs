@@ -126,6 +126,9 @@ pub(crate) async fn membership(
     group: &GroupId,
 ) -> Result<(Arc<CachedGroup>, GroupMember)> {
     let g = load(logic, &s.app_id, group).await?;
+    if s.is_app() {
+        return Ok((g, crate::app_groups::app_membership(s)));
+    }
     let me = g.member(&s.user_id).cloned().ok_or_else(no_such_group)?;
     Ok((g, me))
 }
@@ -411,6 +414,12 @@ pub(crate) async fn create(logic: &Logic, s: &Session, frame: Frame) -> Result<F
         parse_group_id(&frame.group_id)?
     };
     let members = parse_users(&frame.user_ids)?;
+    // The app (REST) names the owner; a user creates groups it owns.
+    let owner = if s.is_app() {
+        parse_user(&frame.user_id, "owner")?
+    } else {
+        s.user_id.clone()
+    };
     let join_policy = parse_policy(frame.join_policy.as_deref())?.unwrap_or_default();
     let limits = limits(logic, &s.app_id)?;
     let created_at = confab_model::now_ms();
@@ -421,7 +430,7 @@ pub(crate) async fn create(logic: &Logic, s: &Session, frame: Frame) -> Result<F
             .create_group(NewGroup {
                 app_id: s.app_id.clone(),
                 group_id: group.clone(),
-                owner: s.user_id.clone(),
+                owner: owner.clone(),
                 name: check_text(frame.name, "name", MAX_NAME)?.unwrap_or_default(),
                 avatar: check_text(frame.avatar, "avatar", MAX_AVATAR)?.unwrap_or_default(),
                 announcement: check_text(frame.announcement, "announcement", MAX_ANNOUNCEMENT)?
@@ -438,10 +447,7 @@ pub(crate) async fn create(logic: &Logic, s: &Session, frame: Frame) -> Result<F
     )?;
     logic.groups.invalidate(&s.app_id, &group);
     let g = load(logic, &s.app_id, &group).await?;
-    let mut others: Vec<UserId> = members_of(&g)
-        .into_iter()
-        .filter(|u| *u != s.user_id)
-        .collect();
+    let mut others: Vec<UserId> = members_of(&g).into_iter().filter(|u| *u != owner).collect();
     others.sort();
     let (event, own) = record_event(
         logic,
@@ -766,8 +772,15 @@ pub(crate) async fn role(logic: &Logic, s: &Session, frame: Frame) -> Result<Fra
             "the owner's role changes only by group_transfer",
         ));
     }
-    if g.member(&target).is_none() {
-        return Err(LogicError::not_found("no such member"));
+    match g.member(&target) {
+        None => return Err(LogicError::not_found("no such member")),
+        // Only the app (which is not a member) can name the owner here.
+        Some(m) if m.role == GroupRole::Owner => {
+            return Err(LogicError::bad_request(
+                "the owner's role changes only by a transfer",
+            ));
+        }
+        Some(_) => {}
     }
     logic
         .stores

@@ -7,6 +7,7 @@
 //! inbox → reply → deliver), sync, history, read state, conversations, recall,
 //! typing and groups. It never touches a socket and never blocks on a slow device.
 
+mod app_groups;
 mod app_recall;
 pub mod auth;
 mod error;
@@ -25,6 +26,7 @@ use confab_model::{AppId, AppSettings, Platform, UserId};
 use confab_proto::Frame;
 use confab_store::Stores;
 
+pub use app_groups::APP_ACTOR;
 pub use error::{LogicError, Result};
 
 /// How logic reaches online devices. Implemented by the gateway (in-process

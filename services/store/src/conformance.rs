@@ -47,6 +47,8 @@ macro_rules! conformance_tests {
             push_queue_lease_expiry_redelivers_with_the_same_id,
             push_queue_concurrent_claimers_never_share_a_job,
             get_by_id_finds_only_the_apps_own_message,
+            users_import_get_update_and_delete_per_app,
+            clear_inbox_forgets_one_user_and_never_reuses_inbox_seqs,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1811,4 +1813,177 @@ pub async fn get_by_id_finds_only_the_apps_own_message(s: Stores) {
         .expect("still there");
     assert!(got.recalled);
     assert_eq!(got.body, confab_model::RECALLED_BODY);
+}
+
+fn profile(id: &str, nickname: &str, at: i64) -> crate::UserProfile {
+    crate::UserProfile {
+        user_id: user(id),
+        nickname: nickname.to_owned(),
+        avatar_url: String::new(),
+        custom: "{}".to_owned(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub async fn users_import_get_update_and_delete_per_app(s: Stores) {
+    let (a, b) = (app("app-a"), app("app-b"));
+    let created = s
+        .users
+        .import_users(
+            &a,
+            &[profile("alice", "Alice", 1), profile("bob", "Bob", 1)],
+        )
+        .await
+        .expect("import");
+    assert_eq!(created, vec![true, true]);
+    // A repeat is reported, never overwritten; a repeat within one call too.
+    let again = s
+        .users
+        .import_users(
+            &a,
+            &[
+                profile("alice", "Mallory", 2),
+                profile("carol", "Carol", 2),
+                profile("carol", "Carol 2", 2),
+            ],
+        )
+        .await
+        .expect("import again");
+    assert_eq!(again, vec![false, true, false]);
+    let alice = s.users.user(&a, &user("alice")).await.expect("get");
+    assert_eq!(alice, Some(profile("alice", "Alice", 1)));
+    assert_eq!(
+        s.users
+            .user(&a, &user("carol"))
+            .await
+            .expect("get")
+            .map(|p| p.nickname),
+        Some("Carol".to_owned())
+    );
+    // Another app sees nothing and changes nothing.
+    assert_eq!(s.users.user(&b, &user("alice")).await.expect("get"), None);
+    let update = crate::ProfileUpdate {
+        nickname: Some("Mallory".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.users
+            .update_user(&b, &user("alice"), update, 5)
+            .await
+            .expect("update"),
+        None
+    );
+    assert!(
+        !s.users
+            .delete_user(&b, &user("alice"))
+            .await
+            .expect("delete")
+    );
+    // Only the given fields change.
+    let updated = s
+        .users
+        .update_user(
+            &a,
+            &user("alice"),
+            crate::ProfileUpdate {
+                avatar_url: Some("https://example.com/a.png".into()),
+                custom: Some(r#"{"tier":"gold"}"#.into()),
+                ..Default::default()
+            },
+            7,
+        )
+        .await
+        .expect("update")
+        .expect("alice exists");
+    assert_eq!(updated.nickname, "Alice");
+    assert_eq!(updated.avatar_url, "https://example.com/a.png");
+    assert_eq!(updated.custom, r#"{"tier":"gold"}"#);
+    assert_eq!((updated.created_at, updated.updated_at), (1, 7));
+    assert_eq!(
+        s.users.user(&a, &user("alice")).await.expect("get"),
+        Some(updated)
+    );
+    assert!(
+        s.users
+            .delete_user(&a, &user("alice"))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !s.users
+            .delete_user(&a, &user("alice"))
+            .await
+            .expect("delete")
+    );
+    assert_eq!(s.users.user(&a, &user("alice")).await.expect("get"), None);
+    assert!(s.users.user(&a, &user("bob")).await.expect("get").is_some());
+    // A deleted id may be imported again.
+    let back = s
+        .users
+        .import_users(&a, &[profile("alice", "Alice again", 9)])
+        .await
+        .expect("import");
+    assert_eq!(back, vec![true]);
+}
+
+pub async fn clear_inbox_forgets_one_user_and_never_reuses_inbox_seqs(s: Stores) {
+    let (a, b) = (app("app-a"), app("app-b"));
+    for i in 0..3 {
+        s.messages
+            .append(p2p(&a, "alice", "bob", &format!("c{i}")))
+            .await
+            .expect("append");
+    }
+    s.messages
+        .append(p2p(&b, "alice", "bob", "other-app"))
+        .await
+        .expect("append");
+    let bob = user("bob");
+    let head = s.inbox.head(&a, &bob).await.expect("head");
+    assert_eq!(head, 3);
+    s.inbox.clear_inbox(&a, &bob).await.expect("clear");
+    assert!(
+        s.inbox
+            .since(&a, &bob, 0, 100)
+            .await
+            .expect("sync")
+            .is_empty(),
+        "the inbox is empty"
+    );
+    let (convs, unread) = s.reads.conversations(&a, &bob, 100).await.expect("list");
+    assert!(convs.is_empty(), "the conversation list is gone: {convs:?}");
+    assert_eq!(unread, 0);
+    // The other participant keeps everything, the other app too.
+    let alice = user("alice");
+    assert_eq!(
+        s.inbox.since(&a, &alice, 0, 100).await.expect("sync").len(),
+        3
+    );
+    assert_eq!(
+        s.inbox.since(&b, &bob, 0, 100).await.expect("sync").len(),
+        1
+    );
+    let history = s
+        .messages
+        .history(&a, &ConvId::p2p(&alice, &bob), None, 10)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 3, "messages stay in their conversation");
+    // A later message gets the next inbox_seq, not a reused one.
+    let next = s
+        .messages
+        .append(p2p(&a, "alice", "bob", "after"))
+        .await
+        .expect("append");
+    let bob_seq = next
+        .inbox
+        .iter()
+        .find(|(u, _)| *u == bob)
+        .map(|(_, seq)| *seq);
+    assert_eq!(bob_seq, Some(head + 1));
+    let synced = s.inbox.since(&a, &bob, 0, 100).await.expect("sync");
+    assert_eq!(synced.len(), 1);
+    assert_eq!(synced[0].inbox_seq, head + 1);
+    assert_eq!(s.inbox.head(&a, &bob).await.expect("head"), head + 1);
 }

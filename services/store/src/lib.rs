@@ -10,6 +10,7 @@
 //! - [`ControlStore`]: the control plane's records (tenants, apps, keys, ...).
 //! - [`RouteTable`]: where each online device is connected.
 //! - [`WebhookOutbox`]: webhook events waiting for delivery, and dead letters.
+//! - [`UserStore`]: user profiles (REST `/v1/users`).
 //! - [`DeviceStore`], [`PushQueue`]: push registrations and preferences, and
 //!   the durable queue of notifications (offline push).
 //!
@@ -27,6 +28,7 @@ pub mod push;
 pub mod redis_store;
 pub mod rooms;
 pub mod sqlite;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -41,6 +43,7 @@ pub use push::{
     QueueStats,
 };
 pub use rooms::{Room, RoomStore};
+pub use users::{ProfileUpdate, UserProfile, UserStore};
 pub use webhooks::WebhookOutbox;
 
 /// The one error type of this crate.
@@ -157,6 +160,13 @@ pub trait InboxStore: Send + Sync + 'static {
         since: u64,
         limit: u32,
     ) -> Result<Vec<InboxEntry>>;
+
+    /// Forgets the user's inbox (a deleted user): every entry and the
+    /// user's conversation list with its read cursors. The messages stay in
+    /// their conversations and in the other participants' inboxes, and the
+    /// head does not move back: a later message gets the next `inbox_seq`,
+    /// never a reused one.
+    async fn clear_inbox(&self, app: &AppId, user: &UserId) -> Result<()>;
 }
 
 /// One conversation in a user's list.
@@ -273,6 +283,8 @@ pub struct Stores {
     pub control: Arc<dyn ControlStore>,
     pub groups: Arc<dyn GroupStore>,
     pub rooms: Arc<dyn RoomStore>,
+    /// User profiles (REST `/v1/users`).
+    pub users: Arc<dyn UserStore>,
     pub routes: Arc<dyn RouteTable>,
     /// The webhook outbox (asynchronous webhook events).
     pub webhooks: Arc<dyn WebhookOutbox>,

@@ -504,6 +504,16 @@ impl InboxStore for RingedInbox {
             }
         }
     }
+
+    async fn clear_inbox(&self, app: &AppId, user: &UserId) -> Result<()> {
+        // The ring holds copies of the entries: drop it before (a failure
+        // fails the call, which the caller retries) and after (a push that
+        // raced the delete).
+        let users = [user.clone()];
+        bounded(self.ring.invalidate(app, &users)).await?;
+        self.inner.clear_inbox(app, user).await?;
+        bounded(self.ring.invalidate(app, &users)).await
+    }
 }
 
 /// The stores of a distributed node: PostgreSQL for everything durable,
@@ -545,6 +555,7 @@ pub fn distributed_on(
         revocations: pg.clone(),
         groups: pg.clone(),
         rooms: pg.clone(),
+        users: pg.clone(),
         webhooks: pg.clone(),
         devices: pg.clone(),
         push_queue: pg.clone(),

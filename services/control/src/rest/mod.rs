@@ -25,6 +25,7 @@ mod gray;
 mod idempotency;
 mod page;
 mod push;
+mod push_dead_letters;
 mod sessions;
 mod support;
 mod tenants;
@@ -200,7 +201,7 @@ impl Modify for Security {
         (name = "cells", description = "Data-plane cells (operator)"),
         (name = "config", description = "The config version the data plane follows"),
         (name = "webhooks", description = "An app's webhook: settings, signing secret, deliveries and dead letters"),
-        (name = "push", description = "An app's push credentials per vendor (never returned after upload)"),
+        (name = "push", description = "An app's push credentials per vendor (never returned after upload), and the push notifications given up on"),
         (name = "support", description = "Support lookups answered by the app's cell: a user's devices, revoking a user's tokens, a system message, a conversation's history"),
     )
 )]
@@ -246,6 +247,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::list_dead_letters))
         .routes(routes!(webhooks::redeliver_dead_letter))
+        .routes(routes!(push_dead_letters::list_push_dead_letters))
         .routes(routes!(
             push::put_push_credentials,
             push::delete_push_credentials

@@ -239,7 +239,7 @@ impl Control {
         })
     }
 
-    async fn visible_app(&self, actor: &Actor, app_id: &str) -> Result<AppId> {
+    pub(super) async fn visible_app(&self, actor: &Actor, app_id: &str) -> Result<AppId> {
         let app = self.app(actor, app_id).await?;
         AppId::parse(&app.app_id).map_err(|e| ControlError::internal(e.to_string()))
     }

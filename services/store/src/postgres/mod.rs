@@ -14,6 +14,7 @@ mod push;
 mod reads;
 mod revocations;
 mod rooms;
+mod users;
 mod webhooks;
 mod writer;
 
@@ -80,6 +81,7 @@ impl PgStore {
             revocations: me.clone(),
             groups: me.clone(),
             rooms: me.clone(),
+            users: me.clone(),
             webhooks: me.clone(),
             devices: me.clone(),
             push_queue: me.clone(),
@@ -267,5 +269,21 @@ impl InboxStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn clear_inbox(&self, app: &AppId, user: &UserId) -> Result<()> {
+        // The head lives in `inbox_heads`, which stays: seqs never repeat.
+        let mut tx = self.pool.begin().await?;
+        for table in ["inbox", "user_conversations"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE app_id = $1 AND user_id = $2"
+            ))
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ mod push;
 mod reads;
 mod revocations;
 mod rooms;
+mod users;
 mod webhooks;
 mod writer;
 
@@ -132,6 +133,7 @@ impl SqliteStore {
             revocations: me.clone(),
             groups: me.clone(),
             rooms: me.clone(),
+            users: me.clone(),
             webhooks: me.clone(),
             devices: me.clone(),
             push_queue: me.clone(),
@@ -346,5 +348,32 @@ impl InboxStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn clear_inbox(&self, app: &AppId, user: &UserId) -> Result<()> {
+        // The writer derives the next `inbox_seq` from the newest stored
+        // entry, so that one row stays as a tombstone that points at no
+        // message (sync joins entries with messages and skips it).
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "DELETE FROM inbox WHERE app_id = ?1 AND user_id = ?2 AND inbox_seq < \
+             (SELECT MAX(inbox_seq) FROM inbox WHERE app_id = ?1 AND user_id = ?2)",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE inbox SET conv_id = '', seq = 0 WHERE app_id = ?1 AND user_id = ?2")
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM user_conversations WHERE app_id = ?1 AND user_id = ?2")
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
