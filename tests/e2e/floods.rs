@@ -28,7 +28,7 @@ use crate::helpers::{WAIT, error_code, mint, now_s};
 const PER_IP: usize = 32;
 const APP_CONNECTIONS: u32 = 10;
 /// Also the HTTP header timeout.
-const LOGIN_TIMEOUT_SECS: u64 = 2;
+const LOGIN_TIMEOUT_SECS: u64 = 3;
 const MAX_FRAME: usize = 16 * 1024;
 const SEND_QUEUE: usize = 64;
 /// What one flood may leave behind in the server's RSS, over the baseline
@@ -192,6 +192,26 @@ struct Baseline {
     fds: usize,
 }
 
+/// Sets the app's connection quota (message rates lifted: the floods send
+/// bursts from one user) and waits until the server applied it.
+async fn set_max_connections(server: &Server, max: u32) {
+    let control = crate::helpers::control_of_data_dir(server._data.path()).await;
+    let me = confab_control::service::Actor::System;
+    let mut settings = control
+        .app(&me, &server.app_id)
+        .await
+        .expect("app")
+        .settings;
+    settings.quotas.max_connections = max;
+    settings.quotas.user_messages_per_sec = 1_000_000;
+    settings.quotas.app_messages_per_sec = 1_000_000;
+    control
+        .update_app(&me, &server.app_id, None, Some(settings), None)
+        .await
+        .expect("quotas");
+    crate::helpers::wait_config_of(server.http, control.version().await.expect("version")).await;
+}
+
 async fn connect_from(source: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::from(source), 0))?;
@@ -230,21 +250,7 @@ fn ws_upgrade_request(host: SocketAddr) -> String {
 #[tokio::test]
 async fn floods_are_refused_and_the_servers_memory_stays_bounded() {
     let server = Server::start();
-    let control = crate::helpers::control_of_data_dir(server._data.path()).await;
-    let me = confab_control::service::Actor::System;
-    let mut settings = control
-        .app(&me, &server.app_id)
-        .await
-        .expect("app")
-        .settings;
-    settings.quotas.max_connections = APP_CONNECTIONS;
-    settings.quotas.user_messages_per_sec = 1_000_000;
-    settings.quotas.app_messages_per_sec = 1_000_000;
-    control
-        .update_app(&me, &server.app_id, None, Some(settings), None)
-        .await
-        .expect("quotas");
-    crate::helpers::wait_config_of(server.http, control.version().await.expect("version")).await;
+    set_max_connections(&server, APP_CONNECTIONS).await;
 
     // Warm up every path the floods use, then take the baseline.
     {
@@ -278,17 +284,8 @@ async fn floods_are_refused_and_the_servers_memory_stays_bounded() {
                     .expect("connect"),
             );
         }
-        let closed = futures_util::future::join_all(
-            held.iter_mut()
-                .map(|s| closed_within(s, Duration::from_millis(1000))),
-        )
-        .await;
-        let closed = closed.iter().filter(|c| **c).count();
-        assert_eq!(
-            closed,
-            200 - PER_IP,
-            "every connection over the per-IP limit of {PER_IP} is closed at once, the others wait for their login"
-        );
+        // While the 32 admitted connections wait for their login, an
+        // upgrade from the same address is refused.
         let mut ws = connect_from([127, 0, 0, 2], server.http)
             .await
             .expect("connect");
@@ -298,6 +295,19 @@ async fn floods_are_refused_and_the_servers_memory_stays_bounded() {
         let mut head = [0u8; 12];
         ws.read_exact(&mut head).await.expect("an HTTP status");
         assert_eq!(&head, b"HTTP/1.1 429", "an upgrade over the per-IP limit");
+        // Well inside the login deadline: only the ones over the limit are
+        // closed.
+        let closed = futures_util::future::join_all(
+            held.iter_mut()
+                .map(|s| closed_within(s, Duration::from_millis(1500))),
+        )
+        .await;
+        let closed = closed.iter().filter(|c| **c).count();
+        assert_eq!(
+            closed,
+            200 - PER_IP,
+            "every connection over the per-IP limit of {PER_IP} is closed at once, the others wait for their login"
+        );
     }
     server.check_bounded("the per-IP flood", &baseline).await;
 
@@ -315,9 +325,17 @@ async fn floods_are_refused_and_the_servers_memory_stays_bounded() {
                 Err(e) => panic!("login {i}: {e}"),
             }
         }
-        assert_eq!(ok.len(), APP_CONNECTIONS as usize);
-        assert_eq!(refused, 5);
+        // The previous check's bystander may still hold its place for a
+        // moment after it went, hence "at least 9".
+        assert!(
+            (APP_CONNECTIONS as usize - 1..=APP_CONNECTIONS as usize).contains(&ok.len()),
+            "{} logged in with a quota of {APP_CONNECTIONS}",
+            ok.len()
+        );
+        assert_eq!(ok.len() + refused, APP_CONNECTIONS as usize + 5);
     }
+    // The quota back up, so the crowd's places do not matter below.
+    set_max_connections(&server, 1_000_000).await;
     server.check_bounded("the per-app flood", &baseline).await;
 
     // 3. Frames per second over the per-connection limit: rate_limited,

@@ -346,13 +346,16 @@ mod parse_tests {
                 message: "no".into()
             })
         );
-        assert_eq!(
-            parse_before_send_answer(
-                br#"{"action":"modify","body":{"type":"text","text":"hi"}}"#,
-                1024
+        match parse_before_send_answer(
+            br#"{"action":"modify","body":{"type":"text","text":"hi"}}"#,
+            1024,
+        ) {
+            Ok(Decision::Modify(body)) => assert_eq!(
+                serde_json::from_str::<Value>(&body).expect("JSON"),
+                serde_json::json!({"type": "text", "text": "hi"})
             ),
-            Ok(Decision::Modify(r#"{"type":"text","text":"hi"}"#.into()))
-        );
+            other => panic!("expected a modify, got {other:?}"),
+        }
         for bad in [
             &b""[..],
             b"\xff",
