@@ -318,7 +318,11 @@ pub async fn mixed(options: MixedOptions) -> anyhow::Result<MixedResult> {
                 .map(|(op, _)| *op)
                 .unwrap_or(Op::P2p);
             let app = apps[rng.below(apps.len())].clone();
-            let user = rng.below(app.users.len());
+            let mut user = rng.below(app.users.len());
+            if op == Op::Group {
+                // Only members may send to the group (users 0..group_size).
+                user %= group_size;
+            }
             let peer = (user + 1 + rng.below(app.users.len() - 1)) % app.users.len();
             let (recorder, in_flight, completed, errors) = (
                 recorder.clone(),
