@@ -10,6 +10,7 @@ mod cluster;
 mod control;
 mod control_plane;
 mod durability;
+mod floods;
 mod groups;
 mod groups_rest;
 mod helpers;

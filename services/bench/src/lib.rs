@@ -19,7 +19,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod mixed;
 pub mod room;
+pub use mixed::{MixedOptions, MixedResult, mixed};
 pub use room::{RoomOptions, RoomResult, room};
 
 /// How the load generator's clients connect.

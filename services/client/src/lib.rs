@@ -118,13 +118,7 @@ impl Client {
         let writer = match transport {
             Transport::Tcp => {
                 let (r, w) = stream.into_split();
-                let codec = || {
-                    LengthDelimitedCodec::builder()
-                        .length_field_length(4)
-                        .big_endian()
-                        .max_frame_length(16 << 20)
-                        .new_codec()
-                };
+                let codec = || confab_proto::framing::tcp_codec(16 << 20);
                 let reader = FramedRead::new(r, codec());
                 tokio::spawn(read_tcp(reader, shared.clone(), push_tx));
                 Writer::Tcp(FramedWrite::new(w, codec()))
@@ -318,6 +312,14 @@ impl Client {
             ..Default::default()
         })
         .await
+    }
+
+    /// Hands the pushes to the caller (a task that drains them while the
+    /// client is shared behind an `Arc`, as the load generator does); after
+    /// this, [`Client::next_push`] sees none.
+    pub fn take_pushes(&mut self) -> mpsc::UnboundedReceiver<Frame> {
+        let (_, closed) = mpsc::unbounded_channel();
+        std::mem::replace(&mut self.pushes, closed)
     }
 
     /// The next push (no `rid`), skipping `message` pushes already seen by

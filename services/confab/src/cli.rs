@@ -202,7 +202,9 @@ pub struct BenchArgs {
     /// after missing --messages while offline), room (--members in one
     /// live room, one sender at --rate), idle (hold --connections and
     /// report the server's RSS and fds per connection) or login-storm
-    /// (--connections distinct logins, --concurrency at a time).
+    /// (--connections distinct logins, --concurrency at a time), mixed
+    /// (1:1, group, sync, read and login traffic over --apps apps at --rate,
+    /// or at each rate of --sweep).
     #[arg(default_value = "p2p")]
     pub scenario: String,
     /// Server HTTP address (WebSocket and /metrics).
@@ -262,6 +264,27 @@ pub struct BenchArgs {
     /// Seconds `idle` holds the connections before measuring.
     #[arg(long, default_value_t = 3)]
     pub hold: u64,
+    /// mixed: apps to spread the traffic over (`bench-mixed-N` under the
+    /// tenant `bench`, created when missing).
+    #[arg(long, default_value_t = 10)]
+    pub apps: usize,
+    /// mixed: users online per app.
+    #[arg(long, default_value_t = 20)]
+    pub users: usize,
+    /// mixed: members of each app's group.
+    #[arg(long, default_value_t = 10)]
+    pub group_size: usize,
+    /// mixed: offered rates (ops/s) to run one after another, e.g.
+    /// 500,1000,2000; one result file each in --out-dir.
+    #[arg(long, value_delimiter = ',')]
+    pub sweep: Vec<u64>,
+    /// mixed --sweep: directory for the result files (mixed-<rate>.json,
+    /// sweep.json).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// mixed --sweep: write the p50/p99-against-load chart (SVG) here.
+    #[arg(long)]
+    pub chart: Option<PathBuf>,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -632,6 +655,9 @@ async fn set_tenant_status(
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let control = open(&args.data).await?;
+    if args.scenario == "mixed" {
+        return bench_mixed(&args, &control).await;
+    }
     let app_id = match &args.app {
         Some(a) => parse_app(a)?,
         None => {
@@ -725,7 +751,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         args.scenario == "p2p",
-        "unknown scenario {:?}; available: p2p, sync, room, idle, login-storm",
+        "unknown scenario {:?}; available: p2p, sync, room, idle, login-storm, mixed",
         args.scenario
     );
     let result = confab_bench::p2p(options, mint).await?;
@@ -766,6 +792,112 @@ async fn bench_connections(args: &BenchArgs, mint: confab_bench::Mint) -> anyhow
         println!("{value}");
     } else {
         println!("{human}");
+    }
+    Ok(())
+}
+
+/// `confab bench mixed`: the apps `bench-mixed-0..N` (created under the
+/// tenant `bench` when missing, quotas lifted unless --keep-quotas), then
+/// one run at --rate, or one per rate of --sweep with a result file each
+/// and the latency chart.
+async fn bench_mixed(args: &BenchArgs, control: &Control) -> anyhow::Result<()> {
+    let me = Actor::System;
+    let tenant = match control
+        .tenants(&me)
+        .await
+        .map_err(cli_error)?
+        .into_iter()
+        .find(|t| t.name == "bench")
+    {
+        Some(t) => t,
+        None => control
+            .create_tenant(&me, "bench")
+            .await
+            .map_err(cli_error)?,
+    };
+    let existing = control
+        .apps(&me, Some(&tenant.tenant_id))
+        .await
+        .map_err(cli_error)?;
+    let mut mints = Vec::new();
+    for i in 0..args.apps.max(1) {
+        let name = format!("bench-mixed-{i}");
+        let app_id = match existing.iter().find(|a| a.name == name) {
+            Some(a) => a.app_id.clone(),
+            None => {
+                control
+                    .create_app(&me, &tenant.tenant_id, &name, None)
+                    .await
+                    .map_err(cli_error)?
+                    .app_id
+            }
+        };
+        if !args.keep_quotas {
+            lift_quotas(control, &app_id, &args.http).await?;
+        }
+        let (key_id, secret) = control.signing_key(&me, &app_id).await.map_err(cli_error)?;
+        let app_id = parse_app(&app_id)?;
+        let mint: confab_bench::Mint = Arc::new(move |user: &str| {
+            let user = UserId::parse(user).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(confab_logic::auth::mint(
+                &key_id, &secret, &app_id, &user, 3600,
+            )?)
+        });
+        mints.push(mint);
+    }
+    let rates = if args.sweep.is_empty() {
+        vec![if args.rate == 0 { 1000 } else { args.rate }]
+    } else {
+        args.sweep.clone()
+    };
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut points = Vec::new();
+    for rate in rates {
+        let options = confab_bench::MixedOptions {
+            http: args.http.clone(),
+            apps: mints.clone(),
+            users_per_app: args.users.max(2),
+            group_size: args.group_size,
+            rate,
+            duration: std::time::Duration::from_secs(args.duration),
+            max_in_flight: 20_000,
+            run_id: format!("{:x}", confab_model::now_ms()),
+        };
+        let result = confab_bench::mixed(options).await?;
+        let value = serde_json::to_value(&result)?;
+        if let Some(dir) = &args.out_dir {
+            std::fs::write(
+                dir.join(format!("mixed-{rate}.json")),
+                serde_json::to_string_pretty(&value)?,
+            )?;
+        }
+        if let Some(path) = &args.out {
+            std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+        }
+        if args.data.json {
+            println!("{value}");
+        } else {
+            println!("{}", result.human());
+        }
+        points.push(confab_bench::mixed::SweepPoint::from(&result));
+    }
+    if let Some(dir) = &args.out_dir {
+        std::fs::write(
+            dir.join("sweep.json"),
+            serde_json::to_string_pretty(&points)?,
+        )?;
+    }
+    if let Some(path) = &args.chart {
+        let title = format!(
+            "confab bench mixed: {} apps x {} users, {} s per rate",
+            args.apps.max(1),
+            args.users.max(2),
+            args.duration
+        );
+        std::fs::write(path, confab_bench::mixed::chart_svg(&points, &title))?;
+        eprintln!("chart written to {}", path.display());
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod http_serve;
 pub mod observability;
 pub mod push;
 pub mod settings;

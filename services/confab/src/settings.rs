@@ -131,6 +131,11 @@ pub struct ServeSettings {
     /// only where clients connect directly, not through an L7 proxy).
     #[arg(long, env = "CONFAB_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
     pub max_connections_per_ip: usize,
+    /// Seconds a client has to send each HTTP request's headers (WebSocket
+    /// upgrades included) before the connection is closed: a client that
+    /// trickles them (slowloris) cannot hold connections open.
+    #[arg(long, env = "CONFAB_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
     /// How often expired history is purged (each app's retention_days).
     #[arg(long, env = "CONFAB_RETENTION_INTERVAL_SECS", default_value_t = 3600)]
     pub retention_interval_secs: u64,
@@ -190,6 +195,7 @@ impl ServeSettings {
             retention_interval_secs: 3600,
             console_dir: None,
             max_connections_per_ip: 0,
+            http_header_timeout_secs: 10,
             webhook_max_attempts: 35,
             webhook_max_age_secs: 86_400,
             webhook_backoff_ms: 1000,

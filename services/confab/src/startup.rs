@@ -46,6 +46,8 @@ pub struct App {
     /// Node-to-node delivery (distributed mode only).
     grpc: Option<TcpListener>,
     drain: Duration,
+    /// Each HTTP request's headers must arrive within this (slowloris).
+    http_header_timeout: Duration,
     /// The REST API `/v1` (not on a gateway-only node); the in-process
     /// control plane's support lookups go through the same router.
     rest: Option<axum::Router>,
@@ -305,6 +307,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc,
         drain: Duration::from_secs(settings.drain_secs),
+        http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
         rest: Some(rest),
     })
 }
@@ -365,6 +368,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         tcp,
         grpc: Some(grpc),
         drain: Duration::from_secs(settings.drain_secs),
+        http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
         rest: None,
     })
 }
@@ -525,15 +529,13 @@ impl App {
             .layer(tower_http::trace::TraceLayer::new_for_http());
         let tcp_task = tokio::spawn(self.gateway.clone().serve_tcp(self.tcp));
         let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+        let header_timeout = self.http_header_timeout;
         let http_task = tokio::spawn(async move {
-            axum::serve(
-                self.http,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
+            crate::http_serve::serve(self.http, router, header_timeout, async {
                 let _ = stop_http_rx.await;
             })
-            .await
+            .await;
+            anyhow::Ok(())
         });
         let (stop_grpc_tx, stop_grpc_rx) = tokio::sync::oneshot::channel::<()>();
         let grpc_task = self.grpc.map(|listener| {

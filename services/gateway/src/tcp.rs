@@ -6,7 +6,7 @@ use std::sync::Arc;
 use confab_proto::Encoding;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::codec::FramedRead;
 
 use crate::Gateway;
 use crate::connection::{self, Incoming};
@@ -37,14 +37,8 @@ pub(crate) async fn serve(gw: Arc<Gateway>, listener: TcpListener) {
         tokio::spawn(async move {
             let _slot = slot;
             let (read, write) = stream.into_split();
-            let codec = || {
-                LengthDelimitedCodec::builder()
-                    .big_endian()
-                    .length_field_length(4)
-                    .max_frame_length(gw.config.max_frame_bytes)
-                    .new_codec()
-            };
-            let reader = FramedRead::with_capacity(read, codec(), 512)
+            let codec = confab_proto::framing::tcp_codec(gw.config.max_frame_bytes);
+            let reader = FramedRead::with_capacity(read, codec, 512)
                 .map(|r| match r {
                     Ok(b) => Incoming::Frame {
                         payload: b.freeze(),

@@ -6,6 +6,7 @@
 //! no I/O: the gateway and the client frame bytes over sockets and call
 //! [`decode`] / [`encode`] here.
 
+pub mod framing;
 pub mod json;
 pub mod ops;
 

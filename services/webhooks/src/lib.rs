@@ -94,6 +94,31 @@ enum Answer {
     },
 }
 
+/// Reads a tenant's before_send answer (the body of a 2xx reply): `allow`,
+/// `reject` (code and message cleaned of control characters and cut to
+/// length) or `modify` (the new body checked like a client's against
+/// `max_body_bytes`). Pure, so the fuzz target (`fuzz/`) can feed it any
+/// bytes an endpoint might send; `Err` is the reason the answer is invalid,
+/// which the caller treats as a failed call.
+pub fn parse_before_send_answer(bytes: &[u8], max_body_bytes: usize) -> Result<Decision, String> {
+    let answer: Answer = serde_json::from_slice(bytes).map_err(|e| {
+        format!("the answer is not {{\"action\":\"allow\"|\"reject\"|\"modify\",...}}: {e}")
+    })?;
+    Ok(match answer {
+        Answer::Allow => Decision::Allow,
+        Answer::Reject { code, message } => Decision::Reject {
+            code: clean(code.as_deref().unwrap_or("rejected"), MAX_REJECT_CODE),
+            message: clean(message.as_deref().unwrap_or_default(), MAX_REJECT_MESSAGE),
+        },
+        Answer::Modify { body } => {
+            let text = body.to_string();
+            Body::parse(&text, max_body_bytes)
+                .map_err(|e| format!("the modified body is invalid: {e}"))?;
+            Decision::Modify(text)
+        }
+    })
+}
+
 /// The result of a test request.
 #[derive(Debug, Clone)]
 pub struct TestResult {
@@ -236,40 +261,19 @@ impl Webhooks {
             };
             return fail(reason, outcome, Some(&response));
         }
-        let answer: Answer = match serde_json::from_slice(
+        let decision = match parse_before_send_answer(
             response.body.as_deref().unwrap_or_default(),
+            max_body_bytes,
         ) {
-            Ok(a) => a,
-            Err(e) => {
-                return fail(
-                    format!(
-                        "the answer is not {{\"action\":\"allow\"|\"reject\"|\"modify\",...}}: {e}"
-                    ),
-                    "invalid_response",
-                    Some(&response),
-                );
-            }
+            Ok(d) => d,
+            Err(reason) => return fail(reason, "invalid_response", Some(&response)),
         };
-        let (outcome, decision) = match answer {
-            Answer::Allow => ("allow", Decision::Allow),
-            Answer::Reject { code, message } => (
-                "reject",
-                Decision::Reject {
-                    code: clean(code.as_deref().unwrap_or("rejected"), MAX_REJECT_CODE),
-                    message: clean(message.as_deref().unwrap_or_default(), MAX_REJECT_MESSAGE),
-                },
-            ),
-            Answer::Modify { body } => {
-                let text = body.to_string();
-                if let Err(e) = Body::parse(&text, max_body_bytes) {
-                    return fail(
-                        format!("the modified body is invalid: {e}"),
-                        "invalid_response",
-                        Some(&response),
-                    );
-                }
-                ("modify", Decision::Modify(text))
-            }
+        let outcome = match &decision {
+            Decision::Allow => "allow",
+            Decision::Reject { .. } => "reject",
+            Decision::Modify(_) => "modify",
+            // Not produced by the parser.
+            Decision::Unavailable(_) => "failed",
         };
         record(EVENT, outcome, response.latency);
         self.record_attempt(WebhookAttempt {
@@ -318,6 +322,49 @@ impl Webhooks {
         TestResult {
             event_id: id,
             response,
+        }
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn before_send_answers_parse_and_bad_ones_are_errors_not_panics() {
+        assert_eq!(
+            parse_before_send_answer(br#"{"action":"allow"}"#, 1024),
+            Ok(Decision::Allow)
+        );
+        assert_eq!(
+            parse_before_send_answer(
+                br#"{"action":"reject","code":"spam\u0000","message":"no"}"#,
+                1024
+            ),
+            Ok(Decision::Reject {
+                code: "spam".into(),
+                message: "no".into()
+            })
+        );
+        match parse_before_send_answer(
+            br#"{"action":"modify","body":{"type":"text","text":"hi"}}"#,
+            1024,
+        ) {
+            Ok(Decision::Modify(body)) => assert_eq!(
+                serde_json::from_str::<Value>(&body).expect("JSON"),
+                serde_json::json!({"type": "text", "text": "hi"})
+            ),
+            other => panic!("expected a modify, got {other:?}"),
+        }
+        for bad in [
+            &b""[..],
+            b"\xff",
+            br#"{"action":"explode"}"#,
+            br#"{"action":"modify","body":"not an object"}"#,
+            br#"{"action":"modify","body":{"type":"text","text":"far too long for the limit"}}"#,
+            &[b'['; 10_000][..],
+        ] {
+            assert!(parse_before_send_answer(bad, 16).is_err(), "{bad:?}");
         }
     }
 }

@@ -233,13 +233,13 @@ impl Provider for Apns {
     }
 }
 
-enum Mapped {
+pub(crate) enum Mapped {
     Done(Outcome),
     ExpiredProviderToken,
 }
 
 /// Reply mapping per Apple's "Handling notification responses from APNs".
-fn map_reply(reply: &Reply) -> Mapped {
+pub(crate) fn map_reply(reply: &Reply) -> Mapped {
     let status = reply.status.as_u16();
     if status == 200 {
         return Mapped::Done(Outcome::Sent);

@@ -193,7 +193,7 @@ impl Provider for Fcm {
 }
 
 /// Reply mapping per "FCM error codes" (`google.firebase.fcm.v1.FcmError`).
-fn map_reply(reply: &Reply) -> Outcome {
+pub(crate) fn map_reply(reply: &Reply) -> Outcome {
     if reply.status.is_success() {
         return Outcome::Sent;
     }

@@ -213,3 +213,94 @@ pub(crate) fn now_millis() -> u128 {
 pub(crate) fn data_json(message: &PushMessage) -> String {
     serde_json::to_string(&message.data).unwrap_or_else(|_| "{}".into())
 }
+
+/// What a provider's reply means, as the adapter of `vendor` reads it:
+/// `None` when the reply says the cached auth token went stale (the adapter
+/// re-authenticates once), otherwise the outcome. Pure — it never touches
+/// the network — so the fuzz targets (`fuzz/`) can feed it arbitrary
+/// provider bytes: a status, a `Retry-After` value and a body. Every reply
+/// must map to an outcome; none may panic.
+pub fn classify_reply(
+    vendor: Vendor,
+    status: u16,
+    retry_after: Option<&[u8]>,
+    body: &[u8],
+) -> Option<Outcome> {
+    let status = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    let mut headers = http::HeaderMap::new();
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_bytes(v).ok()) {
+        headers.insert(http::header::RETRY_AFTER, value);
+    }
+    let reply = Reply {
+        status,
+        headers,
+        body: bytes::Bytes::copy_from_slice(body),
+    };
+    match vendor {
+        Vendor::Apns => match apns::map_reply(&reply) {
+            apns::Mapped::Done(o) => Some(o),
+            apns::Mapped::ExpiredProviderToken => None,
+        },
+        Vendor::Fcm => Some(fcm::map_reply(&reply)),
+        Vendor::Huawei | Vendor::Honor => {
+            let (name, success) = if vendor == Vendor::Huawei {
+                ("Huawei", "80000000")
+            } else {
+                ("Honor", "200")
+            };
+            match huawei::map_reply(&reply, name, success) {
+                huawei::Mapped::Done(o) => Some(o),
+                huawei::Mapped::AuthExpired => None,
+            }
+        }
+        Vendor::Xiaomi => Some(xiaomi::map_reply(&reply)),
+        Vendor::Oppo => Some(oppo::map_reply(&reply, "OPPO")),
+        Vendor::Vivo => Some(vivo::map_reply(&reply, "vivo")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_reply_reads_each_vendor_and_survives_garbage() {
+        let dead = classify_reply(Vendor::Apns, 410, None, br#"{"reason":"Unregistered"}"#);
+        assert!(matches!(dead, Some(Outcome::DeadToken { .. })), "{dead:?}");
+        assert_eq!(
+            classify_reply(
+                Vendor::Apns,
+                403,
+                None,
+                br#"{"reason":"ExpiredProviderToken"}"#
+            ),
+            None,
+            "a stale JWT is for the adapter to refresh"
+        );
+        let retry = classify_reply(Vendor::Fcm, 503, Some(b"7"), b"<html>busy</html>");
+        match retry {
+            Some(Outcome::Retry { after, .. }) => {
+                assert_eq!(after, Some(std::time::Duration::from_secs(7)))
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+        assert_eq!(
+            classify_reply(Vendor::Huawei, 200, None, br#"{"code":"80000000"}"#),
+            Some(Outcome::Sent)
+        );
+        // Garbage of every shape maps to some outcome for every vendor: an
+        // out-of-range status, a header value that is not one, bytes that
+        // are not UTF-8, JSON of the wrong types.
+        for vendor in Vendor::ALL {
+            for body in [
+                &b""[..],
+                b"\xff\xfe\x00",
+                br#"{"code":[1],"result":{},"error":"x","reason":7}"#,
+                br#"{"error":{"details":[{"errorCode":5,"fieldViolations":"no"}]}}"#,
+            ] {
+                let _ = classify_reply(vendor, 1000, Some(b"\n\x00"), body);
+                let _ = classify_reply(vendor, 200, Some(b"Wed, 21 Oct 2015 07:28:00 GMT"), body);
+            }
+        }
+    }
+}

@@ -145,7 +145,7 @@ impl Provider for Oppo {
     }
 }
 
-fn map_reply(reply: &Reply, what: &str) -> Outcome {
+pub(crate) fn map_reply(reply: &Reply, what: &str) -> Outcome {
     let json = reply.json();
     let code = json["code"].as_i64();
     if reply.status.is_success() && code == Some(0) {

@@ -154,7 +154,7 @@ impl Provider for Vivo {
     }
 }
 
-fn map_reply(reply: &Reply, what: &str) -> Outcome {
+pub(crate) fn map_reply(reply: &Reply, what: &str) -> Outcome {
     let json = reply.json();
     let code = json["result"].as_i64();
     if reply.status.is_success() && code == Some(0) {

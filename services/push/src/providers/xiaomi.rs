@@ -108,7 +108,7 @@ impl Provider for Xiaomi {
     }
 }
 
-fn map_reply(reply: &Reply) -> Outcome {
+pub(crate) fn map_reply(reply: &Reply) -> Outcome {
     let json = reply.json();
     let code = json["code"].as_i64();
     if reply.status.is_success() && json["result"] == "ok" && code.unwrap_or(0) == 0 {
