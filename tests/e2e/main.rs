@@ -10,6 +10,7 @@ mod cluster;
 mod control;
 mod control_plane;
 mod durability;
+mod group_mentions_requests;
 mod groups;
 mod helpers;
 mod login;

@@ -19,7 +19,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod group;
 pub mod room;
+pub use group::{GroupOptions, GroupResult, group};
 pub use room::{RoomOptions, RoomResult, room};
 
 /// How the load generator's clients connect.
