@@ -103,7 +103,12 @@ async fn mentions_are_stored_with_the_message_and_counted_until_read() {
         .expect("an admin may @all");
     // Non-members are left out of the mentions; repeats count once.
     carol
-        .call(mention_frame("g1", "bob, look", &["bob", "zed", "bob"], false))
+        .call(mention_frame(
+            "g1",
+            "bob, look",
+            &["bob", "zed", "bob"],
+            false,
+        ))
         .await
         .expect("mention bob");
     let pushed = next_text_push(&mut dave, "bob, look").await;
@@ -119,7 +124,10 @@ async fn mentions_are_stored_with_the_message_and_counted_until_read() {
         .expect("plain send");
     let pushed = next_text_push(&mut dave, "sneaky").await;
     let b = body_of(&pushed);
-    assert!(b.get("mentions").is_none() && b.get("mention_all").is_none(), "{b}");
+    assert!(
+        b.get("mentions").is_none() && b.get("mention_all").is_none(),
+        "{b}"
+    );
 
     // Bad input gets a code; mentions outside a group are refused.
     let r = carol
@@ -203,7 +211,10 @@ async fn decide(c: &Client, group: &str, user: &str, approve: Option<bool>) -> F
 }
 
 fn requesters(r: &Frame) -> Vec<&str> {
-    r.group_requests.iter().map(|q| q.user_id.as_str()).collect()
+    r.group_requests
+        .iter()
+        .map(|q| q.user_id.as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -225,7 +236,10 @@ async fn join_requests_are_stored_listed_and_decided_by_admins_only() {
     assert_eq!(told.event, "join_requested");
 
     // A plain member may neither list nor decide.
-    assert_eq!(error_code(&requests(&bob, "club", "", 10).await), "forbidden");
+    assert_eq!(
+        error_code(&requests(&bob, "club", "", 10).await),
+        "forbidden"
+    );
     assert_eq!(
         error_code(&decide(&bob, "club", "zed", Some(true)).await),
         "forbidden"
@@ -275,7 +289,12 @@ async fn join_requests_are_stored_listed_and_decided_by_admins_only() {
         .expect("reply");
     assert_eq!(error_code(&info), "not_found");
     // Decided requests are gone.
-    assert!(requests(&alice, "club", "", 10).await.group_requests.is_empty());
+    assert!(
+        requests(&alice, "club", "", 10)
+            .await
+            .group_requests
+            .is_empty()
+    );
     assert_eq!(
         error_code(&decide(&alice, "club", "yan", Some(true)).await),
         "not_found"
@@ -288,7 +307,12 @@ async fn join_requests_are_stored_listed_and_decided_by_admins_only() {
         .await
         .expect("reply");
     assert_eq!(error_code(&r), "forbidden");
-    assert!(requests(&alice, "closed", "", 10).await.group_requests.is_empty());
+    assert!(
+        requests(&alice, "closed", "", 10)
+            .await
+            .group_requests
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -322,7 +346,9 @@ async fn join_requests_and_mentions_do_not_cross_apps() {
         let server = &server;
         async move {
             let c = server.connect(Transport::WsJson).await;
-            c.login(&token, "web", "web").await.expect("login other app");
+            c.login(&token, "web", "web")
+                .await
+                .expect("login other app");
             c
         }
     };

@@ -140,7 +140,10 @@ async fn set_up_group(owner: &Client, group: &str, others: &[String]) -> anyhow:
 }
 
 pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupResult> {
-    anyhow::ensure!(options.members >= 2, "a group benchmark needs 2 members or more");
+    anyhow::ensure!(
+        options.members >= 2,
+        "a group benchmark needs 2 members or more"
+    );
     let senders_n = options.senders.clamp(1, options.members - 1);
     let target = if options.transport == Transport::Tcp {
         &options.tcp
@@ -271,10 +274,7 @@ pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupRes
                         id: group_id.clone(),
                     }),
                     client_msg_id: format!("g{index}c{n}"),
-                    body: format!(
-                        r#"{{"type":"text","text":"m{n}","sent_us":{}}}"#,
-                        now_us()
-                    ),
+                    body: format!(r#"{{"type":"text","text":"m{n}","sent_us":{}}}"#, now_us()),
                     ..Default::default()
                 };
                 let s = sender.clone();

@@ -375,7 +375,11 @@ fn with_mentions(body: String, m: &groups::Mentions) -> Result<String> {
     if !m.users.is_empty() {
         object.insert(
             "mentions".into(),
-            m.users.iter().map(|u| u.as_str()).collect::<Vec<_>>().into(),
+            m.users
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .into(),
         );
     }
     if m.all {

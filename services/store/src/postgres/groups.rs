@@ -592,7 +592,7 @@ impl GroupStore for PgStore {
         after_seq: u64,
     ) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM group_mentions WHERE app_id = $1 AND group_id = $2 AND user_id IN ($3, '') AND seq > $4",
+            "SELECT COUNT(DISTINCT seq) FROM group_mentions WHERE app_id = $1 AND group_id = $2 AND user_id IN ($3, '') AND seq > $4",
         )
         .bind(app.as_str())
         .bind(group.as_str())

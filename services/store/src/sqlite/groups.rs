@@ -597,7 +597,7 @@ impl GroupStore for SqliteStore {
         after_seq: u64,
     ) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM group_mentions WHERE app_id = ? AND group_id = ? AND user_id IN (?, '') AND seq > ?",
+            "SELECT COUNT(DISTINCT seq) FROM group_mentions WHERE app_id = ? AND group_id = ? AND user_id IN (?, '') AND seq > ?",
         )
         .bind(app.as_str())
         .bind(group.as_str())
