@@ -111,4 +111,8 @@ const SKIPS: &[(&str, &str)] = &[
     (".confab.v1.Frame.dnd_end", "Option::is_none"),
     (".confab.v1.Frame.tz_offset", "Option::is_none"),
     (".confab.v1.Frame.silent", "Option::is_none"),
+    (".confab.v1.Frame.mentions", "Vec::is_empty"),
+    (".confab.v1.Frame.mention_all", "Option::is_none"),
+    (".confab.v1.Frame.approve", "Option::is_none"),
+    (".confab.v1.Frame.group_requests", "Vec::is_empty"),
 ];

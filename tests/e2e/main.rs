@@ -11,6 +11,7 @@ mod control;
 mod control_plane;
 mod durability;
 mod floods;
+mod group_mentions_requests;
 mod groups;
 mod groups_rest;
 mod helpers;

@@ -156,6 +156,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/apps/{app_id}/push-dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Push notifications given up on, newest first. */
+        get: operations["list_push_dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/apps/{app_id}/quotas": {
         parameters: {
             query?: never;
@@ -1131,6 +1148,48 @@ export interface components {
             updated_at: number;
         };
         /**
+         * @description One notification given up on.
+         * @example {
+         *       "attempts": 8,
+         *       "created_at": "2026-11-25T14:00:00.000Z",
+         *       "device_id": "bob-phone",
+         *       "failed_at": "2026-11-25T14:20:00.000Z",
+         *       "id": "01jd8x4k2m3n4p5q6r7s8t9v0w",
+         *       "payload": {
+         *         "body": "hello",
+         *         "title": "Alice"
+         *       },
+         *       "reason": "provider answered 500 eight times",
+         *       "user_id": "bob",
+         *       "vendor": "apns"
+         *     }
+         */
+        PushDeadLetter: {
+            /** @description The job's id (the same over its retries). */
+            id: string;
+            user_id: string;
+            device_id: string;
+            /** @description `apns`, `fcm`, `huawei`, `xiaomi`, `oppo`, `vivo` or `honor`. */
+            vendor: string;
+            /** @description The notification as it would have been sent. */
+            payload: Record<string, never>;
+            /**
+             * Format: int32
+             * @description Delivery attempts made.
+             */
+            attempts: number;
+            /** @description Why it was given up on. */
+            reason: string;
+            /** @description When it was queued. */
+            created_at: string;
+            /** @description When it was given up on. */
+            failed_at: string;
+        };
+        PushDeadLetterList: {
+            /** @description Newest first. */
+            items: components["schemas"]["PushDeadLetter"][];
+        };
+        /**
          * @description What an app's offline-push notifications say. In `title` and
          *     `group_title`, `{sender}` is the sender's user id and `{group}` the
          *     group's name (or id).
@@ -2090,6 +2149,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    list_push_dead_letters: {
+        parameters: {
+            query?: {
+                /** @example 50 */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dead letters, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushDeadLetterList"];
+                };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];

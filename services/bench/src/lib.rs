@@ -19,8 +19,10 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod group;
 pub mod mixed;
 pub mod room;
+pub use group::{GroupOptions, GroupResult, group};
 pub use mixed::{MixedOptions, MixedResult, mixed};
 pub use room::{RoomOptions, RoomResult, room};
 

@@ -200,7 +200,8 @@ pub struct BenchArgs {
     pub data: DataDir,
     /// Scenario: p2p (user pairs sending 1:1 messages), sync (catch up
     /// after missing --messages while offline), room (--members in one
-    /// live room, one sender at --rate), idle (hold --connections and
+    /// live room, one sender at --rate), group (--members in one group, all
+    /// online, --senders of them sending at --rate or saturating), idle (hold --connections and
     /// report the server's RSS and fds per connection) or login-storm
     /// (--connections distinct logins, --concurrency at a time), mixed
     /// (1:1, group, sync, read and login traffic over --apps apps at --rate,
@@ -245,9 +246,13 @@ pub struct BenchArgs {
     /// messages per second per app, would measure the quota, not the server).
     #[arg(long)]
     pub keep_quotas: bool,
-    /// Members online in the room (room scenario).
-    #[arg(long, default_value_t = 1000)]
-    pub members: usize,
+    /// Members online in the room (room scenario; default 1000) or the
+    /// group (group scenario; default 500).
+    #[arg(long)]
+    pub members: Option<usize>,
+    /// Members of the group that send (group scenario).
+    #[arg(long, default_value_t = 4)]
+    pub senders: usize,
     /// Priority of the room messages: high, normal or low (room scenario).
     #[arg(long, default_value = "high")]
     pub priority: String,
@@ -617,6 +622,8 @@ async fn lift_quotas(control: &Control, app_id: &str, http: &str) -> anyhow::Res
     settings.quotas.app_messages_per_sec = 10_000_000;
     settings.quotas.user_messages_per_sec = 1_000_000;
     settings.quotas.max_connections = 10_000_000;
+    // The group scenario's group may be larger than the default 500.
+    settings.quotas.max_group_size = settings.quotas.max_group_size.max(100_000);
     control
         .update_app(&me, app_id, None, Some(settings), None)
         .await
@@ -718,7 +725,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             http: args.http.clone(),
             tcp: args.tcp.clone(),
             transport,
-            members: args.members.max(1),
+            members: args.members.unwrap_or(1000).max(1),
             rate: if args.rate == 0 { 10 } else { args.rate },
             duration: std::time::Duration::from_secs(args.duration),
             priority: args.priority.clone(),
@@ -727,6 +734,31 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             run_id: format!("{:x}", confab_model::now_ms()),
         };
         let result = confab_bench::room(options, mint).await?;
+        let value = serde_json::to_value(&result)?;
+        if let Some(path) = &args.out {
+            std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
+        }
+        if args.data.json {
+            println!("{value}");
+        } else {
+            println!("{}", result.human());
+        }
+        return Ok(());
+    }
+    if args.scenario == "group" {
+        let options = confab_bench::GroupOptions {
+            http: args.http.clone(),
+            tcp: args.tcp.clone(),
+            transport,
+            members: args.members.unwrap_or(500).max(2),
+            senders: args.senders.max(1),
+            rate: args.rate,
+            window: args.window.max(1),
+            duration: std::time::Duration::from_secs(args.duration),
+            source_ips: args.source_ips.max(1),
+            run_id: format!("{:x}", confab_model::now_ms()),
+        };
+        let result = confab_bench::group(options, mint).await?;
         let value = serde_json::to_value(&result)?;
         if let Some(path) = &args.out {
             std::fs::write(path, serde_json::to_string_pretty(&value)?)?;
@@ -751,7 +783,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         args.scenario == "p2p",
-        "unknown scenario {:?}; available: p2p, sync, room, idle, login-storm, mixed",
+        "unknown scenario {:?}; available: p2p, sync, room, group, idle, login-storm, mixed",
         args.scenario
     );
     let result = confab_bench::p2p(options, mint).await?;

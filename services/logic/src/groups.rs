@@ -15,8 +15,10 @@ use confab_model::{
     StoredMessage, UserId, group_event,
 };
 use confab_proto::ops::{self, code};
-use confab_proto::{Frame, Group as WireGroup, GroupMember as WireMember};
-use confab_store::{GroupLimits, GroupUpdate, NewGroup, NewMessage};
+use confab_proto::{
+    Frame, Group as WireGroup, GroupJoinRequest as WireJoinRequest, GroupMember as WireMember,
+};
+use confab_store::{GroupLimits, GroupUpdate, JoinRequest, NewGroup, NewMessage};
 
 use crate::error::{LogicError, Result};
 use crate::handlers::wire_message;
@@ -30,6 +32,11 @@ const MAX_CUSTOM: usize = 4096;
 const MAX_USERS_PER_REQUEST: usize = 500;
 const MEMBERS_DEFAULT: u32 = 100;
 const MEMBERS_MAX: u32 = 500;
+/// Most users one group message may mention by id.
+pub(crate) const MAX_MENTIONS: usize = 100;
+/// How long a join request waits for an admin before it lapses. A user who
+/// asks again replaces the request and starts a new wait.
+const JOIN_REQUEST_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Member lists are cached per process. A change made through this process
 /// invalidates its entry at once; the TTL bounds how long another logic node
 /// (which cannot invalidate ours) may act on an old list.
@@ -552,15 +559,30 @@ pub(crate) async fn join(logic: &Logic, s: &Session, frame: Frame) -> Result<Fra
             "this group is invite-only: ask an admin to add you",
         )),
         JoinPolicy::Approval => {
-            // Not stored: online owners and admins are told, and approve by
-            // adding the user (group_add).
+            // Stored (replacing an earlier request of the user) until an
+            // admin decides with group_request_decide or it lapses; online
+            // owners and admins are told at once.
+            let now = confab_model::now_ms();
+            logic
+                .stores
+                .groups
+                .put_join_request(
+                    &s.app_id,
+                    &group,
+                    &JoinRequest {
+                        user_id: s.user_id.clone(),
+                        requested_at: now,
+                        expires_at: now.saturating_add(JOIN_REQUEST_TTL_MS),
+                    },
+                )
+                .await?;
             let push = Arc::new(Frame {
                 op: ops::EVENT.into(),
                 event: group_event::JOIN_REQUESTED.into(),
                 group_id: group.as_str().to_owned(),
                 conv_id: ConvId::group(&group).as_str().to_owned(),
                 user_id: s.user_id.as_str().to_owned(),
-                ts: Some(confab_model::now_ms()),
+                ts: Some(now),
                 ..Default::default()
             });
             for m in g.members.values().filter(|m| m.role.manages()) {
@@ -929,4 +951,167 @@ pub(crate) async fn dismiss(logic: &Logic, s: &Session, frame: Frame) -> Result<
     )
     .await?;
     Ok(event_reply(&group, &event, own))
+}
+
+/// `group_requests`: the pending (not lapsed) join requests, paged by user
+/// id. Owner and admins only.
+pub(crate) async fn requests(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let (g, me) = membership(logic, s, &group).await?;
+    require_manager(&me)?;
+    let limit = frame
+        .limit
+        .filter(|l| *l > 0)
+        .unwrap_or(MEMBERS_DEFAULT)
+        .min(MEMBERS_MAX);
+    let after = if frame.cursor.is_empty() {
+        None
+    } else {
+        Some(parse_user(&frame.cursor, "cursor")?)
+    };
+    let mut page = logic
+        .stores
+        .groups
+        .join_requests(
+            &s.app_id,
+            &group,
+            after.as_ref(),
+            limit + 1,
+            confab_model::now_ms(),
+        )
+        .await?;
+    let has_more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let cursor = if has_more {
+        page.last()
+            .map(|r| r.user_id.as_str().to_owned())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    // Someone added meanwhile by group_add has nothing left to ask for.
+    page.retain(|r| g.member(&r.user_id).is_none());
+    Ok(Frame {
+        group_id: group.as_str().to_owned(),
+        cursor,
+        group_requests: page
+            .iter()
+            .map(|r| WireJoinRequest {
+                user_id: r.user_id.as_str().to_owned(),
+                requested_at: r.requested_at,
+                expires_at: r.expires_at,
+            })
+            .collect(),
+        has_more: Some(has_more),
+        ..Default::default()
+    })
+}
+
+/// `group_request_decide`: approves (adds the requester: the stored `joined`
+/// event tells everyone, the requester included) or rejects (the requester's
+/// online devices get a `join_rejected` push) a pending request. Owner and
+/// admins only; a request that is not pending (never made, lapsed, already
+/// decided) is `not_found`.
+pub(crate) async fn request_decide(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
+    let group = parse_group_id(&frame.group_id)?;
+    let target = parse_user(&frame.user_id, "user_id")?;
+    let approve = frame
+        .approve
+        .ok_or_else(|| LogicError::bad_request("approve (true or false) is required"))?;
+    let (_, me) = membership(logic, s, &group).await?;
+    require_manager(&me)?;
+    let now = confab_model::now_ms();
+    let request = logic
+        .stores
+        .groups
+        .take_join_request(&s.app_id, &group, &target, now)
+        .await?
+        .ok_or_else(|| LogicError::not_found("no such join request"))?;
+    if !approve {
+        let push = Arc::new(Frame {
+            op: ops::EVENT.into(),
+            event: group_event::JOIN_REJECTED.into(),
+            group_id: group.as_str().to_owned(),
+            conv_id: ConvId::group(&group).as_str().to_owned(),
+            user_id: target.as_str().to_owned(),
+            from: s.user_id.as_str().to_owned(),
+            ts: Some(now),
+            ..Default::default()
+        });
+        logic.delivery.deliver(&s.app_id, &target, push, None);
+        return Ok(Frame {
+            group_id: group.as_str().to_owned(),
+            user_id: target.as_str().to_owned(),
+            approve: Some(false),
+            ..Default::default()
+        });
+    }
+    match add_users(logic, s, &group, vec![target.clone()]).await {
+        Ok(reply) => Ok(Frame {
+            user_id: target.as_str().to_owned(),
+            approve: Some(true),
+            ..reply
+        }),
+        Err(e) => {
+            // Not added (a quota, storage): the request stays pending so that
+            // it can be decided again.
+            if let Err(put) = logic
+                .stores
+                .groups
+                .put_join_request(&s.app_id, &group, &request)
+                .await
+            {
+                tracing::warn!(error = %put, "could not restore a join request");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Who a group message mentions, checked against the sender's rights.
+#[derive(Debug, Default)]
+pub(crate) struct Mentions {
+    pub users: Vec<UserId>,
+    pub all: bool,
+}
+
+impl Mentions {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && !self.all
+    }
+}
+
+/// Parses a group send's `mentions` and `mention_all`: ids must be valid
+/// (`bad_request`), at most [`MAX_MENTIONS`]; users who are not members are
+/// left out (a mention is only a notice to members); @all is for the owner
+/// and admins (`forbidden`).
+pub(crate) async fn mentions(
+    logic: &Logic,
+    s: &Session,
+    group: &GroupId,
+    ids: &[String],
+    all: bool,
+) -> Result<Mentions> {
+    if ids.is_empty() && !all {
+        return Ok(Mentions::default());
+    }
+    if ids.len() > MAX_MENTIONS {
+        return Err(LogicError::bad_request(format!(
+            "mentions names more than {MAX_MENTIONS} users"
+        )));
+    }
+    let mut users = ids
+        .iter()
+        .map(|id| parse_user(id, "mentions"))
+        .collect::<Result<Vec<_>>>()?;
+    let (g, me) = membership(logic, s, group).await?;
+    if all && !me.role.manages() {
+        return Err(LogicError::forbidden(
+            "only the group's owner and admins may mention everyone",
+        ));
+    }
+    users.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    users.dedup();
+    users.retain(|u| g.member(u).is_some());
+    Ok(Mentions { users, all })
 }

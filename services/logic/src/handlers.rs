@@ -123,6 +123,8 @@ pub(crate) async fn dispatch(logic: &Logic, s: &Session, frame: Frame) -> Result
         ops::GROUP_TRANSFER => groups::transfer(logic, s, frame).await,
         ops::GROUP_MUTE => groups::mute(logic, s, frame).await,
         ops::GROUP_DISMISS => groups::dismiss(logic, s, frame).await,
+        ops::GROUP_REQUESTS => groups::requests(logic, s, frame).await,
+        ops::GROUP_REQUEST_DECIDE => groups::request_decide(logic, s, frame).await,
         ops::ROOM_JOIN => crate::rooms::join(logic, s, frame).await,
         // Room membership is the gateway's: it answers room_leave itself.
         ops::ROOM_LEAVE => Ok(Frame::default()),
@@ -246,12 +248,28 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     } else {
         frame.client_msg_id
     };
+    let mut mentioned: Option<(confab_model::GroupId, groups::Mentions)> = None;
     let recipients = match to.kind {
         // Write diffusion: one stored message, one inbox entry per member.
         PeerKind::Group => {
             let group = confab_model::GroupId::parse(&to.id)
                 .map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
-            groups::send_recipients(logic, s, &group).await?
+            let recipients = groups::send_recipients(logic, s, &group).await?;
+            let m = groups::mentions(
+                logic,
+                s,
+                &group,
+                &frame.mentions,
+                frame.mention_all.unwrap_or(false),
+            )
+            .await?;
+            mentioned = Some((group, m));
+            recipients
+        }
+        _ if !frame.mentions.is_empty() || frame.mention_all == Some(true) => {
+            return Err(LogicError::bad_request(
+                "mentions and mention_all are for group messages",
+            ));
         }
         _ => {
             let recipient = UserId::parse(&to.id)
@@ -275,6 +293,13 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         settings.max_body_bytes,
     )
     .await?;
+    // A group message's mentions travel in its body (the server owns the
+    // `mentions` and `mention_all` keys there), so that sync, history and
+    // pushes carry them as stored.
+    let body_text = match &mentioned {
+        Some((_, m)) => with_mentions(body_text, m)?,
+        None => body_text,
+    };
     let appended = logic
         .stores
         .messages
@@ -299,6 +324,18 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     } else {
         metrics::counter!("confab_logic_messages_sent_total", "kind" => body_kind_label(&body.kind)).increment(1);
         crate::webhooks::after_send(logic, s, m);
+        if let Some((group, mentions)) = &mentioned
+            && !mentions.is_empty()
+            && let Err(e) = logic
+                .stores
+                .groups
+                .add_mentions(&s.app_id, group, m.seq, &mentions.users, mentions.all)
+                .await
+        {
+            // The message is stored and goes out; only the mention count of
+            // `conversations` misses it.
+            tracing::warn!(error = %e, "could not record a message's mentions");
+        }
         for (user, inbox_seq) in &appended.inbox {
             let push = Arc::new(message_push(m, *inbox_seq));
             let except = (*user == s.user_id).then_some(s.session_id.as_str());
@@ -321,6 +358,34 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         masked: Some(masked),
         ..Default::default()
     })
+}
+
+/// Sets (or, without mentions, removes) the server-owned `mentions` and
+/// `mention_all` keys of a group message's JSON body.
+fn with_mentions(body: String, m: &groups::Mentions) -> Result<String> {
+    let mut value: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|_| LogicError::bad_request("body is not a JSON object"))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(LogicError::bad_request("body is not a JSON object"));
+    };
+    let had = object.remove("mentions").is_some() | object.remove("mention_all").is_some();
+    if m.is_empty() && !had {
+        return Ok(body);
+    }
+    if !m.users.is_empty() {
+        object.insert(
+            "mentions".into(),
+            m.users
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    if m.all {
+        object.insert("mention_all".into(), true.into());
+    }
+    Ok(value.to_string())
 }
 
 /// Applies the global and the app's sensitive words to a text body: refuses
@@ -477,32 +542,43 @@ async fn conversations(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame
         .await?;
     // Groups the user has left or was removed from are not theirs any more.
     // (Their unread is taken out of the total only for the page listed.)
+    // Each kept conversation with its unread mentions (groups only; asked
+    // of the store only when something is unread).
     let mut kept = Vec::with_capacity(list.len());
     for c in list.drain(..) {
+        let mut unread_mentions = 0;
         if let Some(group) = c.conv_id.group_id() {
-            let member = match groups::membership(logic, s, &group).await {
-                Ok(_) => true,
-                Err(e) if e.code == code::NOT_FOUND => false,
+            let me = match groups::membership(logic, s, &group).await {
+                Ok((_, me)) => me,
+                Err(e) if e.code == code::NOT_FOUND => {
+                    total = total.saturating_sub(c.unread());
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
-            if !member {
-                total = total.saturating_sub(c.unread());
-                continue;
+            if c.unread() > 0 {
+                // Mentions from before the member joined are not theirs.
+                let after = c.read_seq.max(me.join_seq.saturating_sub(1));
+                unread_mentions = logic
+                    .stores
+                    .groups
+                    .unread_mentions(&s.app_id, &group, &s.user_id, after)
+                    .await?;
             }
         }
-        kept.push(c);
+        kept.push((c, unread_mentions));
     }
-    let list = kept;
     Ok(Frame {
-        conversations: list
+        conversations: kept
             .iter()
-            .map(|c| confab_proto::Conversation {
+            .map(|(c, unread_mentions)| confab_proto::Conversation {
                 conv_id: c.conv_id.as_str().to_owned(),
                 peer: c.conv_id.peer_for(&s.user_id).as_ref().map(wire_peer),
                 last_message: c.last_message.as_ref().map(|m| wire_message(m, None)),
                 unread: c.unread(),
                 read_seq: c.read_seq,
                 last_seq: c.last_seq,
+                unread_mentions: *unread_mentions,
             })
             .collect(),
         total_unread: Some(total),

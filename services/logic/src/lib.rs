@@ -344,6 +344,8 @@ pub fn op_label(op: &str) -> &'static str {
         GROUP_TRANSFER,
         GROUP_MUTE,
         GROUP_DISMISS,
+        GROUP_REQUESTS,
+        GROUP_REQUEST_DECIDE,
         ROOM_JOIN,
         ROOM_LEAVE,
         PUSH_REGISTER,

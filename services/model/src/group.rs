@@ -122,6 +122,9 @@ pub mod event {
     pub const DISMISSED: &str = "dismissed";
     /// Not stored: a transient push to online owners and admins.
     pub const JOIN_REQUESTED: &str = "join_requested";
+    /// Not stored: a transient push to the requester whose join request an
+    /// admin rejected (an approved requester gets the stored `joined`).
+    pub const JOIN_REJECTED: &str = "join_rejected";
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/confab.v1.rs"));
 }
 
-pub use v1::{Conversation, Error as WireError, Frame, Group, GroupMember, Message, Peer};
+pub use v1::{
+    Conversation, Error as WireError, Frame, Group, GroupJoinRequest, GroupMember, Message, Peer,
+};
 
 use bytes::Bytes;
 use prost::Message as _;

@@ -24,6 +24,8 @@ pub const GROUP_ROLE: &str = "group_role";
 pub const GROUP_TRANSFER: &str = "group_transfer";
 pub const GROUP_MUTE: &str = "group_mute";
 pub const GROUP_DISMISS: &str = "group_dismiss";
+pub const GROUP_REQUESTS: &str = "group_requests";
+pub const GROUP_REQUEST_DECIDE: &str = "group_request_decide";
 pub const ROOM_JOIN: &str = "room_join";
 pub const ROOM_LEAVE: &str = "room_leave";
 /// The `event` of the push a room's members get when it is closed.

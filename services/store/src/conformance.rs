@@ -49,6 +49,8 @@ macro_rules! conformance_tests {
             get_by_id_finds_only_the_apps_own_message,
             users_import_get_update_and_delete_per_app,
             clear_inbox_forgets_one_user_and_never_reuses_inbox_seqs,
+            group_join_requests_replace_expire_page_and_take_once,
+            group_mentions_count_after_the_read_cursor,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -1986,4 +1988,164 @@ pub async fn clear_inbox_forgets_one_user_and_never_reuses_inbox_seqs(s: Stores)
     assert_eq!(synced.len(), 1);
     assert_eq!(synced[0].inbox_seq, head + 1);
     assert_eq!(s.inbox.head(&a, &bob).await.expect("head"), head + 1);
+}
+
+fn join_request(u: &str, at: i64, expires_at: i64) -> crate::JoinRequest {
+    crate::JoinRequest {
+        user_id: user(u),
+        requested_at: at,
+        expires_at,
+    }
+}
+
+pub async fn group_join_requests_replace_expire_page_and_take_once(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let g = gid("g1");
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &[]))
+        .await
+        .expect("create");
+    for (u, exp) in [
+        ("bob", 5_000),
+        ("carol", 5_000),
+        ("dave", 1_500),
+        ("erin", 5_000),
+    ] {
+        s.groups
+            .put_join_request(&a, &g, &join_request(u, 1_000, exp))
+            .await
+            .expect("put");
+    }
+    // A re-sent request replaces the first (and its expiry).
+    s.groups
+        .put_join_request(&a, &g, &join_request("bob", 2_000, 9_000))
+        .await
+        .expect("replace");
+    let now = 2_000; // dave's request lapsed at 1 500
+    let page = s
+        .groups
+        .join_requests(&a, &g, None, 2, now)
+        .await
+        .expect("page 1");
+    assert_eq!(
+        page,
+        vec![
+            join_request("bob", 2_000, 9_000),
+            join_request("carol", 1_000, 5_000)
+        ]
+    );
+    let rest = s
+        .groups
+        .join_requests(&a, &g, Some(&user("carol")), 10, now)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        rest,
+        vec![join_request("erin", 1_000, 5_000)],
+        "lapsed ones are left out"
+    );
+    // Another app sees nothing and takes nothing.
+    assert!(
+        s.groups
+            .join_requests(&b, &g, None, 10, now)
+            .await
+            .expect("b")
+            .is_empty()
+    );
+    assert_eq!(
+        s.groups
+            .take_join_request(&b, &g, &user("bob"), now)
+            .await
+            .expect("b take"),
+        None
+    );
+    // Taken exactly once.
+    assert_eq!(
+        s.groups
+            .take_join_request(&a, &g, &user("bob"), now)
+            .await
+            .expect("take"),
+        Some(join_request("bob", 2_000, 9_000))
+    );
+    assert_eq!(
+        s.groups
+            .take_join_request(&a, &g, &user("bob"), now)
+            .await
+            .expect("again"),
+        None
+    );
+    // A lapsed request is not given back (and is gone).
+    assert_eq!(
+        s.groups
+            .take_join_request(&a, &g, &user("dave"), now)
+            .await
+            .expect("lapsed"),
+        None
+    );
+    let left = s
+        .groups
+        .join_requests(&a, &g, None, 10, 0)
+        .await
+        .expect("all");
+    assert_eq!(ids_of(&left), vec!["carol", "erin"]);
+}
+
+fn ids_of(requests: &[crate::JoinRequest]) -> Vec<&str> {
+    requests.iter().map(|r| r.user_id.as_str()).collect()
+}
+
+pub async fn group_mentions_count_after_the_read_cursor(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let g = gid("g1");
+    s.groups
+        .add_mentions(&a, &g, 3, &[user("bob"), user("bob"), user("carol")], false)
+        .await
+        .expect("mention");
+    s.groups
+        .add_mentions(&a, &g, 5, &[], true)
+        .await
+        .expect("@all");
+    s.groups
+        .add_mentions(&a, &g, 7, &[user("bob")], true)
+        .await
+        .expect("both");
+    s.groups
+        .add_mentions(&a, &g, 8, &[], false)
+        .await
+        .expect("none");
+    let count = |u: &'static str, app: AppId, after: u64| {
+        let s = s.clone();
+        let g = g.clone();
+        async move {
+            s.groups
+                .unread_mentions(&app, &g, &user(u), after)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(
+        count("bob", a.clone(), 0).await,
+        3,
+        "3, @all at 5, 7 (once)"
+    );
+    assert_eq!(count("bob", a.clone(), 3).await, 2);
+    assert_eq!(count("carol", a.clone(), 0).await, 3);
+    assert_eq!(
+        count("dave", a.clone(), 0).await,
+        2,
+        "@all reaches everyone"
+    );
+    assert_eq!(count("dave", a.clone(), 7).await, 0, "cleared by reading");
+    assert_eq!(
+        count("bob", b.clone(), 0).await,
+        0,
+        "another app's mentions"
+    );
+    assert_eq!(
+        s.groups
+            .unread_mentions(&a, &gid("g2"), &user("bob"), 0)
+            .await
+            .expect("other group"),
+        0
+    );
 }

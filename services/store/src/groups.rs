@@ -54,6 +54,18 @@ impl GroupUpdate {
     }
 }
 
+/// A stored request to join an approval group. One per (group, user): a
+/// repeated request replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    pub user_id: UserId,
+    /// When it was (last) sent, ms.
+    pub requested_at: i64,
+    /// When it lapses unless decided, ms. Lapsed requests are never listed
+    /// or taken.
+    pub expires_at: i64,
+}
+
 #[async_trait]
 pub trait GroupStore: Send + Sync + 'static {
     /// Creates a group with its owner and initial members. `Conflict` if the
@@ -151,4 +163,56 @@ pub trait GroupStore: Send + Sync + 'static {
         after: Option<&GroupId>,
         limit: u32,
     ) -> Result<Vec<GroupId>>;
+
+    /// Stores a join request, replacing any earlier one of the same user
+    /// (a re-sent request starts a new expiry).
+    async fn put_join_request(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        request: &JoinRequest,
+    ) -> Result<()>;
+
+    /// Join requests not lapsed at `now`, ordered by user id, after `after`,
+    /// at most `limit`.
+    async fn join_requests(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after: Option<&UserId>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<JoinRequest>>;
+
+    /// Deletes `user`'s request (lapsed or not) and returns it if it had
+    /// not lapsed at `now`: a decision acts on a live request only, and
+    /// exactly once when two admins decide at the same time.
+    async fn take_join_request(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<Option<JoinRequest>>;
+
+    /// Records that the group message at `seq` mentions `users` (repeats
+    /// ignored) and, with `all`, every member (@all).
+    async fn add_mentions(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        seq: u64,
+        users: &[UserId],
+        all: bool,
+    ) -> Result<()>;
+
+    /// How many messages of the group with `seq > after_seq` mention `user`
+    /// by id or with @all.
+    async fn unread_mentions(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        after_seq: u64,
+    ) -> Result<u64>;
 }

@@ -37,7 +37,7 @@ use async_trait::async_trait;
 use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
-pub use groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+pub use groups::{GroupLimits, GroupStore, GroupUpdate, JoinRequest, NewGroup};
 pub use push::{
     DeadPushJob, DeviceStore, Dnd, NewPushJob, PushDevice, PushJob, PushQueue, PushTarget,
     QueueStats,

@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::PgStore;
-use crate::groups::{GroupLimits, GroupStore, GroupUpdate, NewGroup};
+use crate::groups::{GroupLimits, GroupStore, GroupUpdate, JoinRequest, NewGroup};
 use crate::{Result, StoreError};
 
 const GROUP_COLUMNS: &str = "group_id, owner, name, avatar, announcement, custom, join_policy, mute_all, member_count, created_at, dismissed_at";
@@ -484,4 +484,131 @@ impl GroupStore for PgStore {
             .map(|id| GroupId::parse(id).map_err(|_| corrupt("group_id")))
             .collect()
     }
+    async fn put_join_request(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        request: &JoinRequest,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO group_join_requests (app_id, group_id, user_id, requested_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (app_id, group_id, user_id) DO UPDATE SET requested_at = excluded.requested_at, expires_at = excluded.expires_at",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(request.user_id.as_str())
+        .bind(request.requested_at)
+        .bind(request.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn join_requests(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after: Option<&UserId>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<JoinRequest>> {
+        let rows = sqlx::query(
+            "SELECT user_id, requested_at, expires_at FROM group_join_requests \
+             WHERE app_id = $1 AND group_id = $2 AND user_id > $3 AND expires_at > $4 ORDER BY user_id LIMIT $5",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(after.map(UserId::as_str).unwrap_or(""))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    async fn take_join_request(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<Option<JoinRequest>> {
+        let row = sqlx::query(
+            "DELETE FROM group_join_requests WHERE app_id = $1 AND group_id = $2 AND user_id = $3 \
+             RETURNING user_id, requested_at, expires_at",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .as_ref()
+            .map(request_from_row)
+            .transpose()?
+            .filter(|r| r.expires_at > now))
+    }
+
+    async fn add_mentions(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        seq: u64,
+        users: &[UserId],
+        all: bool,
+    ) -> Result<()> {
+        let mut ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+        if all {
+            // '' is never a valid user id: the row stands for @all.
+            ids.push("");
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "INSERT INTO group_mentions (app_id, group_id, user_id, seq) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(id)
+            .bind(clamp(seq))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unread_mentions(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        after_seq: u64,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT seq) FROM group_mentions WHERE app_id = $1 AND group_id = $2 AND user_id IN ($3, '') AND seq > $4",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(user.as_str())
+        .bind(clamp(after_seq))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+fn request_from_row(row: &PgRow) -> Result<JoinRequest> {
+    let user: String = row.try_get("user_id")?;
+    Ok(JoinRequest {
+        user_id: UserId::parse(&user).map_err(|_| corrupt("join request user"))?,
+        requested_at: row.try_get("requested_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
 }
