@@ -517,3 +517,88 @@ async fn a_room_spans_gateways_of_split_services() {
         "exactly once"
     );
 }
+
+#[tokio::test]
+async fn the_backend_sends_to_a_room_over_rest_as_the_system_or_a_user() {
+    let server = TestServer::start().await;
+    create_room(&server, "rest-live").await;
+    let mut bob = server.user("bob").await;
+    join(&bob, "rest-live").await;
+    let send = |body: Value| {
+        let server = &server;
+        async move {
+            http(
+                rest_addr(server),
+                "POST",
+                "/v1/messages",
+                Some(&server.secret),
+                &[],
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+    let r = send(json!({
+        "from_system": true,
+        "to": {"kind": "room", "id": "rest-live"},
+        "body": {"type": "text", "text": "the stream ends in 5 minutes"},
+        "priority": "high"
+    }))
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["conv_id"], "room:rest-live");
+    assert!(r.body.get("seq").is_none(), "rooms store nothing: {r:?}");
+    let push = bob
+        .next_op(ops::MESSAGE, WAIT)
+        .await
+        .expect("bob gets the system's room message");
+    assert_eq!(push.from, "system");
+    assert_eq!(push.priority, "high");
+    assert_eq!(push.msg_id, r.body["msg_id"].as_str().unwrap_or_default());
+    // As a user (the backend is trusted: no room_join needed).
+    let r = send(json!({
+        "from": "alice",
+        "to": {"kind": "room", "id": "rest-live"},
+        "body": {"type": "custom", "kind": "like"},
+        "priority": "low"
+    }))
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let push = bob.next_op(ops::MESSAGE, WAIT).await.expect("alice's like");
+    assert_eq!(
+        (push.from.as_str(), push.priority.as_str()),
+        ("alice", "low")
+    );
+    // Errors: a bad priority, priority on a non-room send, a closed room.
+    let r = send(json!({
+        "from_system": true,
+        "to": {"kind": "room", "id": "rest-live"},
+        "body": {"type": "text", "text": "x"},
+        "priority": "urgent"
+    }))
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{r:?}"
+    );
+    let r = send(json!({
+        "from_system": true,
+        "to": {"kind": "user", "id": "bob"},
+        "body": {"type": "text", "text": "x"},
+        "priority": "high"
+    }))
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = send(json!({
+        "from_system": true,
+        "to": {"kind": "room", "id": "no-such-room"},
+        "body": {"type": "text", "text": "x"}
+    }))
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{r:?}"
+    );
+}

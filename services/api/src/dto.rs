@@ -58,7 +58,7 @@ pub struct Revoked {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "user", "id": "bob"}))]
 pub struct PeerRef {
-    /// `user` or `group`.
+    /// `user`, `group` or `room`.
     pub kind: String,
     pub id: String,
 }
@@ -79,6 +79,9 @@ pub struct SendMessage {
     /// The sender's id for this message: a repeat with the same id is not
     /// stored or delivered again (the first message is returned).
     pub client_msg_id: Option<String>,
+    /// To a room only: `high`, `normal` (the default) or `low` (protocol.md
+    /// §4.16: under overload low, then normal, room messages are shed).
+    pub priority: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,8 +89,10 @@ pub struct SendMessage {
 pub struct Sent {
     pub msg_id: String,
     pub conv_id: String,
-    /// The message's position in its conversation.
-    pub seq: u64,
+    /// The message's position in its conversation (absent for a room
+    /// message: rooms store nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     pub ts: String,
     pub client_msg_id: String,
     /// Whether sensitive words were masked.

@@ -132,9 +132,11 @@ pub async fn revoke_tokens(
 /// Send a message.
 ///
 /// As a user (`from`) or as the system (`from_system: true`, sender id
-/// `system`) to a user or a group. The same pipeline as the wire protocol's
-/// `send`: validation, moderation, quotas, dedupe by `client_msg_id`,
-/// storage, delivery to online devices. Accepts `Idempotency-Key`.
+/// `system`) to a user, a group or a live room (with `priority`; nothing is
+/// stored, so the reply has no `seq`). The same pipeline as the wire
+/// protocol's `send`: validation, moderation, quotas, dedupe by
+/// `client_msg_id`, storage, delivery to online devices. Accepts
+/// `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/v1/messages",
@@ -185,6 +187,11 @@ pub async fn send_message(
     if !body.body.is_object() {
         return Err(ApiError::bad_request("body must be a JSON object"));
     }
+    if body.priority.is_some() && body.to.kind != "room" {
+        return Err(ApiError::bad_request(
+            "priority applies to room messages only (to.kind \"room\")",
+        ));
+    }
     // As the system, the app acts with its own rights (in groups: the
     // owner's, without being a member).
     let session = if body.from_system {
@@ -209,6 +216,7 @@ pub async fn send_message(
         }),
         body: body.body.to_string(),
         client_msg_id: body.client_msg_id.clone().unwrap_or_default(),
+        priority: body.priority.clone().unwrap_or_default(),
         ..Default::default()
     };
     state
@@ -231,7 +239,7 @@ pub async fn send_message(
                 Ok(Sent {
                     msg_id: reply.msg_id,
                     conv_id: reply.conv_id,
-                    seq: reply.seq.unwrap_or_default(),
+                    seq: reply.seq,
                     ts: rfc3339(reply.ts.unwrap_or_default()),
                     client_msg_id: reply.client_msg_id,
                     masked: reply.masked.unwrap_or(false),
