@@ -291,24 +291,13 @@ pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupRes
     }
 
     let started = Instant::now();
-    let progress = {
-        let (sent, delivered, stop) = (sent.clone(), delivered.clone(), stop_receiving.clone());
-        tokio::spawn(async move {
-            let mut last = 0;
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let d = delivered.load(Ordering::Relaxed);
-                eprintln!(
-                    "t={:>4.1}s sent={} delivered={} ({} deliveries/s)",
-                    started.elapsed().as_secs_f64(),
-                    sent.load(Ordering::Relaxed),
-                    d,
-                    d - last
-                );
-                last = d;
-            }
-        })
-    };
+    let progress = crate::throughput_progress(
+        started,
+        sent.clone(),
+        delivered.clone(),
+        stop_receiving.clone(),
+        "deliveries/s",
+    );
     tokio::time::sleep(options.duration).await;
     stop_sending.store(true, Ordering::Relaxed);
     let mut ack_h = histogram();

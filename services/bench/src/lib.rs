@@ -150,6 +150,32 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// Prints `t=…s sent=… delivered=… (N <unit>)` on stderr each second until
+/// `stop` is set: the progress line of the throughput scenarios.
+pub(crate) fn throughput_progress(
+    started: Instant,
+    sent: Arc<AtomicU64>,
+    delivered: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    unit: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = 0;
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let d = delivered.load(Ordering::Relaxed);
+            eprintln!(
+                "t={:>4.1}s sent={} delivered={} ({} {unit})",
+                started.elapsed().as_secs_f64(),
+                sent.load(Ordering::Relaxed),
+                d,
+                d - last
+            );
+            last = d;
+        }
+    })
+}
+
 fn histogram() -> Histogram<u64> {
     // 1 µs .. 100 s, 3 significant digits.
     Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
@@ -340,24 +366,13 @@ pub async fn p2p(options: P2pOptions, mint: Mint) -> anyhow::Result<P2pResult> {
     }
 
     let started = Instant::now();
-    let progress = {
-        let (sent, delivered, stop) = (sent.clone(), delivered.clone(), stop_receiving.clone());
-        tokio::spawn(async move {
-            let mut last = 0;
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let d = delivered.load(Ordering::Relaxed);
-                eprintln!(
-                    "t={:>4.1}s sent={} delivered={} ({} msgs/s)",
-                    started.elapsed().as_secs_f64(),
-                    sent.load(Ordering::Relaxed),
-                    d,
-                    d - last
-                );
-                last = d;
-            }
-        })
-    };
+    let progress = throughput_progress(
+        started,
+        sent.clone(),
+        delivered.clone(),
+        stop_receiving.clone(),
+        "msgs/s",
+    );
     tokio::time::sleep(options.duration).await;
     stop_sending.store(true, Ordering::Relaxed);
     let mut ack_h = histogram();
