@@ -161,6 +161,7 @@ pub fn answer(a: V1Answer) -> Result<Value> {
         (403, "suspended") => Some("suspended"),
         (409, _) => Some("conflict"),
         (413, _) => Some("payload_too_large"),
+        (422, "content_blocked") => Some("content_blocked"),
         (429, _) => Some("rate_limited"),
         _ => None,
     };
@@ -280,6 +281,15 @@ mod tests {
             ("not_found", "no such conversation")
         );
         assert_eq!(e(429, json!({})).code, "rate_limited");
+        // A blocked word is the request's fault, not the cell's.
+        assert_eq!(
+            e(
+                422,
+                json!({"error": {"code": "content_blocked", "message": "blocked"}})
+            )
+            .code,
+            "content_blocked"
+        );
         assert_eq!(e(401, json!({})).code, "data_plane_unavailable");
         assert_eq!(e(503, json!({})).code, "data_plane_unavailable");
         assert_eq!(e(500, Value::Null).code, "bad_gateway");

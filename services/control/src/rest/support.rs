@@ -187,6 +187,7 @@ pub async fn revoke_user(
     responses(
         (status = 200, description = "Stored and delivered to the user's online devices", body = SupportSent),
         (status = 400, response = super::BadRequest),
+        (status = 422, description = "The app's sensitive words block the message (`content_blocked`)", body = super::dto::ErrorBody),
         (status = 401, response = super::Unauthorized),
         (status = 403, response = super::Forbidden),
         (status = 404, response = super::NotFound),
