@@ -1,11 +1,16 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startConfab, startStaticProxy, stopConfab } from './server';
+import { startFakePush } from './fake-push';
 
 export default async function globalSetup() {
   const bin = process.env.CONFAB_BIN;
   if (!bin) throw new Error('set CONFAB_BIN to a confab binary (e.g. target/debug/confab)');
   const dist = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+  // Xiaomi pushes (test pushes and the push worker's) go to a local fake.
+  const push = await startFakePush();
+  process.env.CONFAB_PUSH_XIAOMI_URL = push.url;
+  process.env.CONFAB_PUSH_CA_FILE = push.caFile;
   const confab = await startConfab(bin, dist);
   let baseURL = confab.url;
   let proxy: Awaited<ReturnType<typeof startStaticProxy>> | undefined;
@@ -26,5 +31,6 @@ export default async function globalSetup() {
     proxy?.server.close();
     if (process.env.E2E_SERVER_LOG) console.log(confab.log());
     await stopConfab(confab);
+    push.close();
   };
 }

@@ -40,6 +40,8 @@ export async function startConfab(bin: string, consoleDir?: string): Promise<Con
     CONFAB_TCP_ADDR: `127.0.0.1:${tcp}`,
     CONFAB_GRPC_ADDR: `127.0.0.1:${grpc}`,
     CONFAB_LOG_FORMAT: 'json',
+    // Usage counters reach the dashboards twice a second (default 10 s).
+    CONFAB_USAGE_FLUSH_MS: '500',
   };
   if (consoleDir) env.CONFAB_CONSOLE_DIR = consoleDir;
   const proc = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -13,6 +13,7 @@ export function Layout() {
 
   const links = operator
     ? [
+        { to: '/platform', label: tr('Platform dashboard') },
         { to: '/tenants', label: tr('Tenants') },
         { to: '/cells', label: tr('Cells') },
         { to: '/words', label: tr('Global words') },

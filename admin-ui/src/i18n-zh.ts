@@ -1,6 +1,11 @@
 // Simplified Chinese, keyed by the English text (src/i18n.test.ts checks that
 // every text the console passes to tr() is here).
+import { zhGroupsPush } from './i18n-zh-groups-push';
+import { zhUsage } from './i18n-zh-usage';
+
 export const zh: Record<string, string> = {
+  ...zhGroupsPush,
+  ...zhUsage,
   // layout and common
   'Confab console': 'Confab 控制台',
   'Main navigation': '主导航',

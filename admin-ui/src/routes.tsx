@@ -13,6 +13,7 @@ import { GrayRules } from './pages/GrayRules';
 import { Cells } from './pages/Cells';
 import { Accounts } from './pages/Accounts';
 import { NotFound } from './pages/NotFound';
+import { Platform } from './pages/Dashboard';
 import { OperatorOnly } from './components/OperatorOnly';
 
 function RequireAuth({ children }: { children: React.ReactNode }) {
@@ -53,6 +54,7 @@ export function ConsoleRouter() {
           <Route path="words" element={<OperatorOnly><GlobalWords /></OperatorOnly>} />
           <Route path="gray-rules" element={<OperatorOnly><GrayRules /></OperatorOnly>} />
           <Route path="cells" element={<OperatorOnly><Cells /></OperatorOnly>} />
+          <Route path="platform" element={<OperatorOnly><Platform /></OperatorOnly>} />
           <Route path="accounts" element={<Accounts />} />
           <Route path="*" element={<NotFound />} />
         </Route>

@@ -382,6 +382,7 @@ async fn history_older_than_the_apps_retention_is_purged() {
             ts: confab_model::now_ms() - 8 * 86_400_000,
             client_msg_id: "old-1".into(),
             recipients: vec![a.clone(), b.clone()],
+            read_fanout: false,
         })
         .await
         .expect("old message");

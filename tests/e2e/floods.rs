@@ -300,17 +300,6 @@ async fn floods_are_refused_and_the_servers_memory_stays_bounded() {
                     .expect("connect"),
             );
         }
-        // While the 32 admitted connections wait for their login, an
-        // upgrade from the same address is refused.
-        let mut ws = connect_from([127, 0, 0, 2], server.http)
-            .await
-            .expect("connect");
-        ws.write_all(ws_upgrade_request(server.http).as_bytes())
-            .await
-            .expect("write");
-        let mut head = [0u8; 12];
-        ws.read_exact(&mut head).await.expect("an HTTP status");
-        assert_eq!(&head, b"HTTP/1.1 429", "an upgrade over the per-IP limit");
         // Well inside the login deadline: only the ones over the limit are
         // closed.
         let closed = futures_util::future::join_all(
@@ -324,6 +313,18 @@ async fn floods_are_refused_and_the_servers_memory_stays_bounded() {
             200 - PER_IP,
             "every connection over the per-IP limit of {PER_IP} is closed at once, the others wait for their login"
         );
+        // While the 32 admitted connections wait for their login (the server
+        // has accepted all 200 by now: it closed the others), an upgrade
+        // from the same address is refused.
+        let mut ws = connect_from([127, 0, 0, 2], server.http)
+            .await
+            .expect("connect");
+        ws.write_all(ws_upgrade_request(server.http).as_bytes())
+            .await
+            .expect("write");
+        let mut head = [0u8; 12];
+        ws.read_exact(&mut head).await.expect("an HTTP status");
+        assert_eq!(&head, b"HTTP/1.1 429", "an upgrade over the per-IP limit");
     }
     server.check_bounded("the per-IP flood", &baseline).await;
 

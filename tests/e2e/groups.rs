@@ -2,6 +2,8 @@
 //! write-diffusion delivery to every member device, events stored in the
 //! conversation and seen on sync, removal cutting delivery and history.
 
+use std::time::Duration;
+
 use confab_client::{Client, Transport};
 use confab_proto::{Frame, Peer, ops};
 
@@ -798,4 +800,112 @@ async fn reading_a_group_moves_the_cursor_without_receipts() {
         .await
         .expect("conversations");
     assert_eq!(convs.total_unread, Some(0));
+}
+
+/// A membership change whose request died after the store made it (a
+/// crashed logic node or database) still gets its event: the store kept the
+/// event pending in the change's own transaction. The client's retry finds
+/// nothing to change and stores the event; a change nobody retries is
+/// stored by the logic node's sweep. Either way once, with the users it
+/// affected, to the members and to the removed.
+#[tokio::test]
+async fn a_membership_event_a_crash_left_pending_is_stored_by_the_retry_or_the_sweep() {
+    use confab_model::{AppId, GroupId, UserId};
+    use confab_store::{GroupLimits, MemberEvent};
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let mut bob = server
+        .login(Transport::Tcp, "bob", "b-phone", "android")
+        .await;
+    let mut carol = server
+        .login(Transport::Tcp, "carol", "c-phone", "android")
+        .await;
+    create(&alice, "g1", &["bob"], "invite_only").await;
+    assert_eq!(
+        bob.next_op(ops::EVENT, WAIT).await.expect("created").event,
+        "created"
+    );
+    let app = AppId::parse(&server.app_id).expect("app id");
+    let g1 = GroupId::parse("g1").expect("group id");
+    let uid = |u: &str| UserId::parse(u).expect("user id");
+    let groups = &server.stores().groups;
+    let limits = GroupLimits {
+        max_members: 100,
+        max_groups_per_user: 100,
+    };
+    // The first try of "add carol": the store made the change, then the
+    // node died before the event.
+    let lost_add = MemberEvent {
+        id: "lost-add".into(),
+        kind: "joined".into(),
+        actor: uid("alice"),
+        at: confab_model::now_ms(),
+    };
+    let added = groups
+        .add_members(&app, &g1, &[uid("carol")], 2, limits, &lost_add)
+        .await
+        .expect("add in the store");
+    assert_eq!(added, vec![uid("carol")]);
+    // The retry: nothing left to change, and the event is stored.
+    assert!(ok(&add(&alice, "g1", &["carol"]).await));
+    let joined = carol
+        .next_op(ops::EVENT, WAIT)
+        .await
+        .expect("carol is told she joined");
+    assert_eq!(joined.event, "joined");
+    let body: serde_json::Value = serde_json::from_str(&joined.body).expect("json");
+    assert_eq!(body["users"], serde_json::json!(["carol"]));
+    assert_eq!(body["actor"], "alice");
+    assert_eq!(
+        bob.next_op(ops::EVENT, WAIT).await.expect("bob too").event,
+        "joined"
+    );
+    assert!(
+        groups
+            .pending_events(&app, &g1)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    // Retrying again stores nothing more.
+    assert!(ok(&add(&alice, "g1", &["carol"]).await));
+    assert!(carol.next_op(ops::EVENT, QUIET).await.is_none());
+
+    // "remove bob" died the same way, and nobody retries: the sweep.
+    let lost_remove = MemberEvent {
+        id: "lost-remove".into(),
+        kind: "removed".into(),
+        actor: uid("alice"),
+        at: confab_model::now_ms(),
+    };
+    groups
+        .remove_members(&app, &g1, &[uid("bob")], &lost_remove)
+        .await
+        .expect("remove in the store");
+    let removed = bob
+        .next_op(ops::EVENT, Duration::from_secs(20))
+        .await
+        .expect("the sweep tells bob of his removal");
+    assert_eq!(removed.event, "removed");
+    assert_eq!(
+        carol
+            .next_op(ops::EVENT, WAIT)
+            .await
+            .expect("carol too")
+            .event,
+        "removed"
+    );
+    let synced = sync_all(&alice, 0, 100).await;
+    assert_eq!(
+        synced.iter().map(describe).collect::<Vec<_>>(),
+        vec!["event:created", "event:joined", "event:removed"],
+        "each event once, in the order they were stored"
+    );
+    assert!(
+        groups
+            .pending_events(&app, &g1)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
 }

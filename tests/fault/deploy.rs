@@ -156,6 +156,12 @@ impl Cell {
             s.quotas.user_messages_per_sec = 1_000_000;
             s.quotas.app_messages_per_sec = 1_000_000;
             s.quotas.max_connections = 1_000_000;
+            // The suite's groups have 5, 10 and 15 members (g0 goes up to 6,
+            // g1 down to 8, g2 down to 13): the two larger ones always fan
+            // out by read diffusion, the small one by write diffusion, so
+            // the checks cover both, and their inbox order. None crosses
+            // the threshold (the shrinking case has a documented gap).
+            s.read_diffusion_threshold = 7;
             control
                 .update_app(&me, &first.app_id, None, Some(s), None)
                 .await

@@ -68,6 +68,81 @@ export interface paths {
         patch: operations["update_app"];
         trace?: never;
     };
+    "/admin/v1/apps/{app_id}/groups/{group_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A group by id. */
+        get: operations["admin_get_group"];
+        put?: never;
+        post?: never;
+        /**
+         * Dismisses the group: every member gets a `group_dismissed` event and
+         *     leaves; the id is never used again.
+         */
+        delete: operations["admin_dismiss_group"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/groups/{group_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A group's members by user id, paged. */
+        get: operations["admin_list_group_members"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/groups/{group_id}/members/{user_id}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mutes a member for `duration_s` seconds (0 lifts the mute). */
+        post: operations["admin_mute_group_member"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/groups/{group_id}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mutes (or unmutes) the whole group: while muted only the owner and
+         *     admins may send.
+         */
+        post: operations["admin_mute_group"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/apps/{app_id}/keys": {
         parameters: {
             query?: never;
@@ -151,6 +226,28 @@ export interface paths {
          *     succeeds too.
          */
         delete: operations["delete_push_credentials"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/push-credentials/{vendor}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends one test notification to a device token now, through the vendor's
+         *     real API with the app's stored credentials, and answers what the
+         *     provider said. Nothing is queued or retried: a provider that is down is
+         *     `unavailable`, not a later delivery.
+         */
+        post: operations["test_push"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -293,6 +390,26 @@ export interface paths {
          *     its live sessions are kicked.
          */
         post: operations["suspend_app"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/apps/{app_id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The app's usage over time (messages, logins, errors, pushes by outcome,
+         *     connections, daily active users), from its cell.
+         */
+        get: operations["app_usage"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -473,6 +590,26 @@ export interface paths {
          *     lookups: a user's devices, a conversation's history); `null` clears it.
          */
         patch: operations["patch_cell"];
+        trace?: never;
+    };
+    "/admin/v1/cells/{cell_id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A cell's usage (operators): every app it serves, summed — connections,
+         *     message rate, error rate, push outcomes.
+         */
+        get: operations["cell_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/admin/v1/config": {
@@ -749,6 +886,72 @@ export interface components {
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
         };
+        /**
+         * @description A group as the cell knows it.
+         * @example {
+         *       "announcement": "",
+         *       "avatar": "",
+         *       "created_at": "2026-11-25T14:00:00.000Z",
+         *       "custom": {},
+         *       "group_id": "team-42",
+         *       "join_policy": "approval",
+         *       "member_count": 3,
+         *       "mute_all": false,
+         *       "name": "Team 42",
+         *       "owner": "alice"
+         *     }
+         */
+        AdminGroup: {
+            group_id: string;
+            name: string;
+            avatar: string;
+            announcement: string;
+            custom: Record<string, never>;
+            /** @description `open`, `approval` or `invite_only`. */
+            join_policy: string;
+            owner: string;
+            /** @description Only the owner and admins may send while set. */
+            mute_all: boolean;
+            /** Format: int64 */
+            member_count: number;
+            created_at: string;
+        };
+        /** @description A member of a group. */
+        AdminGroupMember: {
+            user_id: string;
+            /** @description `owner`, `admin` or `member`. */
+            role: string;
+            /** @description Until when the member may not send (`null`: not muted). */
+            muted_until?: string | null;
+            joined_at: string;
+        };
+        AdminGroupMemberPage: {
+            /** @description By user id. */
+            items: components["schemas"]["AdminGroupMember"][];
+            /** @description Pass as `cursor` for the next page; `null` on the last one. */
+            next_cursor?: string | null;
+        };
+        /**
+         * @example {
+         *       "mute_all": true
+         *     }
+         */
+        AdminMuteGroup: {
+            /** @description `true`: only the owner and admins may send; `false` lifts it. */
+            mute_all: boolean;
+        };
+        /**
+         * @example {
+         *       "duration_s": 3600
+         *     }
+         */
+        AdminMuteMember: {
+            /**
+             * Format: int64
+             * @description Seconds, 0 to 315 360 000 (ten years); 0 lifts the mute.
+             */
+            duration_s: number;
+        };
         App: {
             /** @example app_01jd8x4k2m3n4p5q6r7s8t9v0w */
             app_id: string;
@@ -791,6 +994,14 @@ export interface components {
             quotas: components["schemas"]["Quotas"];
             /** @description What offline-push notifications say (docs/push.md). */
             push: components["schemas"]["PushTemplates"];
+            /**
+             * Format: int32
+             * @description Groups with more members than this fan out by read diffusion: each
+             *     message is stored once and members pull it (default 500; 0 makes
+             *     every group read-diffused). docs/protocol.md §4.15.
+             * @example 500
+             */
+            read_diffusion_threshold?: number;
         };
         /**
          * @description Changes to an app's settings: each field given replaces the current value
@@ -817,6 +1028,27 @@ export interface components {
             retention_days?: number | null;
             quotas?: null | components["schemas"]["QuotasPatch"];
             push?: null | components["schemas"]["PushTemplates"];
+            /**
+             * Format: int32
+             * @description 0 to 1 000 000 members.
+             */
+            read_diffusion_threshold?: number | null;
+        };
+        /** @description Usage over a range. */
+        AppUsage: {
+            /** @description The range as served (`from` rounded down to the step). */
+            from: string;
+            to: string;
+            /**
+             * Format: int64
+             * @description Seconds per point.
+             */
+            step: number;
+            /** @description Every step of the range, oldest first (zeros where nothing happened). */
+            points: components["schemas"]["UsagePoint"][];
+            /** @description Each UTC day the range touches, oldest first. */
+            daily_active_users: components["schemas"]["DailyActive"][];
+            totals: components["schemas"]["UsageTotals"];
         };
         Cell: {
             /** @example cn-east-1 */
@@ -836,6 +1068,17 @@ export interface components {
             items: components["schemas"]["Cell"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
+        };
+        /** @description A cell's usage: the sums over the apps it serves. */
+        CellUsage: components["schemas"]["AppUsage"] & {
+            cell_id: string;
+            /** @description Apps of the cell's tenants. */
+            apps: number;
+            /**
+             * @description Apps whose usage could not be read (no active secret key, or the
+             *     cell refused): the sums leave them out.
+             */
+            apps_unread: number;
         };
         /**
          * @description The control store's config version: it moves forward with every change
@@ -914,6 +1157,13 @@ export interface components {
             csrf_token: string;
             /** @description Whether this request was authenticated by the session cookie. */
             cookie: boolean;
+        };
+        /** @description Distinct users active (logged in or sent) on a UTC day. */
+        DailyActive: {
+            /** @description `YYYY-MM-DD` (UTC). */
+            day: string;
+            /** Format: int64 */
+            users: number;
         };
         /** @description An event that was given up on. */
         DeadLetter: {
@@ -1404,6 +1654,109 @@ export interface components {
             items: components["schemas"]["Tenant"][];
             /** @description Pass as `cursor` for the next page; `null` on the last page. */
             next_cursor?: string | null;
+        };
+        /**
+         * @description The answer of a test push.
+         * @example {
+         *       "reason": "Xiaomi HTTP 200 code 20301: invalid registration id",
+         *       "status": "rejected",
+         *       "vendor": "xiaomi"
+         *     }
+         */
+        TestPushOutcome: {
+            /**
+             * @description `apns`, `fcm`, `huawei`, `xiaomi`, `oppo`, `vivo` or `honor`.
+             * @example xiaomi
+             */
+            vendor: string;
+            status: components["schemas"]["TestPushStatus"];
+            /** @description What the provider (or the adapter) said; absent when accepted. */
+            reason?: string | null;
+        };
+        /**
+         * @description A test notification for one device.
+         * @example {
+         *       "body": "A test notification from the Confab console",
+         *       "title": "Test",
+         *       "token": "0a1b2c3d4e5f"
+         *     }
+         */
+        TestPushRequest: {
+            /** @description The device's push token (as the vendor's SDK gave it to the app). */
+            token: string;
+            /** @description At most 100 characters; "Confab test" by default. */
+            title?: string | null;
+            /** @description At most 1000 characters; a fixed text by default. */
+            body?: string | null;
+        };
+        /**
+         * @description What happened to a test push.
+         * @enum {string}
+         */
+        TestPushStatus: "accepted" | "rejected" | "token_invalid" | "credentials_invalid" | "no_credentials" | "unavailable";
+        /** @description One point of the series: the sums over `[t, t + step)`. */
+        UsagePoint: {
+            /** @description The point's start (RFC 3339). */
+            t: string;
+            /**
+             * Format: int64
+             * @description Messages sent (stored; live-room messages included).
+             */
+            messages: number;
+            /** Format: int64 */
+            logins: number;
+            /**
+             * Format: int64
+             * @description Requests answered with an error.
+             */
+            errors: number;
+            /**
+             * Format: int64
+             * @description Pushes accepted by the vendor.
+             */
+            push_sent: number;
+            /**
+             * Format: int64
+             * @description Push attempts to be retried.
+             */
+            push_retried: number;
+            /**
+             * Format: int64
+             * @description Pushes refused for a dead device token.
+             */
+            push_dead_token: number;
+            /**
+             * Format: int64
+             * @description Pushes given up (dead letters).
+             */
+            push_dead_letter: number;
+            /**
+             * Format: double
+             * @description Average logged-in connections over the step.
+             */
+            connections: number;
+        };
+        /** @description Sums over the whole range. */
+        UsageTotals: {
+            /** Format: int64 */
+            messages: number;
+            /** Format: int64 */
+            logins: number;
+            /** Format: int64 */
+            errors: number;
+            /** Format: int64 */
+            push_sent: number;
+            /** Format: int64 */
+            push_retried: number;
+            /** Format: int64 */
+            push_dead_token: number;
+            /** Format: int64 */
+            push_dead_letter: number;
+            /**
+             * Format: double
+             * @description The highest point of `connections` in the range.
+             */
+            peak_connections: number;
         };
         /** @description An app's webhook. `secret` only right after creation or rotation. */
         Webhook: {
@@ -1929,6 +2282,177 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    admin_get_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The group's id */
+                group_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The group */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroup"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    admin_dismiss_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The group's id */
+                group_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dismissed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    admin_list_group_members: {
+        parameters: {
+            query?: {
+                /** @description 1 to 500; default 50. */
+                limit?: number;
+                /** @description The previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The group's id */
+                group_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroupMemberPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    admin_mute_group_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The group's id */
+                group_id: string;
+                /** @description The member's user id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminMuteMember"];
+            };
+        };
+        responses: {
+            /** @description The member after the change */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroupMember"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
+    admin_mute_group: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description The group's id */
+                group_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminMuteGroup"];
+            };
+        };
+        responses: {
+            /** @description The group after the change */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminGroup"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
+        };
+    };
     list_keys: {
         parameters: {
             query?: {
@@ -2149,6 +2673,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    test_push: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+                /** @description apns, fcm, huawei, xiaomi, oppo, vivo or honor */
+                vendor: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestPushRequest"];
+            };
+        };
+        responses: {
+            /** @description The provider's outcome (accepted, rejected, token_invalid, credentials_invalid, no_credentials or unavailable) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestPushOutcome"];
+                };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
@@ -2442,6 +2999,48 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    app_usage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start (RFC 3339, inclusive); default `to` minus 24 hours. Rounded
+                 *     down to the step.
+                 */
+                from?: string;
+                /** @description End (RFC 3339, exclusive); default now. At most 400 days after `from`. */
+                to?: string;
+                /**
+                 * @description Seconds per point: a multiple of 60 from 60 to 86 400; default 3 600.
+                 *     The range may hold at most 1 500 steps.
+                 */
+                step?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The app's id */
+                app_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The series */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppUsage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
         };
     };
     get_webhook: {
@@ -2907,6 +3506,48 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    cell_usage: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start (RFC 3339, inclusive); default `to` minus 24 hours. Rounded
+                 *     down to the step.
+                 */
+                from?: string;
+                /** @description End (RFC 3339, exclusive); default now. At most 400 days after `from`. */
+                to?: string;
+                /**
+                 * @description Seconds per point: a multiple of 60 from 60 to 86 400; default 3 600.
+                 *     The range may hold at most 1 500 steps.
+                 */
+                step?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The cell's id */
+                cell_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sums over the cell's apps */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CellUsage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["DataPlaneUnavailable"];
         };
     };
     get_config_version: {

@@ -10,9 +10,11 @@ import { WordsPanel } from './Words';
 import { WebhookTab } from './Webhook';
 import { PushTab } from './Push';
 import { ConversationsTab, UsersTab } from './Support';
+import { GroupsTab } from './Groups';
+import { DashboardTab } from './Dashboard';
 import { tr } from '../i18n';
 
-const TABS = ['settings', 'quotas', 'keys', 'words', 'webhook', 'push', 'users', 'conversations'] as const;
+const TABS = ['dashboard', 'settings', 'quotas', 'keys', 'words', 'webhook', 'push', 'users', 'groups', 'conversations'] as const;
 
 export function AppPage() {
   const { appId = '', tab } = useParams();
@@ -94,6 +96,7 @@ export function AppPage() {
             keepMounted={false}
           >
             <Tabs.List mb="md">
+              <Tabs.Tab value="dashboard">{tr('Dashboard')}</Tabs.Tab>
               <Tabs.Tab value="settings">{tr('Settings')}</Tabs.Tab>
               <Tabs.Tab value="quotas">{tr('Quotas')}</Tabs.Tab>
               <Tabs.Tab value="keys">{tr('Keys')}</Tabs.Tab>
@@ -101,8 +104,12 @@ export function AppPage() {
               <Tabs.Tab value="webhook">{tr('Webhook')}</Tabs.Tab>
               <Tabs.Tab value="push">{tr('Push')}</Tabs.Tab>
               <Tabs.Tab value="users">{tr('Users')}</Tabs.Tab>
+              <Tabs.Tab value="groups">{tr('Groups')}</Tabs.Tab>
               <Tabs.Tab value="conversations">{tr('Conversations')}</Tabs.Tab>
             </Tabs.List>
+            <Tabs.Panel value="dashboard">
+              <DashboardTab appId={a.app_id} />
+            </Tabs.Panel>
             <Tabs.Panel value="settings">
               <AppSettingsTab app={a} onSaved={app.reload} />
             </Tabs.Panel>
@@ -123,6 +130,9 @@ export function AppPage() {
             </Tabs.Panel>
             <Tabs.Panel value="users">
               <UsersTab appId={a.app_id} />
+            </Tabs.Panel>
+            <Tabs.Panel value="groups">
+              <GroupsTab appId={a.app_id} />
             </Tabs.Panel>
             <Tabs.Panel value="conversations">
               <ConversationsTab appId={a.app_id} />

@@ -1,12 +1,14 @@
 import { useState } from 'react';
-import { Badge, Button, Checkbox, Group, Modal, Stack, Table, Text, TextInput, Textarea } from '@mantine/core';
+import { Alert, Badge, Button, Checkbox, Code, Group, Modal, NativeSelect, Pagination, Paper, Stack, Table, Text, TextInput, Textarea, Title } from '@mantine/core';
+import { useSearchParams } from 'react-router';
 import { useForm } from '@mantine/form';
 import { api, unwrap, type Schemas } from '../api/client';
 import { useQuery } from '../api/useQuery';
-import { ConfirmButton, QueryView, notifyDone, notifyError } from '../components/common';
+import { ConfirmButton, QueryView, When, notifyDone, notifyError } from '../components/common';
 import { tr } from '../i18n';
 
 type Status = Schemas['PushCredentialStatus'];
+type TestOutcome = Schemas['TestPushOutcome'];
 
 interface Field {
   name: string;
@@ -147,6 +149,7 @@ export function PushTab({ appId }: { appId: string }) {
   const [editing, setEditing] = useState<string | null>(null);
   const vendor = VENDORS.find((v) => v.vendor === editing);
   return (
+    <Stack gap="xl">
     <QueryView query={list}>
       {(l) => {
         const byVendor = new Map<string, Status>(l.items.map((s) => [s.vendor, s]));
@@ -231,5 +234,166 @@ export function PushTab({ appId }: { appId: string }) {
         );
       }}
     </QueryView>
+      <TestPush appId={appId} configured={list.data?.items.map((i) => i.vendor) ?? []} />
+      <PushDeadLetters appId={appId} />
+    </Stack>
+  );
+}
+
+/** How each outcome of a test push is shown. */
+const OUTCOMES: Record<TestOutcome['status'], { color: string; title: string }> = {
+  accepted: { color: 'green', title: 'Accepted by the provider' },
+  rejected: { color: 'red', title: 'Rejected by the provider' },
+  token_invalid: { color: 'red', title: 'The provider says this token is invalid' },
+  credentials_invalid: { color: 'red', title: 'The credentials are invalid' },
+  no_credentials: { color: 'yellow', title: 'No credentials for this vendor' },
+  unavailable: { color: 'yellow', title: 'The provider could not be reached' },
+};
+
+/** Sends one notification to a device token now and shows what the provider answered. */
+function TestPush({ appId, configured }: { appId: string; configured: string[] }) {
+  const form = useForm({
+    initialValues: { vendor: '', token: '' },
+    validate: {
+      token: (v) => (!v.trim() ? tr('Enter a device token') : v.trim().length > 4096 ? tr('At most 4096 characters') : null),
+    },
+  });
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<TestOutcome | null>(null);
+  // The first configured vendor unless the admin picked one.
+  const vendor = form.values.vendor || configured[0] || VENDORS[0].vendor;
+  const submit = form.onSubmit(async (v) => {
+    setBusy(true);
+    setOutcome(null);
+    try {
+      const o = await unwrap(
+        api.POST('/admin/v1/apps/{app_id}/push-credentials/{vendor}/test', {
+          params: { path: { app_id: appId, vendor } },
+          body: { token: v.token.trim() },
+        }),
+      );
+      setOutcome(o);
+    } catch (e) {
+      notifyError(e);
+    } finally {
+      setBusy(false);
+    }
+  });
+  const shown = outcome ? OUTCOMES[outcome.status] : undefined;
+  return (
+    <Paper withBorder p="md">
+      <form onSubmit={submit} noValidate>
+        <Stack gap="xs">
+          <Title order={4}>{tr('Test push')}</Title>
+          <Text size="sm" c="dimmed">
+            {tr("Sends one notification to a device now, through the vendor's API with the credentials above, and shows what the provider answered.")}
+          </Text>
+          <Group align="flex-start" gap="xs" wrap="wrap">
+            <NativeSelect
+              label={tr('Vendor')}
+              value={vendor}
+              onChange={(e) => form.setFieldValue('vendor', e.currentTarget.value)}
+              data={VENDORS.map((v) => ({
+                value: v.vendor,
+                label: configured.includes(v.vendor) ? v.name : tr('{vendor} (not configured)', { vendor: v.name }),
+              }))}
+            />
+            <TextInput label={tr('Device token')} autoComplete="off" style={{ flex: 1, minWidth: 220 }}
+              styles={{ input: { fontFamily: 'monospace' } }} {...form.getInputProps('token')} />
+            <Button type="submit" mt={25} loading={busy}>
+              {tr('Send test push')}
+            </Button>
+          </Group>
+          {outcome && shown && (
+            <Alert color={shown.color} title={tr(shown.title)} data-testid="test-push-outcome" role="status">
+              <Text size="sm">
+                <Code>{outcome.status}</Code>
+                {outcome.reason ? <> — <span style={{ overflowWrap: 'anywhere' }}>{outcome.reason}</span></> : null}
+              </Text>
+            </Alert>
+          )}
+        </Stack>
+      </form>
+    </Paper>
+  );
+}
+
+/** Dead letters per page. */
+const DEAD_PAGE = 20;
+
+/** Push notifications the worker gave up on, newest first (the latest 200, paged here; the page is in the URL). */
+function PushDeadLetters({ appId }: { appId: string }) {
+  const [params, setParams] = useSearchParams();
+  const list = useQuery(
+    () =>
+      unwrap(
+        api.GET('/admin/v1/apps/{app_id}/push-dead-letters', {
+          params: { path: { app_id: appId }, query: { limit: 200 } },
+        }),
+      ).then((r) => r.items),
+    [appId],
+  );
+  const page = Math.max(1, Number(params.get('dead_page')) || 1);
+  const setPage = (p: number) => {
+    const next = new URLSearchParams(params);
+    if (p > 1) next.set('dead_page', String(p));
+    else next.delete('dead_page');
+    setParams(next);
+  };
+  return (
+    <Stack gap="xs">
+      <Group justify="space-between">
+        <Title order={4}>{tr('Push dead letters')}</Title>
+        <Button size="xs" variant="subtle" onClick={list.reload}>
+          {tr('Refresh')}
+        </Button>
+      </Group>
+      <QueryView query={list} isEmpty={(d) => d.length === 0} empty={tr('No push was given up on.')}>
+        {(items) => {
+          const pages = Math.max(1, Math.ceil(items.length / DEAD_PAGE));
+          const at = Math.min(page, pages);
+          return (
+            <>
+              <Table.ScrollContainer minWidth={760}>
+                <Table className="data-table" striped verticalSpacing="xs" aria-label={tr('Push dead letters')}>
+                  <Table.Thead>
+                    <Table.Tr>
+                      <Table.Th>{tr('Given up')}</Table.Th>
+                      <Table.Th>{tr('User')}</Table.Th>
+                      <Table.Th>{tr('Device')}</Table.Th>
+                      <Table.Th>{tr('Vendor')}</Table.Th>
+                      <Table.Th>{tr('Attempts')}</Table.Th>
+                      <Table.Th>{tr('Reason')}</Table.Th>
+                    </Table.Tr>
+                  </Table.Thead>
+                  <Table.Tbody>
+                    {items.slice((at - 1) * DEAD_PAGE, at * DEAD_PAGE).map((d) => (
+                      <Table.Tr key={d.id} data-testid={`push-dead-${d.id}`}>
+                        <Table.Td>
+                          <When at={d.failed_at} />
+                        </Table.Td>
+                        <Table.Td>
+                          <Code>{d.user_id}</Code>
+                        </Table.Td>
+                        <Table.Td>
+                          <Code>{d.device_id}</Code>
+                        </Table.Td>
+                        <Table.Td>{d.vendor}</Table.Td>
+                        <Table.Td>{d.attempts}</Table.Td>
+                        <Table.Td style={{ overflowWrap: 'anywhere' }}>{d.reason}</Table.Td>
+                      </Table.Tr>
+                    ))}
+                  </Table.Tbody>
+                </Table>
+              </Table.ScrollContainer>
+              {pages > 1 && (
+                <Pagination total={pages} value={at} onChange={setPage} size="sm"
+                  getControlProps={(c) => ({ 'aria-label': c === 'next' ? tr('Next') : c === 'previous' ? tr('Previous') : undefined })} />
+              )}
+            </>
+          );
+        }}
+      </QueryView>
+    </Stack>
   );
 }

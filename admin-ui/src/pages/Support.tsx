@@ -10,7 +10,7 @@ import { tr } from '../i18n';
 type Message = Schemas['SupportMessage'];
 
 /** A search box whose value lives in the URL (`?<param>=`), so lookups can be bookmarked. */
-function Lookup({
+export function Lookup({
   param,
   label,
   placeholder,

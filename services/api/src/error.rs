@@ -99,14 +99,20 @@ impl From<confab_store::StoreError> for ApiError {
 /// The HTTP status of an error code.
 pub fn status_of(code: &str) -> StatusCode {
     match code {
-        "bad_request" | "quota_exceeded" | "unsupported" => StatusCode::BAD_REQUEST,
+        // The wire-only codes (a frame or session problem) cannot come out of
+        // a REST call today; they are mapped so that a new path that lets one
+        // through answers 4xx, not 500 (`every_code_but_internal_is_not_a_500`).
+        "bad_request" | "quota_exceeded" | "unsupported" | "bad_frame" | "unknown_op"
+        | "not_logged_in" | "already_logged_in" => StatusCode::BAD_REQUEST,
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "forbidden" | "suspended" | "muted" => StatusCode::FORBIDDEN,
         "not_found" | "user_not_found" => StatusCode::NOT_FOUND,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "conflict" | "user_exists" => StatusCode::CONFLICT,
-        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "content_blocked" | "rejected_by_webhook" => StatusCode::UNPROCESSABLE_ENTITY,
+        "payload_too_large" | "frame_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "content_blocked" | "rejected_by_webhook" | "recall_window_passed" => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "unavailable" | "webhook_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -331,6 +337,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_but_internal_is_not_a_500() {
+        for code in confab_proto::ops::code::ALL {
+            let status = status_of(code);
+            if *code == confab_proto::ops::code::INTERNAL {
+                assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            } else {
+                assert!(
+                    status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+                    "{code} maps to {status}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn codes_have_their_statuses() {

@@ -345,6 +345,8 @@ pub async fn update_group(
 ///
 /// Every member gets a `group_dismissed` event and leaves; the history
 /// stays readable in the members' inboxes. The id is never used again.
+/// (A group above the read-diffusion threshold: what a member had not
+/// pulled yet — see docs/protocol.md §4.15 — is not given to them.)
 #[utoipa::path(
     delete,
     path = "/v1/groups/{group_id}",

@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod messages;
 pub mod rooms;
 pub mod routes;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 
@@ -163,6 +164,7 @@ impl Modify for Security {
         (name = "groups", description = "Groups managed by the app: create, update, dismiss, members, roles, mutes"),
         (name = "rooms", description = "Live chat rooms: create, online count, close"),
         (name = "webhooks", description = "The app's webhook: a signed test event"),
+        (name = "usage", description = "The app's usage over time: messages, logins, errors, pushes, connections, daily active users"),
     )
 )]
 struct ApiDoc;
@@ -201,6 +203,7 @@ fn api() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(groups::set_role))
         .routes(routes!(groups::mute_member))
         .routes(routes!(groups::mute_group))
+        .routes(routes!(usage::app_usage))
 }
 
 /// The OpenAPI document of `/v1`.

@@ -210,7 +210,7 @@ pub async fn batch_send(
         device_id: "rest".into(),
         platform: Platform::Other,
         session_id: format!("rest-{}", ulid::Ulid::new()),
-        settings: caller.app.settings.clone(),
+        settings: confab_logic::shared_settings::share(&caller.app_id, caller.app.settings.clone()),
         client_version: String::new(),
     };
     let text = body.body.to_string();

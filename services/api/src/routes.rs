@@ -203,7 +203,10 @@ pub async fn send_message(
             device_id: "rest".into(),
             platform: Platform::Other,
             session_id: format!("rest-{}", ulid::Ulid::new()),
-            settings: caller.app.settings.clone(),
+            settings: confab_logic::shared_settings::share(
+                &caller.app_id,
+                caller.app.settings.clone(),
+            ),
             client_version: String::new(),
         }
     };
@@ -346,6 +349,14 @@ pub async fn conversations(
     if q.cursor.as_deref().is_some_and(|c| !c.is_empty()) {
         return Err(ApiError::bad_request("cursor is not one this API gave"));
     }
+    // Read-diffused groups' last seqs come with a pull (docs/protocol.md
+    // §4.15), as for the wire's `conversations`.
+    state
+        .logic
+        .stores()
+        .inbox
+        .pull_group_timelines(&caller.app_id, &user, 500)
+        .await?;
     let (list, total_unread) = state
         .logic
         .stores()

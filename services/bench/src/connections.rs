@@ -17,6 +17,11 @@ use super::{Mint, Percentiles, connect_login, histogram, server_rss};
 #[derive(Debug, Clone)]
 pub struct ConnOptions {
     pub http: String,
+    /// How the clients connect (`Tcp` uses `tcp`, or `gateways` as TCP
+    /// addresses).
+    pub transport: Transport,
+    /// The server's TCP address (for `Transport::Tcp` without `gateways`).
+    pub tcp: String,
     pub connections: usize,
     /// Logins in flight at once.
     pub concurrency: usize,
@@ -30,6 +35,15 @@ pub struct ConnOptions {
     /// How long `idle` holds the connections before measuring.
     pub hold: Duration,
     pub run_id: String,
+    /// Gateways to spread the connections over (client `i` uses
+    /// `gateways[i % n]`); empty: all go to `http`.
+    pub gateways: Vec<String>,
+    /// First source address (127.0.0.`source_from`), so that several load
+    /// generator processes use addresses of their own.
+    pub source_from: u8,
+    /// `idle`: written once the logins are done (a barrier for
+    /// `scripts/bench-cluster`, which then reads every gateway's /proc).
+    pub ready_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,14 +159,28 @@ async fn rss(options: &ConnOptions) -> Option<u64> {
 }
 
 fn source(options: &ConnOptions, i: usize) -> Option<IpAddr> {
-    (options.source_ips > 1).then(|| {
-        IpAddr::V4(Ipv4Addr::new(
-            127,
-            0,
-            0,
-            1 + (i % options.source_ips as usize) as u8,
-        ))
+    let from = options.source_from.max(1);
+    (options.source_ips > 1 || from > 1).then(|| {
+        let octet = from as usize + i % options.source_ips.max(1) as usize;
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, octet.min(254) as u8))
     })
+}
+
+/// The address of each client: `http`, or the gateways in turn.
+async fn targets(options: &ConnOptions) -> anyhow::Result<Vec<SocketAddr>> {
+    if options.gateways.is_empty() {
+        let target = if options.transport == Transport::Tcp {
+            &options.tcp
+        } else {
+            &options.http
+        };
+        return Ok(vec![resolve(target).await?]);
+    }
+    let mut out = Vec::with_capacity(options.gateways.len());
+    for g in &options.gateways {
+        out.push(resolve(g).await?);
+    }
+    Ok(out)
 }
 
 async fn resolve(http: &str) -> anyhow::Result<SocketAddr> {
@@ -186,7 +214,7 @@ fn progress(
 
 /// `idle`: logs in `connections` users and holds them.
 pub async fn idle(options: ConnOptions, mint: Mint) -> anyhow::Result<IdleResult> {
-    let addr = resolve(&options.http).await?;
+    let addrs = targets(&options).await?;
     let rss_before = rss(&options).await;
     let fds_before = options.server_pid.and_then(proc_fds);
     let sem = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
@@ -197,10 +225,12 @@ pub async fn idle(options: ConnOptions, mint: Mint) -> anyhow::Result<IdleResult
     for i in 0..options.connections {
         let user = format!("b{}idle{i}", options.run_id);
         let (mint, sem, done) = (mint.clone(), sem.clone(), done.clone());
+        let transport = options.transport;
         let source = source(&options, i);
+        let addr = addrs[i % addrs.len()];
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            let c = connect_login(Transport::WsJson, addr, source, user, mint).await;
+            let c = connect_login(transport, addr, source, user, mint).await;
             done.fetch_add(1, Ordering::Relaxed);
             c
         }));
@@ -217,6 +247,9 @@ pub async fn idle(options: ConnOptions, mint: Mint) -> anyhow::Result<IdleResult
     }
     let login_seconds = started.elapsed().as_secs_f64();
     ticker.abort();
+    if let Some(path) = &options.ready_file {
+        crate::dist::write_atomic(path, &clients.len().to_string())?;
+    }
     eprintln!(
         "holding {} connections for {:.0} s",
         clients.len(),
@@ -253,7 +286,7 @@ pub async fn idle(options: ConnOptions, mint: Mint) -> anyhow::Result<IdleResult
 /// `concurrency` at a time; each connection closes after its login, so the
 /// storm is not bounded by file descriptors.
 pub async fn login_storm(options: ConnOptions, mint: Mint) -> anyhow::Result<LoginStormResult> {
-    let addr = resolve(&options.http).await?;
+    let addrs = targets(&options).await?;
     let sem = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
     let done = Arc::new(AtomicU64::new(0));
     let ticker = progress("logins", done.clone(), options.connections);
@@ -262,11 +295,13 @@ pub async fn login_storm(options: ConnOptions, mint: Mint) -> anyhow::Result<Log
     for i in 0..options.connections {
         let user = format!("b{}storm{i}", options.run_id);
         let (mint, sem, done) = (mint.clone(), sem.clone(), done.clone());
+        let transport = options.transport;
         let source = source(&options, i);
+        let addr = addrs[i % addrs.len()];
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
             let t0 = Instant::now();
-            let c = connect_login(Transport::WsJson, addr, source, user, mint).await;
+            let c = connect_login(transport, addr, source, user, mint).await;
             let took = t0.elapsed();
             done.fetch_add(1, Ordering::Relaxed);
             c.map(|_| took)

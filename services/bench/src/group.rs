@@ -39,6 +39,9 @@ pub struct GroupOptions {
     pub duration: Duration,
     pub source_ips: u8,
     pub run_id: String,
+    /// Read diffusion: the least time between two pulls of the group by
+    /// one receiver (`Client::notice_pull_interval`).
+    pub notice_pull_interval: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +52,11 @@ pub struct GroupResult {
     pub senders: usize,
     pub offered_rate: u64,
     pub window: usize,
+    /// Receivers' least milliseconds between two notice pulls (read
+    /// diffusion; 0 = at once).
+    pub notice_pull_ms: u64,
+    /// `history` calls the receivers made for notices (read diffusion).
+    pub notice_pulls: u64,
     pub duration_s: f64,
     pub sent: u64,
     pub acked: u64,
@@ -74,7 +82,8 @@ impl GroupResult {
              delivered:   {} of {} expected = {:.0} deliveries/s\n\
              delivery ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n\
              ack ms:      p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n\
-             logins:      {} in {:.2} s; group set up in {:.2} s",
+             logins:      {} in {:.2} s; group set up in {:.2} s\n\
+             notices:     {} history pulls by the receivers (at most one per {} ms each)",
             self.transport,
             self.members,
             self.senders,
@@ -105,6 +114,8 @@ impl GroupResult {
             self.members,
             self.login_seconds,
             self.setup_seconds,
+            self.notice_pulls,
+            self.notice_pull_ms,
         )
     }
 }
@@ -205,6 +216,11 @@ pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupRes
     let sending: Vec<Arc<Client>> = clients.by_ref().take(senders_n).map(Arc::new).collect();
     let mut receivers = Vec::with_capacity(options.members - senders_n);
     for mut c in clients {
+        // A group above the app's read_diffusion_threshold sends notices;
+        // the receiver pulls the messages as an SDK would, and a delivery
+        // counts when the message is in hand.
+        c.pull_group_notifies = true;
+        c.notice_pull_interval = options.notice_pull_interval;
         let (delivered, stop) = (delivered.clone(), stop_receiving.clone());
         receivers.push(tokio::spawn(async move {
             let mut h = histogram();
@@ -224,7 +240,7 @@ pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupRes
                 delivered.fetch_add(1, Ordering::Relaxed);
                 let _ = h.record(now_us().saturating_sub(sent_us).max(1));
             }
-            h
+            (h, c.notice_pulls())
         }));
     }
 
@@ -319,8 +335,11 @@ pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupRes
     // they are the fan-out of messages sent inside it.
     stop_receiving.store(true, Ordering::Relaxed);
     let mut lat_h = histogram();
+    let mut notice_pulls = 0;
     for r in join_all(receivers).await {
-        lat_h.add(&r.context("receiver task")?)?;
+        let (h, pulls) = r.context("receiver task")?;
+        lat_h.add(&h)?;
+        notice_pulls += pulls;
     }
     progress.abort();
     drop(keep);
@@ -333,6 +352,8 @@ pub async fn group(options: GroupOptions, mint: Mint) -> anyhow::Result<GroupRes
         senders: senders_n,
         offered_rate: options.rate,
         window: options.window.max(1),
+        notice_pull_ms: options.notice_pull_interval.as_millis() as u64,
+        notice_pulls,
         duration_s,
         sent,
         acked: acked.load(Ordering::Relaxed),

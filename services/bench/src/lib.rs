@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod dist;
 pub mod group;
 pub mod mixed;
 pub mod room;

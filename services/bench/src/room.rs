@@ -93,7 +93,7 @@ impl RoomResult {
 }
 
 /// One REST call with the app's secret key; the status code.
-async fn rest(
+pub(crate) async fn rest(
     http: &str,
     method: &str,
     path: &str,
@@ -114,7 +114,7 @@ async fn rest(
         .context("no HTTP status in the answer")
 }
 
-fn join_frame(room: &str) -> Frame {
+pub(crate) fn join_frame(room: &str) -> Frame {
     Frame {
         op: ops::ROOM_JOIN.into(),
         room_id: room.into(),

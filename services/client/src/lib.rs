@@ -64,6 +64,9 @@ enum Writer {
 struct Shared {
     pending: std::sync::Mutex<HashMap<u64, oneshot::Sender<Frame>>>,
     close_reason: std::sync::Mutex<Option<String>>,
+    /// Ids of group messages this connection sent: a pull for a notice
+    /// skips them, as the server skips the sending connection's push.
+    sent_to_groups: std::sync::Mutex<HashSet<String>>,
 }
 
 /// One connection.
@@ -76,7 +79,47 @@ pub struct Client {
     seen: HashSet<String>,
     seen_order: VecDeque<String>,
     pub request_timeout: Duration,
+    /// The reader task owns the socket's read half: aborting it on drop closes
+    /// the connection (the write half alone would keep it open until the
+    /// server's idle timeout).
+    reader: tokio::task::AbortHandle,
+    /// Read diffusion (docs/protocol.md §4.15): when set, [`Client::next_push`]
+    /// answers a `group_notify` by pulling the conversation with `history`
+    /// and yields the new messages as `message` pushes (without
+    /// `inbox_seq`; a later `sync` gives them again with one, and the
+    /// `msg_id` dedupe drops the repeats), so a caller sees a large group
+    /// as it sees a small one.
+    pub pull_group_notifies: bool,
+    /// Messages pulled for a `group_notify`, not yet handed out.
+    pulled: VecDeque<Frame>,
+    /// Highest `seq` handed out per read-diffused conversation: a notice
+    /// pulls what lies after it (only the notified message the first time).
+    notified_upto: HashMap<String, u64>,
+    /// A push read past a run of notices (see [`Client::coalesce_notices`]),
+    /// handed out next.
+    peeked: Option<Frame>,
+    /// `history` calls made to pull notified messages.
+    notice_pulls: u64,
+    /// Read diffusion: the least time between two pulls of one conversation
+    /// for its notices (zero: pull at once). A busy group's notices that
+    /// come in the meantime are folded into the next pull, as an SDK
+    /// debounces them: fewer `history` calls, each message a little later.
+    pub notice_pull_interval: Duration,
+    /// When each conversation was last pulled for a notice.
+    last_notice_pull: HashMap<String, tokio::time::Instant>,
 }
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Most messages one `history` call of a notice's pull asks for (the
+/// server's maximum), and most calls per notice: a client that fell
+/// further behind catches up with `sync`.
+const NOTIFY_PULL: u32 = 100;
+const NOTIFY_PAGES: u64 = 10;
 
 const SEEN_CAPACITY: usize = 100_000;
 
@@ -113,15 +156,19 @@ impl Client {
         let shared = Arc::new(Shared {
             pending: Default::default(),
             close_reason: Default::default(),
+            sent_to_groups: Default::default(),
         });
         let (push_tx, pushes) = mpsc::unbounded_channel();
-        let writer = match transport {
+        let (writer, reader) = match transport {
             Transport::Tcp => {
                 let (r, w) = stream.into_split();
                 let codec = || confab_proto::framing::tcp_codec(16 << 20);
                 let reader = FramedRead::new(r, codec());
-                tokio::spawn(read_tcp(reader, shared.clone(), push_tx));
-                Writer::Tcp(FramedWrite::new(w, codec()))
+                let task = tokio::spawn(read_tcp(reader, shared.clone(), push_tx));
+                (
+                    Writer::Tcp(FramedWrite::new(w, codec())),
+                    task.abort_handle(),
+                )
             }
             Transport::WsJson | Transport::WsProto => {
                 let mut request = format!("ws://{addr}/v1/connect")
@@ -142,8 +189,8 @@ impl Client {
                         .await
                         .map_err(|e| ClientError::Connect(e.to_string()))?;
                 let (w, r) = ws.split();
-                tokio::spawn(read_ws(r, transport.encoding(), shared.clone(), push_tx));
-                Writer::Ws(w)
+                let task = tokio::spawn(read_ws(r, transport.encoding(), shared.clone(), push_tx));
+                (Writer::Ws(w), task.abort_handle())
             }
         };
         Ok(Self {
@@ -155,6 +202,14 @@ impl Client {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             request_timeout: Duration::from_secs(10),
+            reader,
+            pull_group_notifies: false,
+            pulled: VecDeque::new(),
+            notified_upto: HashMap::new(),
+            peeked: None,
+            notice_pulls: 0,
+            notice_pull_interval: Duration::ZERO,
+            last_notice_pull: HashMap::new(),
         })
     }
 
@@ -256,7 +311,20 @@ impl Client {
 
     /// Like [`Client::request`] but turns `ok:false` into an error.
     pub async fn call(&self, frame: Frame) -> Result<Frame> {
+        let group_send =
+            frame.op == ops::SEND && frame.to.as_ref().is_some_and(|p| p.kind == "group");
         let reply = self.request(frame).await?;
+        if group_send && reply.ok == Some(true) && !reply.msg_id.is_empty() {
+            let mut sent = self
+                .shared
+                .sent_to_groups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if sent.len() >= SEEN_CAPACITY {
+                sent.clear();
+            }
+            sent.insert(reply.msg_id.clone());
+        }
         if reply.ok == Some(true) {
             Ok(reply)
         } else {
@@ -327,15 +395,159 @@ impl Client {
     pub async fn next_push(&mut self, timeout: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.pushes.recv())
-                .await
-                .ok()??;
+            let frame = match self.pulled.pop_front().or_else(|| self.peeked.take()) {
+                Some(f) => f,
+                None => tokio::time::timeout_at(deadline, self.pushes.recv())
+                    .await
+                    .ok()??,
+            };
+            if frame.op == ops::GROUP_NOTIFY && self.pull_group_notifies {
+                let known = self.notified_upto.get(&frame.conv_id).copied();
+                if known.is_some_and(|k| k >= frame.seq.unwrap_or(0)) {
+                    // Pulled already (an earlier notice's pull reached it).
+                    continue;
+                }
+                if let Some(due) = self
+                    .last_notice_pull
+                    .get(&frame.conv_id)
+                    .map(|last| *last + self.notice_pull_interval)
+                    .filter(|due| *due > tokio::time::Instant::now())
+                {
+                    // Debounce: the notice waits in front of everything else
+                    // (also if the caller gives up on this call), and the
+                    // notices that come meanwhile join its pull.
+                    self.pulled.push_front(frame);
+                    tokio::time::sleep_until(due.min(deadline)).await;
+                    if due > deadline {
+                        return None;
+                    }
+                    continue;
+                }
+                let (frame, first_seq) = self.coalesce_notices(frame);
+                if known.is_none() {
+                    // A conversation first seen with a burst: pull from the
+                    // burst's first message, not only its last.
+                    self.notified_upto
+                        .insert(frame.conv_id.clone(), first_seq.saturating_sub(1));
+                }
+                match self.pull_notified(&frame).await {
+                    Ok(messages) => self.pulled.extend(messages),
+                    // The caller sees the notice itself and may sync.
+                    Err(_) => return Some(frame),
+                }
+                continue;
+            }
             if frame.op == ops::MESSAGE && !frame.msg_id.is_empty() && !self.remember(&frame.msg_id)
             {
                 continue;
             }
+            if self.pull_group_notifies
+                && let Some(seq) = frame.seq
+                && frame.conv_id.starts_with("group:")
+            {
+                // Events and write-diffused messages count as seen: a later
+                // notice pulls only what came after them.
+                let upto = self.notified_upto.entry(frame.conv_id.clone()).or_default();
+                *upto = (*upto).max(seq);
+            }
             return Some(frame);
         }
+    }
+
+    /// A busy read-diffused group sends a notice per message: the notices
+    /// of the same conversation already queued right behind `notice` are
+    /// folded into it (the highest `seq` wins), so that one `history` call
+    /// pulls them all. The first other push read is kept for next, which
+    /// keeps the order of everything else.
+    /// Returns the folded notice (the highest `seq`) and the lowest `seq`
+    /// folded into it.
+    fn coalesce_notices(&mut self, mut notice: Frame) -> (Frame, u64) {
+        let mut first = notice.seq.unwrap_or(0);
+        if self.peeked.is_some() {
+            return (notice, first);
+        }
+        while let Ok(next) = self.pushes.try_recv() {
+            if next.op == ops::GROUP_NOTIFY && next.conv_id == notice.conv_id {
+                let seq = next.seq.unwrap_or(0);
+                first = first.min(seq);
+                notice.seq = notice.seq.max(Some(seq));
+                continue;
+            }
+            self.peeked = Some(next);
+            break;
+        }
+        (notice, first)
+    }
+
+    /// The messages after the last one handed out of the conversation up
+    /// to a `group_notify`'s `seq` (at most [`NOTIFY_PULL`] × [`NOTIFY_PAGES`]; only the
+    /// notified one for a conversation not seen yet), oldest first, as
+    /// `message` pushes.
+    pub async fn pull_notified(&mut self, notify: &Frame) -> Result<Vec<Frame>> {
+        let seq = notify.seq.unwrap_or(0);
+        let known = self.notified_upto.get(&notify.conv_id).copied();
+        let mut want = match known {
+            Some(k) if k >= seq => return Ok(vec![]),
+            Some(k) => (seq - k).min(u64::from(NOTIFY_PULL) * NOTIFY_PAGES),
+            None => 1,
+        };
+        // Newest page first (history goes backwards from `before_seq`).
+        let mut pages = Vec::new();
+        let mut before = seq.saturating_add(1);
+        while want > 0 {
+            let limit = want.min(u64::from(NOTIFY_PULL)) as u32;
+            self.notice_pulls += 1;
+            if !self.notice_pull_interval.is_zero() {
+                if self.last_notice_pull.len() > SEEN_CAPACITY {
+                    self.last_notice_pull.clear();
+                }
+                self.last_notice_pull
+                    .insert(notify.conv_id.clone(), tokio::time::Instant::now());
+            }
+            let reply = self
+                .call(Frame {
+                    op: ops::HISTORY.into(),
+                    conv_id: notify.conv_id.clone(),
+                    before_seq: Some(before),
+                    limit: Some(limit),
+                    ..Default::default()
+                })
+                .await?;
+            // A page may hold fewer than asked (the reply's size budget,
+            // recalled or purged messages): `has_more` says whether to go on.
+            let got = reply.messages.len() as u64;
+            let more = reply.has_more == Some(true);
+            before = reply.messages.last().map(|m| m.seq).unwrap_or(0);
+            pages.push(reply.messages);
+            want = want.saturating_sub(got);
+            if !more || got == 0 || before <= 1 {
+                break;
+            }
+        }
+        self.notified_upto.insert(notify.conv_id.clone(), seq);
+        let sent = self
+            .shared
+            .sent_to_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(pages
+            .into_iter()
+            .rev()
+            .flat_map(|page| page.into_iter().rev())
+            .filter(|m| !sent.contains(&m.msg_id))
+            .map(|m| {
+                confab_proto::message_push(confab_proto::Message {
+                    inbox_seq: None,
+                    ..m
+                })
+            })
+            .collect())
+    }
+
+    /// How many `history` calls this client made to pull notified messages
+    /// (a burst of notices costs one).
+    pub fn notice_pulls(&self) -> u64 {
+        self.notice_pulls
     }
 
     /// The next push of the given op, skipping others.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confab_logic::{LoggedIn, Logic, LogicApi, LogicError, Session, error_reply};
-use confab_model::{AppId, AppSettings, Platform, UserId};
+use confab_model::{AppId, Platform, UserId};
 use confab_proto::Frame;
 use confab_proto::ops::code;
 use confab_proto::v1::logic_service_client::LogicServiceClient;
@@ -46,7 +46,7 @@ fn session_from(info: &SessionInfo) -> Option<Session> {
         device_id: info.device_id.clone(),
         platform: Platform::parse(&info.platform).ok()?,
         session_id: info.session_id.clone(),
-        settings: serde_json::from_str::<AppSettings>(&info.settings_json).ok()?,
+        settings: confab_logic::shared_settings::from_json(&info.settings_json)?,
         client_version: info.client_version.clone(),
     })
 }

@@ -151,6 +151,9 @@ pub enum AppCommand {
         recall_window_secs: Option<i64>,
         #[arg(long)]
         max_body_bytes: Option<usize>,
+        /// Groups with more members use read diffusion (docs/protocol.md §4.15).
+        #[arg(long)]
+        read_diffusion_threshold: Option<u32>,
     },
 }
 
@@ -205,7 +208,10 @@ pub struct BenchArgs {
     /// report the server's RSS and fds per connection) or login-storm
     /// (--connections distinct logins, --concurrency at a time), mixed
     /// (1:1, group, sync, read and login traffic over --apps apps at --rate,
-    /// or at each rate of --sweep).
+    /// or at each rate of --sweep); for distributed runs
+    /// (scripts/bench-cluster) also setup (lift the app's quotas once and
+    /// wait for every --gateways) and merge (add up the result FILES of the
+    /// processes of one run: room parts or idle results).
     #[arg(default_value = "p2p")]
     pub scenario: String,
     /// Server HTTP address (WebSocket and /metrics).
@@ -253,6 +259,11 @@ pub struct BenchArgs {
     /// Members of the group that send (group scenario).
     #[arg(long, default_value_t = 4)]
     pub senders: usize,
+    /// group: under read diffusion, the least milliseconds between two
+    /// pulls of the group by one receiver; notices in between are folded
+    /// into the next pull, as an SDK debounces them (0: pull at once).
+    #[arg(long, default_value_t = 0)]
+    pub notice_pull_ms: u64,
     /// Priority of the room messages: high, normal or low (room scenario).
     #[arg(long, default_value = "high")]
     pub priority: String,
@@ -290,6 +301,42 @@ pub struct BenchArgs {
     /// mixed --sweep: write the p50/p99-against-load chart (SVG) here.
     #[arg(long)]
     pub chart: Option<PathBuf>,
+    /// Distributed runs (scripts/bench-cluster): gateways to spread the
+    /// clients over, client i on gateway i mod n (idle, login-storm, room
+    /// with --room-id; setup waits for each to apply the lifted quotas).
+    #[arg(long, value_delimiter = ',')]
+    pub gateways: Vec<String>,
+    /// First source address 127.0.0.N of this process's clients (with
+    /// --source-ips: N ..= N + source-ips - 1), so that several processes
+    /// use addresses of their own.
+    #[arg(long, default_value_t = 1)]
+    pub source_from: u8,
+    /// Where REST calls go (room creation) when --http is a gateway without
+    /// REST (split services: a logic node). Default: --http.
+    #[arg(long)]
+    pub rest: Option<String>,
+    /// room: run one part of a distributed room: join (creating it when
+    /// missing) this room with --members clients and write the raw counts
+    /// for `confab bench merge`.
+    #[arg(long)]
+    pub room_id: Option<String>,
+    /// room --room-id: this part also sends (--rate, --duration, --priority).
+    #[arg(long)]
+    pub send: bool,
+    /// room --room-id: seconds to keep receiving after the sending time.
+    #[arg(long, default_value_t = 5)]
+    pub drain: u64,
+    /// idle, room --room-id: written once every client is logged in (joined).
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+    /// room --room-id: wait until this file holds the start time (Unix ms).
+    #[arg(long)]
+    pub start_file: Option<PathBuf>,
+    /// Makes user ids unique per process (default: from the clock and pid).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// merge: the result files of one distributed run (room parts or idle).
+    pub files: Vec<PathBuf>,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -525,6 +572,7 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
                     kick_policy,
                     recall_window_secs,
                     max_body_bytes,
+                    read_diffusion_threshold,
                 },
         } => {
             let mut settings = control.app(&me, &app).await.map_err(cli_error)?.settings;
@@ -539,6 +587,9 @@ async fn admin_command(args: AdminArgs) -> anyhow::Result<()> {
             }
             if let Some(b) = max_body_bytes {
                 settings.max_body_bytes = b;
+            }
+            if let Some(t) = read_diffusion_threshold {
+                settings.read_diffusion_threshold = t;
             }
             let updated = control
                 .update_app(&me, &app, None, Some(settings), None)
@@ -661,6 +712,10 @@ async fn set_tenant_status(
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.scenario == "merge" {
+        let (value, human) = confab_bench::dist::merge_files(&args.files)?;
+        return emit(&args, &value, &human);
+    }
     let control = open(&args.data).await?;
     if args.scenario == "mixed" {
         return bench_mixed(&args, &control).await;
@@ -678,6 +733,20 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             parse_app(&first.app_id)?
         }
     };
+    if args.scenario == "setup" {
+        // Lift the quotas once for every process of a distributed run and
+        // wait until each gateway applied them.
+        let waits = if args.gateways.is_empty() {
+            vec![args.http.clone()]
+        } else {
+            args.gateways.clone()
+        };
+        for http in &waits {
+            lift_quotas(&control, app_id.as_str(), http).await?;
+        }
+        println!("{}", app_id.as_str());
+        return Ok(());
+    }
     if !args.keep_quotas {
         lift_quotas(&control, app_id.as_str(), &args.http).await?;
     }
@@ -714,12 +783,34 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let transport = match args.transport.as_str() {
-        "ws-json" => confab_bench::BenchTransport::WsJson,
-        "ws-proto" => confab_bench::BenchTransport::WsProto,
-        "tcp" => confab_bench::BenchTransport::Tcp,
-        other => anyhow::bail!("--transport {other:?}: use ws-json, ws-proto or tcp"),
-    };
+    let transport = bench_transport(&args.transport)?;
+    if args.scenario == "room"
+        && let Some(room_id) = &args.room_id
+    {
+        let options = confab_bench::dist::RoomPartOptions {
+            spread: spread(&args),
+            rest: args.rest.clone().unwrap_or_else(|| args.http.clone()),
+            secret: rest_secret,
+            room_id: room_id.clone(),
+            members: args.members.unwrap_or(1000),
+            send: args.send,
+            rate: if args.rate == 0 { 1 } else { args.rate },
+            duration: std::time::Duration::from_secs(args.duration),
+            priority: args.priority.clone(),
+            drain: std::time::Duration::from_secs(args.drain),
+            concurrency: args.concurrency,
+            transport,
+            ready_file: args.ready_file.clone(),
+            start_file: args.start_file.clone(),
+            run_id: run_id(&args),
+        };
+        let part = confab_bench::dist::room_part(options, mint).await?;
+        let human = format!(
+            "room part: {} members ({} failed), sent {}, delivered {}",
+            part.members, part.join_failed, part.sent, part.delivered
+        );
+        return emit(&args, &serde_json::to_value(&part)?, &human);
+    }
     if args.scenario == "room" {
         let options = confab_bench::RoomOptions {
             http: args.http.clone(),
@@ -757,6 +848,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             duration: std::time::Duration::from_secs(args.duration),
             source_ips: args.source_ips.max(1),
             run_id: format!("{:x}", confab_model::now_ms()),
+            notice_pull_interval: std::time::Duration::from_millis(args.notice_pull_ms),
         };
         let result = confab_bench::group(options, mint).await?;
         let value = serde_json::to_value(&result)?;
@@ -783,7 +875,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(
         args.scenario == "p2p",
-        "unknown scenario {:?}; available: p2p, sync, room, group, idle, login-storm, mixed",
+        "unknown scenario {:?}; available: p2p, sync, room, group, idle, login-storm, mixed, setup, merge",
         args.scenario
     );
     let result = confab_bench::p2p(options, mint).await?;
@@ -799,16 +891,62 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// User ids must not collide between the processes of one distributed run.
+fn run_id(args: &BenchArgs) -> String {
+    args.run_id
+        .clone()
+        .unwrap_or_else(|| format!("{:x}p{}", confab_model::now_ms(), std::process::id()))
+}
+
+fn spread(args: &BenchArgs) -> confab_bench::dist::Spread {
+    confab_bench::dist::Spread {
+        gateways: if args.gateways.is_empty() {
+            vec![args.http.clone()]
+        } else {
+            args.gateways.clone()
+        },
+        source_from: args.source_from,
+        source_ips: args.source_ips.max(1),
+    }
+}
+
+/// Prints a result (JSON or human) and writes it to --out.
+fn emit(args: &BenchArgs, value: &serde_json::Value, human: &str) -> anyhow::Result<()> {
+    if let Some(path) = &args.out {
+        std::fs::write(path, serde_json::to_string_pretty(value)?)?;
+    }
+    if args.data.json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+    Ok(())
+}
+
+fn bench_transport(name: &str) -> anyhow::Result<confab_bench::BenchTransport> {
+    Ok(match name {
+        "ws-json" => confab_bench::BenchTransport::WsJson,
+        "ws-proto" => confab_bench::BenchTransport::WsProto,
+        "tcp" => confab_bench::BenchTransport::Tcp,
+        other => anyhow::bail!("--transport {other:?}: use ws-json, ws-proto or tcp"),
+    })
+}
+
 /// `confab bench idle` and `confab bench login-storm`.
 async fn bench_connections(args: &BenchArgs, mint: confab_bench::Mint) -> anyhow::Result<()> {
     let options = confab_bench::connections::ConnOptions {
         http: args.http.clone(),
+        transport: bench_transport(&args.transport)?,
+        tcp: args.tcp.clone(),
         connections: args.connections,
         concurrency: args.concurrency,
         source_ips: args.source_ips.max(1),
         server_pid: args.server_pid,
         hold: std::time::Duration::from_secs(args.hold),
-        run_id: format!("{:x}", confab_model::now_ms()),
+        run_id: run_id(args),
+        gateways: args.gateways.clone(),
+        source_from: args.source_from,
+        ready_file: args.ready_file.clone(),
     };
     let (value, human) = if args.scenario == "idle" {
         let r = confab_bench::connections::idle(options, mint).await?;

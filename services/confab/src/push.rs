@@ -10,9 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use confab_control::service::Control;
 use confab_push::{BuildProvider, CachedProviders, Worker, WorkerConfig};
-use confab_store::Stores;
 use confab_store::postgres::PgStore;
-use tokio::net::TcpListener;
+use confab_store::{Stores, UsageRecorder};
 
 use crate::settings::ServeSettings;
 
@@ -40,12 +39,14 @@ pub fn worker_config(settings: &ServeSettings) -> WorkerConfig {
     }
 }
 
-/// A worker on `stores`' queue with providers from `control`.
+/// A worker on `stores`' queue with providers from `control`, counting
+/// push outcomes per app into `usage`.
 pub fn worker(
     stores: &Stores,
     control: Arc<Control>,
     build: BuildProvider,
     config: WorkerConfig,
+    usage: Arc<UsageRecorder>,
 ) -> Worker {
     let providers = CachedProviders::new(control, build, CREDENTIALS_REFRESH);
     Worker::new(
@@ -54,6 +55,7 @@ pub fn worker(
         Arc::new(providers),
         config,
     )
+    .with_usage(usage)
 }
 
 /// Starts the embedded worker of `confab serve`; it stops with the runtime
@@ -62,8 +64,15 @@ pub fn spawn_embedded(
     settings: &ServeSettings,
     stores: &Stores,
     control: Arc<Control>,
+    usage: Arc<UsageRecorder>,
 ) -> anyhow::Result<()> {
-    let w = worker(stores, control, build_provider()?, worker_config(settings));
+    let w = worker(
+        stores,
+        control,
+        build_provider()?,
+        worker_config(settings),
+        usage,
+    );
     tokio::spawn(w.run(std::future::pending()));
     Ok(())
 }
@@ -89,20 +98,29 @@ pub async fn run(
         .into_stores();
     let keyring = crate::startup::keyring(&settings)?;
     let control = Arc::new(Control::new(stores.control.clone(), Arc::new(keyring)));
-    let http = TcpListener::bind(settings.http_addr)
-        .await
+    let http = crate::startup::bind(settings.http_addr)
         .with_context(|| format!("binding HTTP address {}", settings.http_addr))?;
     tracing::info!(addr = %http.local_addr()?, concurrency = settings.push_concurrency, "push worker running");
     let metrics = tokio::spawn(async move {
         let _ = axum::serve(http, crate::observability::basic_router()).await;
     });
+    // Push outcomes per app, for the usage dashboards; flushed once more
+    // when the worker stops.
+    let usage = Arc::new(UsageRecorder::new(stores.usage.clone()));
+    let (stop_usage, usage_stopped) = tokio::sync::oneshot::channel::<()>();
+    let flusher = tokio::spawn(usage.clone().run(settings.usage_flush(), async move {
+        let _ = usage_stopped.await;
+    }));
     let w = worker(
         &stores,
         control,
         build_provider()?,
         worker_config(&settings),
+        usage,
     );
     w.run(shutdown).await;
+    let _ = stop_usage.send(());
+    let _ = flusher.await;
     metrics.abort();
     Ok(())
 }

@@ -159,6 +159,10 @@ pub struct ServeSettings {
     /// worker and `confab push`).
     #[arg(long, env = "CONFAB_PUSH_CONCURRENCY", default_value_t = 64)]
     pub push_concurrency: usize,
+    /// How often (milliseconds) the per-app usage counters (dashboards) are
+    /// written to the store; they are also written at shutdown.
+    #[arg(long, env = "CONFAB_USAGE_FLUSH_MS", default_value_t = 10_000)]
+    pub usage_flush_ms: u64,
 }
 
 impl ServeSettings {
@@ -201,7 +205,13 @@ impl ServeSettings {
             webhook_backoff_ms: 1000,
             webhook_timeout_ms: 10_000,
             push_concurrency: 8,
+            usage_flush_ms: 10_000,
         }
+    }
+
+    /// How often the usage counters are flushed (at least every 100 ms).
+    pub fn usage_flush(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.usage_flush_ms.max(100))
     }
 
     /// The webhook dispatcher's settings.

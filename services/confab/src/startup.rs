@@ -14,9 +14,9 @@ use confab_control::publisher::{ConfigGrpc, Publisher};
 use confab_control::service::{Bootstrapped, Control};
 use confab_gateway::{Gateway, Hub};
 use confab_logic::{Delivery, Logic};
-use confab_store::Stores;
 use confab_store::postgres::{PgOptions, PgStore};
 use confab_store::sqlite::{SqliteOptions, SqliteStore};
+use confab_store::{Stores, UsageRecorder};
 use tokio::net::TcpListener;
 
 use crate::observability;
@@ -51,6 +51,9 @@ pub struct App {
     /// The REST API `/v1` (not on a gateway-only node); the in-process
     /// control plane's support lookups go through the same router.
     rest: Option<axum::Router>,
+    /// The node's usage counters and how often they are flushed (not on a
+    /// gateway-only node, which has no store).
+    usage: Option<(Arc<UsageRecorder>, Duration)>,
 }
 
 pub async fn open_stores(settings: &ServeSettings) -> anyhow::Result<Stores> {
@@ -132,9 +135,51 @@ pub fn start_control(
     Ok(ControlPlane { control, publisher })
 }
 
+/// Pending connections a listener queues before the kernel drops new ones
+/// (capped by `net.core.somaxconn`). tokio's `TcpListener::bind` uses 128,
+/// which a login storm with a few hundred connects in flight overflowed
+/// (`TcpExtListenOverflows`): each dropped connect then waited for the
+/// client's 1 s SYN retransmit.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as
+/// `TcpListener::bind` sets it).
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// How long a node without a cached config waits for the control plane
 /// before it starts anyway (serving no app until the config arrives).
 const FIRST_CONFIG_WAIT: Duration = Duration::from_secs(10);
+/// How often a logic node looks for membership events a failed request left
+/// pending (settled once older than three periods).
+const GROUP_EVENT_SWEEP: Duration = Duration::from_secs(2);
+
+/// The background jobs of every process that runs logic (`confab serve` and
+/// `confab logic`): the retention purge and the membership-event sweep.
+fn spawn_logic_jobs(
+    stores: &Stores,
+    config: &ConfigView,
+    logic: &Arc<Logic>,
+    settings: &ServeSettings,
+) {
+    tokio::spawn(confab_logic::retention::run(
+        stores.clone(),
+        config.clone(),
+        Duration::from_secs(settings.retention_interval_secs.max(1)),
+    ));
+    tokio::spawn(confab_logic::run_event_sweep(
+        logic.clone(),
+        GROUP_EVENT_SWEEP,
+    ));
+}
 
 /// The node's config: streamed from the control plane when
 /// `CONFAB_CONTROL_ADDR` is set (cached on disk for static stability), else
@@ -228,8 +273,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
     let (logic, kicks, node, grpc): (Arc<Logic>, Arc<dyn Delivery>, String, _) = if settings.store
         == StoreKind::Distributed
     {
-        let grpc = TcpListener::bind(settings.grpc_addr)
-            .await
+        let grpc = bind(settings.grpc_addr)
             .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
         let node = settings
             .advertise_addr
@@ -261,21 +305,27 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         node,
     );
     gateway.watch_config(config.clone());
+    // The dashboards' connections: this node's logged-in connections per app.
+    let hub = gateway.hub().clone();
+    logic
+        .usage()
+        .set_connection_source(Arc::new(move || hub.app_connection_counts()));
     confab_webhooks::dispatcher::spawn(
         logic.webhooks().clone(),
         config.clone(),
         settings.webhook_dispatch(),
     );
-    tokio::spawn(confab_logic::retention::run(
-        stores.clone(),
-        config.clone(),
-        Duration::from_secs(settings.retention_interval_secs.max(1)),
-    ));
+    spawn_logic_jobs(&stores, &config, &logic, &settings);
 
     // The embedded push worker (needs the control plane for credentials; a
     // node following a remote control plane leaves push to `confab push`).
     if let Some(cp) = &control {
-        crate::push::spawn_embedded(&settings, &stores, cp.control.clone())?;
+        crate::push::spawn_embedded(
+            &settings,
+            &stores,
+            cp.control.clone(),
+            logic.usage().clone(),
+        )?;
     }
 
     // One `/v1` router (one set of rate limits): served over HTTP, and the
@@ -288,11 +338,9 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         );
     }
 
-    let http = TcpListener::bind(settings.http_addr)
-        .await
+    let http = bind(settings.http_addr)
         .with_context(|| format!("binding HTTP address {}", settings.http_addr))?;
-    let tcp = TcpListener::bind(settings.tcp_addr)
-        .await
+    let tcp = bind(settings.tcp_addr)
         .with_context(|| format!("binding TCP address {}", settings.tcp_addr))?;
     Ok(App {
         http_addr: http.local_addr()?,
@@ -309,6 +357,7 @@ pub async fn build(settings: ServeSettings) -> anyhow::Result<App> {
         drain: Duration::from_secs(settings.drain_secs),
         http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
         rest: Some(rest),
+        usage: Some((logic.usage().clone(), settings.usage_flush())),
     })
 }
 
@@ -332,8 +381,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     );
     remote.start_discovery();
     let logic: Arc<dyn confab_logic::LogicApi> = remote.clone();
-    let grpc = TcpListener::bind(settings.grpc_addr)
-        .await
+    let grpc = bind(settings.grpc_addr)
         .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
     let node = settings
         .advertise_addr
@@ -349,12 +397,9 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
     // Gray release: route each user to a logic node of its release.
     remote.follow_releases(config.clone());
     let config = Some(config);
-    let http = TcpListener::bind(settings.http_addr)
-        .await
-        .with_context(|| format!("binding {}", settings.http_addr))?;
-    let tcp = TcpListener::bind(settings.tcp_addr)
-        .await
-        .with_context(|| format!("binding {}", settings.tcp_addr))?;
+    let http =
+        bind(settings.http_addr).with_context(|| format!("binding {}", settings.http_addr))?;
+    let tcp = bind(settings.tcp_addr).with_context(|| format!("binding {}", settings.tcp_addr))?;
     Ok(App {
         http_addr: http.local_addr()?,
         tcp_addr: tcp.local_addr()?,
@@ -370,6 +415,7 @@ pub async fn build_gateway(settings: ServeSettings) -> anyhow::Result<App> {
         drain: Duration::from_secs(settings.drain_secs),
         http_header_timeout: Duration::from_secs(settings.http_header_timeout_secs.max(1)),
         rest: None,
+        usage: None,
     })
 }
 
@@ -387,6 +433,7 @@ pub struct LogicNode {
     logic: Arc<Logic>,
     grpc: TcpListener,
     http: TcpListener,
+    usage_flush: Duration,
 }
 
 pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNode> {
@@ -394,8 +441,7 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
     settings.validate()?;
     observability::metrics_handle();
     let stores = open_stores(&settings).await?;
-    let grpc = TcpListener::bind(settings.grpc_addr)
-        .await
+    let grpc = bind(settings.grpc_addr)
         .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
     // No devices are connected here: every delivery goes to a gateway.
     let me = format!("logic-{}", grpc.local_addr()?);
@@ -405,14 +451,14 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
     let logic = Arc::new(
         Logic::new(stores.clone(), delivery, config.clone()).with_release(&settings.release),
     );
+    spawn_logic_jobs(&stores, &config, &logic, &settings);
     confab_webhooks::dispatcher::spawn(
         logic.webhooks().clone(),
         config.clone(),
         settings.webhook_dispatch(),
     );
-    let http = TcpListener::bind(settings.http_addr)
-        .await
-        .with_context(|| format!("binding {}", settings.http_addr))?;
+    let http =
+        bind(settings.http_addr).with_context(|| format!("binding {}", settings.http_addr))?;
     Ok(LogicNode {
         grpc_addr: grpc.local_addr()?,
         http_addr: http.local_addr()?,
@@ -424,6 +470,7 @@ pub async fn build_logic(mut settings: ServeSettings) -> anyhow::Result<LogicNod
         logic,
         grpc,
         http,
+        usage_flush: settings.usage_flush(),
     })
 }
 
@@ -436,6 +483,10 @@ impl LogicNode {
         let router = observability::basic_router().merge(confab_api::router(self.logic.clone()));
         let http = tokio::spawn(axum::serve(self.http, router).into_future());
         tracing::info!(grpc = %self.grpc_addr, http = %self.http_addr, "confab logic serving");
+        let (stop_usage_tx, stop_usage_rx) = tokio::sync::oneshot::channel::<()>();
+        let usage_task = tokio::spawn(self.logic.usage().clone().run(self.usage_flush, async {
+            let _ = stop_usage_rx.await;
+        }));
         // Gateways without a control plane of their own subscribe here.
         let config_service = self
             .control
@@ -451,6 +502,8 @@ impl LogicNode {
             )
             .await;
         http.abort();
+        let _ = stop_usage_tx.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), usage_task).await;
         served.context("logic gRPC server")
     }
 
@@ -553,10 +606,21 @@ impl App {
                     .await
             })
         });
+        let (stop_usage_tx, stop_usage_rx) = tokio::sync::oneshot::channel::<()>();
+        let usage_task = self.usage.map(|(usage, every)| {
+            tokio::spawn(usage.run(every, async {
+                let _ = stop_usage_rx.await;
+            }))
+        });
         tracing::info!(http = %self.http_addr, tcp = %self.tcp_addr, "confab serving");
         shutdown.await;
         tracing::info!("shutting down");
         self.gateway.shutdown(self.drain).await;
+        // The last counts (the drained connections' included) reach the store.
+        let _ = stop_usage_tx.send(());
+        if let Some(t) = usage_task {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
         let _ = stop_http_tx.send(());
         let _ = stop_grpc_tx.send(());
         if let Some(t) = grpc_task {
@@ -667,12 +731,10 @@ pub async fn build_control(settings: ServeSettings) -> anyhow::Result<ControlNod
         Some(stores.push_queue),
     )?;
     let first_run = bootstrap(Some(&plane)).await?;
-    let grpc = TcpListener::bind(settings.grpc_addr)
-        .await
+    let grpc = bind(settings.grpc_addr)
         .with_context(|| format!("binding gRPC address {}", settings.grpc_addr))?;
-    let http = TcpListener::bind(settings.http_addr)
-        .await
-        .with_context(|| format!("binding {}", settings.http_addr))?;
+    let http =
+        bind(settings.http_addr).with_context(|| format!("binding {}", settings.http_addr))?;
     Ok(ControlNode {
         http_addr: http.local_addr()?,
         grpc_addr: grpc.local_addr()?,

@@ -91,8 +91,12 @@ pub struct Bootstrapped {
 
 #[path = "push_credentials.rs"]
 pub mod push_credentials;
+#[path = "push_test.rs"]
+pub mod push_test;
 #[path = "support.rs"]
 pub mod support;
+#[path = "usage.rs"]
+pub mod usage;
 
 pub struct Control {
     store: Arc<dyn ControlStore>,
@@ -106,6 +110,8 @@ pub struct Control {
     /// The data plane's push queue, for its dead letters (set where the
     /// control plane shares the data plane's database).
     push_queue: Option<Arc<dyn confab_store::PushQueue>>,
+    /// Builds providers for test pushes (`None`: from `CONFAB_PUSH_*`).
+    push_builder: std::sync::RwLock<Option<confab_push::BuildProvider>>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
@@ -167,7 +173,11 @@ fn validate_name(what: &str, name: &str) -> Result<String> {
 
 fn validate_settings(s: &AppSettings) -> Result<()> {
     let q = &s.quotas;
-    let checks: [(&str, bool); 9] = [
+    let checks: [(&str, bool); 10] = [
+        (
+            "read_diffusion_threshold must be 0 to 1000000",
+            s.read_diffusion_threshold <= 1_000_000,
+        ),
         (
             "recall_window_ms must be 0 to 7 days",
             (0..=7 * 86_400_000).contains(&s.recall_window_ms),
@@ -230,6 +240,7 @@ impl Control {
             webhook_outbox: None,
             data_planes: support::DataPlanes::default(),
             push_queue: None,
+            push_builder: std::sync::RwLock::new(None),
         }
     }
 

@@ -133,6 +133,11 @@ pub fn validate_api_url(url: &str) -> Result<()> {
 
 /// A path segment percent-encoded (ids may hold any printable character).
 pub fn segment(raw: &str) -> String {
+    // A whole segment of dots would be resolved as `.`/`..` by the URL
+    // parser, turning the call into another route of the same app.
+    if raw == "." || raw == ".." {
+        return raw.replace('.', "%2E");
+    }
     let mut out = String::with_capacity(raw.len());
     for b in raw.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
@@ -159,6 +164,8 @@ pub fn answer(a: V1Answer) -> Result<Value> {
         (400, _) => Some("bad_request"),
         (404, _) => Some("not_found"),
         (403, "suspended") => Some("suspended"),
+        // The cell refusing the action itself (muting a group's owner).
+        (403, "forbidden") => Some("forbidden"),
         (409, _) => Some("conflict"),
         (413, _) => Some("payload_too_large"),
         (422, "content_blocked") => Some("content_blocked"),
@@ -294,6 +301,13 @@ mod tests {
         assert_eq!(e(503, json!({})).code, "data_plane_unavailable");
         assert_eq!(e(500, Value::Null).code, "bad_gateway");
         assert_eq!(e(302, Value::Null).code, "bad_gateway");
+    }
+
+    #[test]
+    fn dot_segments_are_encoded() {
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("."), "%2E");
+        assert_eq!(segment("a..b"), "a..b");
     }
 
     #[test]

@@ -65,14 +65,27 @@ impl confab_control::service::support::DataPlane for AnyCell {
         &self,
         _: &str,
         _: &str,
-        _: &str,
+        path: &str,
         _: Option<Value>,
     ) -> Result<confab_control::service::support::V1Answer, String> {
-        Ok(confab_control::service::support::V1Answer {
-            status: 200,
-            body: json!({"items": [], "next_cursor": null, "user_id": "bob", "revoked_before": "t",
-                         "msg_id": "m", "conv_id": "p2p:bob:system", "seq": 1, "ts": "t"}),
-        })
+        // An answer of the shape the cell's /v1 route documents (the control
+        // plane checks it), whatever is asked.
+        let body = if path.starts_with("/v1/usage") {
+            json!({"from": "2026-11-25T00:00:00Z", "to": "2026-11-25T01:00:00Z", "step": 60,
+                   "points": [], "daily_active_users": [],
+                   "totals": {"messages": 0, "logins": 0, "errors": 0, "push_sent": 0,
+                              "push_retried": 0, "push_dead_token": 0, "push_dead_letter": 0,
+                              "peak_connections": 0.0}})
+        } else if path.starts_with("/v1/groups/") && !path.contains("/members") {
+            json!({"group_id": "grp1", "name": "g", "avatar": "", "announcement": "", "custom": {},
+                   "join_policy": "approval", "owner": "alice", "mute_all": true, "member_count": 1,
+                   "created_at": "2026-11-25T14:00:00.000Z", "dismissed": true})
+        } else {
+            json!({"items": [], "next_cursor": null, "user_id": "bob", "revoked_before": "t",
+                   "msg_id": "m", "conv_id": "p2p:bob:system", "seq": 1, "ts": "t",
+                   "role": "member", "joined_at": "t", "muted_until": null})
+        };
+        Ok(confab_control::service::support::V1Answer { status: 200, body })
     }
 }
 
@@ -571,6 +584,29 @@ const TENANT_OWNED: &[Row] = &[
         "/admin/v1/apps/{app}/support/conversations/p2p:a:b/messages",
         Payload::None,
     ),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/push-credentials/huawei/test",
+        Payload::Json(r#"{"token": "intruder"}"#),
+    ),
+    row("GET", "/admin/v1/apps/{app}/usage", Payload::None),
+    row("GET", "/admin/v1/apps/{app}/groups/grp1", Payload::None),
+    row("DELETE", "/admin/v1/apps/{app}/groups/grp1", Payload::None),
+    row(
+        "GET",
+        "/admin/v1/apps/{app}/groups/grp1/members",
+        Payload::None,
+    ),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/groups/grp1/mute",
+        Payload::Json(r#"{"mute_all": true}"#),
+    ),
+    row(
+        "POST",
+        "/admin/v1/apps/{app}/groups/grp1/members/bob/mute",
+        Payload::Json(r#"{"duration_s": 60}"#),
+    ),
 ];
 
 /// Operator-only endpoints, with the caller's own ids where they take one.
@@ -724,6 +760,8 @@ fn template_route(row: &Row) -> (String, String) {
         .replace("{dead}", "{event_id}")
         .replace("/push-credentials/huawei", "/push-credentials/{vendor}")
         .replace("/support/users/bob/", "/support/users/{user_id}/")
+        .replace("/groups/grp1", "/groups/{group_id}")
+        .replace("/members/bob/", "/members/{user_id}/")
         .replace(
             "/support/conversations/p2p:a:b/",
             "/support/conversations/{conv_id}/",

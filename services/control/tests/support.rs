@@ -2,18 +2,18 @@
 //! recording fake here), with the app's active key, scoped to the caller's
 //! tenant, and honest about the cell's failures.
 
+mod common;
+use common::call;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use confab_control::keyring::Keyring;
 use confab_control::service::support::{DataPlane, V1Answer};
 use confab_control::service::{Actor, Control};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 /// What the fake cell was asked: (secret, method, path, body).
 type Calls = Arc<Mutex<Vec<(String, String, String, Option<Value>)>>>;
@@ -54,33 +54,6 @@ struct Setup {
     app_id: String,
     secret: String,
     _dir: tempfile::TempDir,
-}
-
-async fn call(
-    router: &Router,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let request = match body {
-        Some(v) => b
-            .header("content-type", "application/json")
-            .body(Body::from(v.to_string())),
-        None => b.body(Body::empty()),
-    }
-    .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 async fn setup() -> Setup {

@@ -86,10 +86,15 @@ pub(crate) async fn run<R>(
         gw.hub.rooms.leave(&s.app_id, &s.user_id, &s.session_id);
         gw.logic.session_closed(&s, "disconnected");
         gw.hub.unregister(&s.app_id, &s.user_id, &s.session_id);
-        let _ = gw
-            .routes
-            .unregister(&s.app_id, &s.user_id, &s.device_id, &s.session_id)
-            .await;
+        // Boxed, like every store or logic call of a connection: an idle
+        // connection's task then holds only its small loop state, not
+        // the largest future it will ever await (kilobytes each, times
+        // every connection of the gateway).
+        let _ = Box::pin(
+            gw.routes
+                .unregister(&s.app_id, &s.user_id, &s.device_id, &s.session_id),
+        )
+        .await;
     }
     // Let the writer finish what is queued (a final error or close frame):
     // with every sender gone (ours, the hub's) its queue ends after that.
@@ -140,7 +145,7 @@ impl Conn {
     }
 
     fn close_with(&self, frame: Option<Frame>, reason: &'static str) {
-        self.queue(Outbound::Close(frame.map(Arc::new), reason));
+        self.queue(Outbound::close(frame.map(Arc::new), reason));
     }
 
     async fn serve<R: Stream<Item = Incoming> + Unpin>(&mut self, mut reader: R) {
@@ -173,14 +178,15 @@ impl Conn {
             }
             Ok(Some(Ok(p))) => p,
         };
-        if !self.login(payload).await {
+        // Boxed: see `run` (the login holds a logic call).
+        if !Box::pin(self.login(payload)).await {
             return;
         }
 
         let rate =
             Quota::per_second(NonZeroU32::new(cfg.frames_per_sec).unwrap_or(NonZeroU32::MIN))
                 .allow_burst(NonZeroU32::new(cfg.frames_burst).unwrap_or(NonZeroU32::MIN));
-        let limiter = RateLimiter::direct(rate);
+        let limiter = RateLimiter::direct_with_clock(rate, self.gw.clock.clone());
         // Refusals since the last calm second: a client that keeps exceeding
         // its rate (even if some frames get through as tokens refill) is a
         // flood and is closed; one that stops for a second starts afresh.
@@ -241,11 +247,14 @@ impl Conn {
                 ));
                 continue;
             }
-            match self.handle(incoming.0, incoming.1).await {
+            // Boxed: see `run`.
+            match Box::pin(self.handle(incoming.0, incoming.1)).await {
                 Step::Continue => {}
                 Step::Close => return,
             }
-            self.refresh_route().await;
+            if self.route_refreshed.elapsed() >= ROUTE_REFRESH {
+                Box::pin(self.refresh_route()).await;
+            }
         }
     }
 

@@ -22,8 +22,16 @@ pub(crate) enum Outbound {
     /// A frame queued for many connections at once (a live room message):
     /// encoded once per encoding, not once per connection.
     Shared(Arc<SharedFrame>),
-    /// Send the frame (if any), then close with the reason.
-    Close(Option<Arc<Frame>>, &'static str),
+    /// Send the frame (if any), then close with the reason. Boxed: closes
+    /// are rare, and a 16-byte `Outbound` halves the block of queue slots
+    /// every connection's channel allocates up front.
+    Close(Box<(Option<Arc<Frame>>, &'static str)>),
+}
+
+impl Outbound {
+    pub(crate) fn close(frame: Option<Arc<Frame>>, reason: &'static str) -> Self {
+        Self::Close(Box::new((frame, reason)))
+    }
 }
 
 /// A frame with its encodings, made by the first writer that needs each.
@@ -71,7 +79,7 @@ fn out_cost(out: &Outbound) -> usize {
     match out {
         Outbound::Frame(f) => frame_cost(f),
         Outbound::Shared(f) => frame_cost(&f.frame),
-        Outbound::Close(f, _) => f.as_deref().map(frame_cost).unwrap_or(0),
+        Outbound::Close(c) => c.0.as_deref().map(frame_cost).unwrap_or(0),
     }
 }
 
@@ -129,7 +137,11 @@ impl SessionHandle {
                 self.cancel.cancel();
                 false
             }
-            Err(false) => false,
+            // The writer is gone: the connection is ending (or should be).
+            Err(false) => {
+                self.cancel.cancel();
+                false
+            }
         }
     }
 }
@@ -279,7 +291,7 @@ impl Hub {
                 reason: reason.into(),
                 ..Default::default()
             };
-            if !old.offer(Outbound::Close(Some(Arc::new(frame)), "kicked")) {
+            if !old.offer(Outbound::close(Some(Arc::new(frame)), "kicked")) {
                 old.cancel.cancel();
             }
         }
@@ -297,7 +309,7 @@ impl Hub {
             });
         if let Some(h) = kicked {
             metrics::counter!("confab_gateway_kicks_total").increment(1);
-            if !h.offer(Outbound::Close(Some(frame), "kicked")) {
+            if !h.offer(Outbound::close(Some(frame), "kicked")) {
                 h.cancel.cancel();
             }
         }
@@ -336,6 +348,15 @@ impl Hub {
         })
     }
 
+    /// Logged-in connections of every app with any on this node (the usage
+    /// dashboards sample it).
+    pub fn app_connection_counts(&self) -> Vec<(AppId, u64)> {
+        self.per_app
+            .iter()
+            .map(|e| (e.key().clone(), *e.value() as u64))
+            .collect()
+    }
+
     /// Logged-in connections of an app on this node.
     pub fn app_connections(&self, app: &AppId) -> usize {
         self.per_app.get(app).map(|n| *n).unwrap_or(0)
@@ -361,7 +382,7 @@ impl Hub {
                 for h in list {
                     kicked += 1;
                     metrics::counter!("confab_gateway_kicks_total").increment(1);
-                    if !h.offer(Outbound::Close(Some(frame.clone()), "kicked")) {
+                    if !h.offer(Outbound::close(Some(frame.clone()), "kicked")) {
                         h.cancel.cancel();
                     }
                 }
@@ -390,7 +411,7 @@ impl Hub {
         for entry in self.all.iter() {
             let (tx, cancel) = entry.value();
             if tx
-                .try_send(Outbound::Close(Some(frame.clone()), "server shutting down"))
+                .try_send(Outbound::close(Some(frame.clone()), "server shutting down"))
                 .is_err()
             {
                 cancel.cancel();
@@ -432,7 +453,7 @@ impl Delivery for Hub {
         });
         for h in list {
             metrics::counter!("confab_gateway_kicks_total").increment(1);
-            if !h.offer(Outbound::Close(Some(frame.clone()), "kicked")) {
+            if !h.offer(Outbound::close(Some(frame.clone()), "kicked")) {
                 h.cancel.cancel();
             }
         }

@@ -42,6 +42,10 @@ pub struct Gateway {
     /// Cancelled when the node starts shutting down.
     shutdown: CancellationToken,
     node: String,
+    /// One clock for every connection's frame-rate limiter: building governor's
+    /// default clock reads the CPU's identity (CPUID, a trap under a
+    /// hypervisor), too slow to do once per login; clones are cheap copies.
+    clock: governor::clock::DefaultClock,
 }
 
 impl Gateway {
@@ -61,6 +65,7 @@ impl Gateway {
             config,
             shutdown: CancellationToken::new(),
             node,
+            clock: governor::clock::DefaultClock::default(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(room_presence(Arc::downgrade(&gw)));

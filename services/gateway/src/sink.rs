@@ -22,6 +22,8 @@ use crate::hub::Outbound;
 
 /// Most frames written per flush.
 const BATCH: usize = 64;
+/// Batch capacity kept between writes (more is freed after a burst).
+const BATCH_KEPT: usize = 4;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(crate) enum WireSink {
@@ -97,7 +99,13 @@ pub(crate) async fn write_loop(
     queued: Arc<AtomicUsize>,
     transport: &'static str,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
+    // However the writer ends — its queue closed, a close written, a socket
+    // error, cancelled, or a panic — the connection ends with it: a reader
+    // left running would keep a WebSocket open with nobody writing to it.
+    let _end_connection = cancel.clone().drop_guard();
+    // Grown on demand and given back after a burst: an idle connection
+    // holds no batch (BATCH slots would be 2 KiB on every connection).
+    let mut batch = Vec::new();
     loop {
         let n = tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => n,
@@ -114,7 +122,8 @@ pub(crate) async fn write_loop(
                     Outbound::Shared(shared) => {
                         (shared.frame.clone(), Some(shared.bytes(encoding)))
                     }
-                    Outbound::Close(f, reason) => {
+                    Outbound::Close(close) => {
+                        let (f, reason) = *close;
                         close_reason = Some(reason);
                         match f {
                             Some(f) => (f, None),
@@ -148,6 +157,9 @@ pub(crate) async fn write_loop(
             _ = cancel.cancelled() => break,
         };
         batch.clear();
+        if batch.capacity() > BATCH_KEPT {
+            batch = Vec::new();
+        }
         if written.is_err() {
             break;
         }
@@ -156,6 +168,5 @@ pub(crate) async fn write_loop(
             break;
         }
     }
-    // Whatever ended the writer ends the connection.
-    cancel.cancel();
+    // Whatever ended the writer ends the connection (`_end_connection`).
 }

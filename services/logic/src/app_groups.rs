@@ -27,6 +27,7 @@ const APP_SESSION_PREFIX: &str = "app:";
 impl Session {
     /// The app itself acting through its backend.
     pub fn for_app(app_id: AppId, settings: confab_model::AppSettings) -> Result<Self> {
+        let settings = crate::shared_settings::share(&app_id, settings);
         Ok(Self {
             app_id,
             user_id: UserId::parse(APP_ACTOR)

@@ -2,9 +2,10 @@
 //! cache that the hot path reads.
 //!
 //! Every change is made in the store first, then recorded as an `event`
-//! message in the group's conversation (one `seq`, one inbox entry per
-//! member) so that offline members see it on sync, and pushed to online
-//! members as `{"op":"event"}` frames.
+//! message in the group's conversation (one `seq`; one inbox entry per
+//! member, or under read diffusion pulled like the group's messages) so
+//! that offline members see it on sync, and pushed to online members as
+//! `{"op":"event"}` frames.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,9 @@ use confab_proto::ops::{self, code};
 use confab_proto::{
     Frame, Group as WireGroup, GroupJoinRequest as WireJoinRequest, GroupMember as WireMember,
 };
-use confab_store::{GroupLimits, GroupUpdate, JoinRequest, NewGroup, NewMessage};
+use confab_store::{
+    GroupLimits, GroupUpdate, JoinRequest, MemberEvent, NewGroup, NewMessage, PendingEvent,
+};
 
 use crate::error::{LogicError, Result};
 use crate::handlers::wire_message;
@@ -49,6 +52,10 @@ pub(crate) struct CachedGroup {
     pub info: GroupInfo,
     pub members: HashMap<UserId, GroupMember>,
     loaded: Instant,
+    /// Whether a member still had read-fanout messages of the group to pull,
+    /// asked once per load when the group is at or below the threshold
+    /// (see [`read_diffused`]).
+    unpulled: std::sync::OnceLock<bool>,
 }
 
 impl CachedGroup {
@@ -121,6 +128,7 @@ pub(crate) async fn load(logic: &Logic, app: &AppId, group: &GroupId) -> Result<
         info,
         members,
         loaded: Instant::now(),
+        unpulled: std::sync::OnceLock::new(),
     });
     logic.groups.put(key, cached.clone());
     Ok(cached)
@@ -140,13 +148,29 @@ pub(crate) async fn membership(
     Ok((g, me))
 }
 
+/// Who gets a message sent to `group` by `s` now, and how.
+pub(crate) struct Fanout {
+    /// Every member (the sender included when a member).
+    pub members: Vec<UserId>,
+    /// Read diffusion: the group has more members than the app's
+    /// `read_diffusion_threshold`, or a member still has to pull some of
+    /// its read-fanout messages (see `read_diffused`). The message is
+    /// stored once with no inbox entry; the other members get a
+    /// `group_notify`, and everyone (the sender right after the send) pulls it
+    /// (`InboxStore::pull_group_timelines`). Decided per message, so a
+    /// group crosses the threshold between two seqs, and the store's
+    /// per-message flag says which messages are still to be pulled.
+    pub read: bool,
+}
+
 /// Who gets a message sent to `group` by `s` now: every member, if the
 /// sender may speak.
 pub(crate) async fn send_recipients(
     logic: &Logic,
     s: &Session,
     group: &GroupId,
-) -> Result<Vec<UserId>> {
+    read_diffusion_threshold: u32,
+) -> Result<Fanout> {
     let (g, me) = membership(logic, s, group).await?;
     let now = confab_model::now_ms();
     if me.muted_at(now) {
@@ -161,7 +185,107 @@ pub(crate) async fn send_recipients(
             "the whole group is muted; only its owner and admins may send",
         ));
     }
-    Ok(g.members.keys().cloned().collect())
+    let read = read_diffused(logic, &s.app_id, &g, read_diffusion_threshold).await?;
+    Ok(Fanout {
+        members: g.members.keys().cloned().collect(),
+        read,
+    })
+}
+
+/// Whether the group's next message or event fans out by read diffusion:
+/// above the threshold, and also at or below it while a member still has
+/// read-fanout messages of the group to pull — a write-diffused entry
+/// would come before those in their inbox. So a group that shrinks goes
+/// back to write diffusion once every member has pulled (any `sync`,
+/// `conversations`, `read` or `login`). The store is asked once per cache
+/// load (one index probe for a group that never used read diffusion): a
+/// `false` may be stale for as long as the member cache (2 s) if another
+/// logic node, on its own cached list, still stored a read-fanout message
+/// meanwhile — the same window as for member lists (protocol.md §4.15).
+async fn read_diffused(
+    logic: &Logic,
+    app: &AppId,
+    g: &CachedGroup,
+    threshold: u32,
+) -> Result<bool> {
+    if g.members.len() > threshold as usize {
+        return Ok(true);
+    }
+    if let Some(unpulled) = g.unpulled.get() {
+        return Ok(*unpulled);
+    }
+    let unpulled = logic
+        .stores
+        .inbox
+        .group_has_unpulled(app, &g.info.group_id)
+        .await?;
+    Ok(*g.unpulled.get_or_init(|| unpulled))
+}
+
+/// Most entries one pull gives a user (a `sync` reply then says `has_more`).
+pub(crate) const PULL_MAX: u32 = 500;
+
+/// Read diffusion: gives the user inbox entries for what their
+/// read-diffused groups hold for them (a no-op read when nothing does), so
+/// that `sync`, `conversations`, `read` and the login head see the same as
+/// under write diffusion. Returns whether the pull was cut at [`PULL_MAX`].
+pub(crate) async fn pull(logic: &Logic, app: &AppId, user: &UserId) -> Result<bool> {
+    Ok(pull_page(logic, app, user).await?.more)
+}
+
+/// One pull of at most [`PULL_MAX`] entries, counted.
+async fn pull_page(logic: &Logic, app: &AppId, user: &UserId) -> Result<confab_store::Pulled> {
+    let pulled = logic
+        .stores
+        .inbox
+        .pull_group_timelines(app, user, PULL_MAX)
+        .await?;
+    if pulled.entries > 0 {
+        metrics::counter!("confab_logic_group_pulled_total").increment(u64::from(pulled.entries));
+    }
+    Ok(pulled)
+}
+
+/// Most pull pages [`pull_own`] goes through looking for one message.
+const PULL_OWN_PAGES: usize = 40;
+
+/// Read diffusion: pulls `user`'s groups until the entry of their own
+/// read-fan-out message `m` is given (in `seq` order with the group's other
+/// messages), and returns its `inbox_seq`. `None` when another pull of the
+/// same user (a sync racing the send) gave it first: the entry is there
+/// all the same, only this reply goes without its number.
+pub(crate) async fn pull_own(
+    logic: &Logic,
+    app: &AppId,
+    user: &UserId,
+    m: &StoredMessage,
+) -> Result<Option<u64>> {
+    for _ in 0..PULL_OWN_PAGES {
+        let pulled = pull_page(logic, app, user).await?;
+        if let Some(e) = pulled
+            .given
+            .iter()
+            .find(|e| e.conv_id == m.conv_id.as_str() && e.seq == m.seq)
+        {
+            return Ok(Some(e.inbox_seq));
+        }
+        if !pulled.more {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// The `group_notify` push of a read-diffused group message: one frame,
+/// shared by every member's delivery.
+pub(crate) fn notify_push(m: &StoredMessage) -> Frame {
+    Frame {
+        op: ops::GROUP_NOTIFY.into(),
+        group_id: m.to.id.to_string(),
+        conv_id: m.conv_id.as_str().to_owned(),
+        seq: Some(m.seq),
+        ..Default::default()
+    }
 }
 
 fn parse_group_id(id: &str) -> Result<GroupId> {
@@ -278,6 +402,24 @@ async fn next_seq(logic: &Logic, app: &AppId, group: &GroupId) -> Result<u64> {
     Ok(last.first().map_or(1, |m| m.seq + 1))
 }
 
+/// Who an event is from: the actor, and the session that made the change
+/// (which gets the reply instead of the push), if it is still there.
+struct EventOrigin<'a> {
+    app: &'a AppId,
+    actor: &'a UserId,
+    session: Option<&'a str>,
+}
+
+impl<'a> From<&'a Session> for EventOrigin<'a> {
+    fn from(s: &'a Session) -> Self {
+        Self {
+            app: &s.app_id,
+            actor: &s.user_id,
+            session: Some(&s.session_id),
+        }
+    }
+}
+
 /// Stores an event in the group's conversation for `recipients` and pushes
 /// it to their online devices (not to the session that caused it, which
 /// gets the reply). Returns the stored event and the actor's inbox_seq.
@@ -286,51 +428,267 @@ async fn record_event(
     s: &Session,
     group: &GroupId,
     kind: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+    recipients: Vec<UserId>,
+) -> Result<(StoredMessage, Option<u64>)> {
+    // Fresh each time: such an event is never a duplicate of another.
+    let id = ulid::Ulid::new().to_string();
+    append_event(logic, &s.into(), group, kind, fields, recipients, id).await
+}
+
+/// [`record_event`] with a given `client_msg_id`: appending the same
+/// membership event twice (a retry, the sweep) stores and pushes it once.
+///
+/// In a read-diffused group (more members than the app's threshold) the
+/// event is stored once, like the group's messages: members get its inbox
+/// entry when they pull, so that every member's inbox holds the group in
+/// `seq` order; their online devices still get the `event` push at once
+/// (without `inbox_seq`). Recipients who are no longer members (the removed,
+/// the quitter, a dismissed group's) cannot pull and get their entry now.
+async fn append_event(
+    logic: &Logic,
+    origin: &EventOrigin<'_>,
+    group: &GroupId,
+    kind: &str,
     mut fields: serde_json::Map<String, serde_json::Value>,
     recipients: Vec<UserId>,
+    client_msg_id: String,
 ) -> Result<(StoredMessage, Option<u64>)> {
     fields.insert("type".into(), confab_model::EVENT_BODY_TYPE.into());
     fields.insert("event".into(), kind.into());
-    fields.insert("actor".into(), s.user_id.as_str().into());
+    fields.insert("actor".into(), origin.actor.as_str().into());
     fields.insert("group_id".into(), group.as_str().into());
+    let threshold = logic.app_settings(origin.app)?.read_diffusion_threshold;
+    // Callers that changed the membership loaded it afresh (see
+    // `event_recipients`); a dismissed group has no members left.
+    let current = match load(logic, origin.app, group).await {
+        Ok(g) => Some(g),
+        Err(e) if e.code == code::NOT_FOUND => None,
+        Err(e) => return Err(e),
+    };
+    let read = match &current {
+        Some(g) => read_diffused(logic, origin.app, g, threshold).await?,
+        None => false,
+    };
+    let (direct, pulling): (Vec<UserId>, Vec<UserId>) = match &current {
+        Some(g) if read => recipients.into_iter().partition(|u| g.member(u).is_none()),
+        _ => (recipients, vec![]),
+    };
     let appended = logic
         .stores
         .messages
         .append(NewMessage {
-            app_id: s.app_id.clone(),
+            app_id: origin.app.clone(),
             conv_id: ConvId::group(group),
             msg_id: ulid::Ulid::new().to_string(),
-            from: s.user_id.clone(),
+            from: origin.actor.clone(),
             to: Peer {
                 kind: PeerKind::Group,
                 id: Arc::from(group.as_str()),
             },
             body: serde_json::Value::Object(fields).to_string(),
             ts: confab_model::now_ms(),
-            // Fresh each time: an event is never a duplicate of another.
-            client_msg_id: ulid::Ulid::new().to_string(),
-            recipients,
+            client_msg_id,
+            recipients: direct,
+            read_fanout: read,
         })
         .await?;
-    metrics::counter!("confab_logic_group_events_total", "event" => event_label(kind)).increment(1);
     let m = appended.message;
-    crate::webhooks::group_event(logic, s, &m, kind);
+    if appended.duplicate {
+        return Ok((m, None));
+    }
+    metrics::counter!("confab_logic_group_events_total", "event" => event_label(kind)).increment(1);
+    crate::webhooks::group_event(logic, origin.app, origin.actor, &m, kind);
     let mut own = None;
-    for (user, inbox_seq) in &appended.inbox {
-        if *user == s.user_id {
+    let mut entries = appended.inbox;
+    if pulling.contains(origin.actor) {
+        // The actor's entry comes from their pull (in seq order); the reply
+        // and their other devices carry its inbox_seq as under write
+        // diffusion.
+        match pull_own(logic, origin.app, origin.actor, &m).await {
+            Ok(Some(inbox_seq)) => entries.push((origin.actor.clone(), inbox_seq)),
+            Ok(None) => {}
+            // The event is stored: its pushes go out all the same (a retry
+            // or the sweep would find it stored and push nothing).
+            Err(e) => {
+                tracing::warn!(error = %e, "the actor's pull after a read-diffused event failed")
+            }
+        }
+    }
+    for (user, inbox_seq) in &entries {
+        if user == origin.actor {
             own = Some(*inbox_seq);
         }
-        let push = Arc::new(event_push(&m, *inbox_seq, kind));
-        let except = (*user == s.user_id).then_some(s.session_id.as_str());
-        logic.delivery.deliver(&s.app_id, user, push, except);
+        let push = Arc::new(event_push(&m, Some(*inbox_seq), kind));
+        let except = origin.session.filter(|_| user == origin.actor);
+        logic.delivery.deliver(origin.app, user, push, except);
+    }
+    if !pulling.is_empty() {
+        // The direct recipients are no members, so of these only the actor
+        // (when their pull numbered the event above) has had their push.
+        let push = Arc::new(event_push(&m, None, kind));
+        for user in pulling
+            .iter()
+            .filter(|u| own.is_none() || *u != origin.actor)
+        {
+            let except = origin.session.filter(|_| user == origin.actor);
+            logic
+                .delivery
+                .deliver(origin.app, user, push.clone(), except);
+        }
     }
     Ok((m, own))
 }
 
+/// A membership change's event, before the change: the store keeps it
+/// pending in the change's own transaction (see [`MemberEvent`]).
+fn member_event(s: &Session, kind: &str) -> MemberEvent {
+    MemberEvent {
+        id: ulid::Ulid::new().to_string(),
+        kind: kind.to_owned(),
+        actor: s.user_id.clone(),
+        at: confab_model::now_ms(),
+    }
+}
+
+/// Appends a membership change's pending event (once, whoever calls) and
+/// clears it. Its recipients are the group's current members plus the users
+/// the change affected (the removed must learn of their removal; a dismissed
+/// group's event goes to the members it had).
+async fn settle(logic: &Logic, pending: &PendingEvent) -> Result<(StoredMessage, Option<u64>)> {
+    let (app, group) = (&pending.app_id, &pending.group_id);
+    let kind = pending.event.kind.as_str();
+    let recipients = event_recipients(logic, app, group, kind, &pending.users).await?;
+    let fields = if kind == group_event::DISMISSED {
+        serde_json::Map::new()
+    } else {
+        fields(&[("users", users_json(&pending.users))])
+    };
+    let origin = EventOrigin {
+        app,
+        actor: &pending.event.actor,
+        session: None,
+    };
+    let stored = append_event(
+        logic,
+        &origin,
+        group,
+        kind,
+        fields,
+        recipients,
+        pending.event.id.clone(),
+    )
+    .await?;
+    clear(logic, app, group, &pending.event.id).await;
+    Ok(stored)
+}
+
+/// Who gets a membership event: the group's members now (read from the
+/// store after the change, not an older cached list) plus the users the
+/// change affected — the removed learn of their removal; a dismissed group
+/// has no members left, so its event goes to the `affected` it had.
+async fn event_recipients(
+    logic: &Logic,
+    app: &AppId,
+    group: &GroupId,
+    kind: &str,
+    affected: &[UserId],
+) -> Result<Vec<UserId>> {
+    logic.groups.invalidate(app, group);
+    let mut recipients: Vec<UserId> = match load(logic, app, group).await {
+        Ok(g) if kind != group_event::DISMISSED => members_of(&g),
+        Ok(_) => vec![],
+        Err(e) if e.code == code::NOT_FOUND => vec![],
+        Err(e) => return Err(e),
+    };
+    let mut seen: std::collections::HashSet<UserId> = recipients.iter().cloned().collect();
+    for user in affected {
+        if seen.insert(user.clone()) {
+            recipients.push(user.clone());
+        }
+    }
+    Ok(recipients)
+}
+
+/// Forgets a pending event whose message is stored. A failure only costs a
+/// repeat: the next settle finds the message by its id and stores nothing.
+async fn clear(logic: &Logic, app: &AppId, group: &GroupId, id: &str) {
+    if let Err(e) = logic
+        .stores
+        .groups
+        .clear_pending_event(app, group, id)
+        .await
+    {
+        tracing::warn!(app = %app, group = %group, error = %e, "clearing a stored group event failed; the sweep retries");
+    }
+}
+
+/// Settles the group's pending membership events: a retried change finds
+/// nothing left to change, but the first try may have died before storing
+/// its event.
+async fn settle_group(logic: &Logic, app: &AppId, group: &GroupId) -> Result<()> {
+    for pending in logic.stores.groups.pending_events(app, group).await? {
+        settle(logic, &pending).await?;
+    }
+    Ok(())
+}
+
+/// Settles membership events left pending for longer than `older_than` by
+/// a request that died (a crashed node or store) and was never retried.
+/// Returns how many were settled.
+pub async fn settle_stale_events(logic: &Logic, older_than: Duration) -> Result<usize> {
+    let now = confab_model::now_ms();
+    let before = now - older_than.as_millis() as i64;
+    let stale = logic
+        .stores
+        .groups
+        .stale_pending_events(before, 100)
+        .await?;
+    let mut settled = 0;
+    for pending in &stale {
+        let (app, group) = (&pending.app_id, &pending.group_id);
+        if pending.event.at < now - GIVE_UP_AFTER_MS {
+            // Past this, the message store may have forgotten the id it
+            // dedupes on: appending could store the event twice.
+            tracing::error!(app = %app, group = %group, kind = %pending.event.kind, id = %pending.event.id, "a membership event stayed pending for over an hour; giving it up");
+            clear(logic, app, group, &pending.event.id).await;
+            continue;
+        }
+        // One row failing (its group's store call, say) holds up no other.
+        match settle(logic, pending).await {
+            Ok(_) => {
+                settled += 1;
+                tracing::info!(app = %app, group = %group, kind = %pending.event.kind, "stored a membership event a failed request left pending");
+            }
+            Err(e) => {
+                tracing::warn!(app = %app, group = %group, error = %e, "settling a pending membership event failed; retrying next run");
+            }
+        }
+    }
+    Ok(settled)
+}
+
+/// How long a membership event may stay pending before the sweep gives it
+/// up (an hour: well inside the message store's dedupe window, which is the
+/// app's retention of at least a day).
+const GIVE_UP_AFTER_MS: i64 = 3_600_000;
+
+/// Runs [`settle_stale_events`] every `every`, for as long as the process runs.
+pub async fn run_event_sweep(logic: Arc<Logic>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        // Older than a few periods: a live request settles its own event
+        // within milliseconds; settling it here too would only be a repeat.
+        if let Err(e) = settle_stale_events(&logic, every * 3).await {
+            tracing::warn!(error = %e, "settling pending group events failed; retrying next run");
+        }
+    }
+}
+
 /// The `event` push: the stored event as a `message` push would carry it,
 /// plus its kind in `event`.
-fn event_push(m: &StoredMessage, inbox_seq: u64, kind: &str) -> Frame {
-    let w = wire_message(m, Some(inbox_seq));
+fn event_push(m: &StoredMessage, inbox_seq: Option<u64>, kind: &str) -> Frame {
+    let w = wire_message(m, inbox_seq);
     Frame {
         op: ops::EVENT.into(),
         event: kind.to_owned(),
@@ -613,37 +971,34 @@ async fn add_users(
 ) -> Result<Frame> {
     let limits = limits(logic, &s.app_id)?;
     let join_seq = next_seq(logic, &s.app_id, group).await?;
+    let pending = member_event(s, group_event::JOINED);
     let added = quota(
         logic
             .stores
             .groups
-            .add_members(
-                &s.app_id,
-                group,
-                &users,
-                join_seq,
-                confab_model::now_ms(),
-                limits,
-            )
+            .add_members(&s.app_id, group, &users, join_seq, limits, &pending)
             .await,
     )?;
     logic.groups.invalidate(&s.app_id, group);
     if added.is_empty() {
+        settle_group(logic, &s.app_id, group).await?;
         return Ok(Frame {
             group_id: group.as_str().to_owned(),
             ..Default::default()
         });
     }
     let g = load(logic, &s.app_id, group).await?;
-    let (event, own) = record_event(
+    let (event, own) = append_event(
         logic,
-        s,
+        &s.into(),
         group,
         group_event::JOINED,
         fields(&[("users", users_json(&added))]),
         members_of(&g),
+        pending.id.clone(),
     )
     .await?;
+    clear(logic, &s.app_id, group, &pending.id).await;
     Ok(Frame {
         user_ids: added.iter().map(|u| u.as_str().to_owned()).collect(),
         ..event_reply(group, &event, own)
@@ -682,29 +1037,39 @@ async fn remove_users(
     kind: &str,
 ) -> Result<Frame> {
     let group = &g.info.group_id;
-    let before = members_of(g);
+    // Read diffusion: what the group held for a leaving member until now
+    // becomes theirs first (under write diffusion it is already in their
+    // inbox); after the removal they can pull nothing more.
+    for user in users.iter().filter(|u| g.member(u).is_some()) {
+        while pull(logic, &s.app_id, user).await? {}
+    }
+    let pending = member_event(s, kind);
     let removed = logic
         .stores
         .groups
-        .remove_members(&s.app_id, group, &users)
+        .remove_members(&s.app_id, group, &users, &pending)
         .await?;
     // At once: the removed must stop receiving with the next message.
     logic.groups.invalidate(&s.app_id, group);
     if removed.is_empty() {
+        settle_group(logic, &s.app_id, group).await?;
         return Ok(Frame {
             group_id: group.as_str().to_owned(),
             ..Default::default()
         });
     }
-    let (event, own) = record_event(
+    let recipients = event_recipients(logic, &s.app_id, group, kind, &removed).await?;
+    let (event, own) = append_event(
         logic,
-        s,
+        &s.into(),
         group,
         kind,
         fields(&[("users", users_json(&removed))]),
-        before,
+        recipients,
+        pending.id.clone(),
     )
     .await?;
+    clear(logic, &s.app_id, group, &pending.id).await;
     Ok(Frame {
         user_ids: removed.iter().map(|u| u.as_str().to_owned()).collect(),
         ..event_reply(group, &event, own)
@@ -935,21 +1300,38 @@ pub(crate) async fn dismiss(logic: &Logic, s: &Session, frame: Frame) -> Result<
     let group = parse_group_id(&frame.group_id)?;
     let (g, me) = membership(logic, s, &group).await?;
     require_owner(&me)?;
-    logic
+    let pending = member_event(s, group_event::DISMISSED);
+    let dismissed = logic
         .stores
         .groups
-        .dismiss(&s.app_id, &group, confab_model::now_ms())
+        .dismiss(&s.app_id, &group, &pending)
         .await?;
     logic.groups.invalidate(&s.app_id, &group);
-    let (event, own) = record_event(
+    if !dismissed {
+        // Dismissed meanwhile (another request): that one records its event.
+        return Err(no_such_group());
+    }
+    // Every member the store dropped (the cached list may be a little old
+    // when another node changed the group): kept on the pending row.
+    let former = logic
+        .stores
+        .groups
+        .pending_events(&s.app_id, &group)
+        .await?
+        .into_iter()
+        .find(|p| p.event.id == pending.id)
+        .map_or_else(|| members_of(&g), |p| p.users);
+    let (event, own) = append_event(
         logic,
-        s,
+        &s.into(),
         &group,
         group_event::DISMISSED,
         serde_json::Map::new(),
-        members_of(&g),
+        former,
+        pending.id.clone(),
     )
     .await?;
+    clear(logic, &s.app_id, &group, &pending.id).await;
     Ok(event_reply(&group, &event, own))
 }
 

@@ -68,6 +68,9 @@ pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> R
     }
     let verified = logic.tokens.verify(&frame.token).await?;
     let settings = logic.app_settings(&verified.app_id)?;
+    // The head tells a device whether to sync: it must count what the
+    // user's read-diffused groups hold for them.
+    groups::pull(logic, &verified.app_id, &verified.user_id).await?;
     let inbox_seq = logic
         .stores
         .inbox
@@ -83,14 +86,15 @@ pub(crate) async fn login(logic: &Logic, frame: &Frame, session_id: String) -> R
         inbox_seq: Some(inbox_seq),
         ..Default::default()
     };
+    let settings = crate::shared_settings::share(&verified.app_id, settings);
     Ok(LoggedIn {
         session: Session {
             app_id: verified.app_id,
             user_id: verified.user_id,
             device_id: device_id.to_owned(),
             platform,
-            session_id,
             settings,
+            session_id,
             client_version: frame.client_version.clone(),
         },
         reply,
@@ -249,12 +253,27 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
         frame.client_msg_id
     };
     let mut mentioned: Option<(confab_model::GroupId, groups::Mentions)> = None;
+    // Read diffusion: the members to notify (the inbox gets no entry now).
+    let mut notify: Option<Vec<UserId>> = None;
     let recipients = match to.kind {
-        // Write diffusion: one stored message, one inbox entry per member.
         PeerKind::Group => {
             let group = confab_model::GroupId::parse(&to.id)
                 .map_err(|e| LogicError::bad_request(format!("to.id: {e}")))?;
-            let recipients = groups::send_recipients(logic, s, &group).await?;
+            let fanout =
+                groups::send_recipients(logic, s, &group, settings.read_diffusion_threshold)
+                    .await?;
+            let recipients = if fanout.read {
+                // Stored once, with no inbox entry at all: every member,
+                // the sender too, gets theirs by pulling, so that each
+                // inbox holds the group in `seq` order (an entry written
+                // now would come before others' earlier messages not yet
+                // pulled). The sender pulls right after the append.
+                notify = Some(fanout.members);
+                vec![]
+            } else {
+                // Write diffusion: one stored message, one inbox entry per member.
+                fanout.members
+            };
             let m = groups::mentions(
                 logic,
                 s,
@@ -315,14 +334,19 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             ts: confab_model::now_ms(),
             client_msg_id,
             recipients,
+            read_fanout: notify.is_some(),
         })
         .await?;
     metrics::histogram!("confab_logic_store_seconds").record(started.elapsed().as_secs_f64());
     let m = &appended.message;
+    // Read diffusion: the sender's entry, from the pull after the append.
+    let mut own_entry = None;
     if appended.duplicate {
         metrics::counter!("confab_logic_messages_deduplicated_total").increment(1);
     } else {
         metrics::counter!("confab_logic_messages_sent_total", "kind" => body_kind_label(&body.kind)).increment(1);
+        logic.usage.message(&s.app_id);
+        logic.usage.active(&s.app_id, &s.user_id);
         crate::webhooks::after_send(logic, s, m);
         if let Some((group, mentions)) = &mentioned
             && !mentions.is_empty()
@@ -341,13 +365,54 @@ async fn send(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
             let except = (*user == s.user_id).then_some(s.session_id.as_str());
             logic.delivery.deliver(&s.app_id, user, push, except);
         }
-        crate::push::after_send(logic, s, &appended, &body, silent, &settings.push);
+        match &notify {
+            None => crate::push::after_send(logic, s, &appended, &body, silent, &settings.push),
+            Some(members) => {
+                let push = Arc::new(groups::notify_push(m));
+                for user in members.iter().filter(|u| **u != s.user_id) {
+                    logic.delivery.deliver(&s.app_id, user, push.clone(), None);
+                }
+                metrics::counter!("confab_logic_group_notifies_total")
+                    .increment(members.len() as u64);
+                // Offline push decides per member as under write diffusion
+                // (it reads only who the recipients are).
+                let shadow = confab_store::Appended {
+                    message: m.clone(),
+                    duplicate: false,
+                    inbox: members.iter().map(|u| (u.clone(), 0)).collect(),
+                };
+                crate::push::after_send(logic, s, &shadow, &body, silent, &settings.push);
+                // Last, the sender's own entry, from their pull (their other
+                // devices and read cursor as under write diffusion; the app,
+                // not a member, has no inbox). The message is stored and
+                // announced whatever happens here: a failed pull is only
+                // retried by the sender's next sync.
+                if !s.is_app() {
+                    own_entry = match groups::pull_own(logic, &s.app_id, &s.user_id, m).await {
+                        Ok(found) => found,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the sender's pull after a read-diffused send failed");
+                            None
+                        }
+                    };
+                    let push = match own_entry {
+                        Some(inbox_seq) => Arc::new(message_push(m, inbox_seq)),
+                        // Someone else's pull numbered it (a racing sync):
+                        // the other devices pull like everyone's.
+                        None => push,
+                    };
+                    let except = Some(s.session_id.as_str());
+                    logic.delivery.deliver(&s.app_id, &s.user_id, push, except);
+                }
+            }
+        }
     }
     let own_inbox_seq = appended
         .inbox
         .iter()
         .find(|(u, _)| *u == s.user_id)
-        .map(|(_, seq)| *seq);
+        .map(|(_, seq)| *seq)
+        .or(own_entry);
     Ok(Frame {
         msg_id: m.msg_id.clone(),
         conv_id: m.conv_id.as_str().to_owned(),
@@ -432,12 +497,15 @@ fn clamp_limit(limit: Option<u32>, default: u32, max: u32) -> u32 {
 async fn sync(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let since = frame.since.unwrap_or(0);
     let limit = clamp_limit(frame.limit, SYNC_DEFAULT, SYNC_MAX);
+    // Read-diffused groups first: what they hold for the user becomes inbox
+    // entries, so the reply below is what write diffusion would give.
+    let pull_cut = groups::pull(logic, &s.app_id, &s.user_id).await?;
     let mut entries: Vec<InboxEntry> = logic
         .stores
         .inbox
         .since(&s.app_id, &s.user_id, since, limit + 1)
         .await?;
-    let mut has_more = entries.len() > limit as usize;
+    let mut has_more = entries.len() > limit as usize || pull_cut;
     entries.truncate(limit as usize);
     let fit = within_budget(entries.iter().map(|e| e.message.body.as_str()));
     if fit < entries.len() {
@@ -482,9 +550,24 @@ async fn history(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     })
 }
 
+/// Most pulls one `read` of a group makes (500 entries each).
+const READ_PULLS_MAX: usize = 40;
+
 async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let conv = parse_conv(&frame.conv_id)?;
     authorize_conv(logic, s, &conv).await?;
+    if conv.group_id().is_some() {
+        // The cursor is capped at the user's last seq of the conversation,
+        // which a read-diffused group moves only by a pull. One pull gives
+        // at most 500 entries across all the user's groups: pull on, so
+        // that a group behind a longer backlog is not left unread after a
+        // read (bounded: a backlog past that is read by the next `read`).
+        for _ in 0..READ_PULLS_MAX {
+            if !groups::pull(logic, &s.app_id, &s.user_id).await? {
+                break;
+            }
+        }
+    }
     let seq = frame
         .seq
         .ok_or_else(|| LogicError::bad_request("seq is required"))?;
@@ -535,6 +618,8 @@ async fn read(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
 
 async fn conversations(logic: &Logic, s: &Session, frame: Frame) -> Result<Frame> {
     let limit = clamp_limit(frame.limit, CONVERSATIONS_DEFAULT, CONVERSATIONS_MAX);
+    // Read-diffused groups' last seqs and unread counts come with a pull.
+    groups::pull(logic, &s.app_id, &s.user_id).await?;
     let (mut list, mut total) = logic
         .stores
         .reads

@@ -17,6 +17,7 @@ pub mod push;
 pub mod quota;
 pub mod retention;
 pub mod rooms;
+pub mod shared_settings;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use confab_store::Stores;
 
 pub use app_groups::APP_ACTOR;
 pub use error::{LogicError, Result};
+pub use groups::{run_event_sweep, settle_stale_events};
 
 /// How logic reaches online devices. Implemented by the gateway (in-process
 /// in embedded mode). Must not block: a device that cannot take a frame now is
@@ -133,7 +135,9 @@ pub struct Session {
     pub device_id: String,
     pub platform: Platform,
     pub session_id: String,
-    pub settings: AppSettings,
+    /// Shared: every session of an app on a node points at one copy
+    /// (sessions are held per connection, by the hundred thousand).
+    pub settings: Arc<AppSettings>,
     /// The client app's version from login (may be empty).
     pub client_version: String,
 }
@@ -166,6 +170,8 @@ pub struct Logic {
     push_in_flight: push::InFlight,
     /// Which apps have push devices at all (see push.rs).
     push_apps: Arc<push::AppDeviceFlags>,
+    /// Per-app usage counters (dashboards), flushed by the node's startup.
+    usage: Arc<confab_store::UsageRecorder>,
 }
 
 impl Logic {
@@ -176,7 +182,6 @@ impl Logic {
         ));
         Self {
             tokens: auth::TokenVerifier::new(config.clone(), stores.revocations.clone()),
-            stores,
             delivery,
             config,
             rates: quota::MessageRates::default(),
@@ -188,6 +193,8 @@ impl Logic {
             webhooks,
             push_in_flight: push::InFlight::default(),
             push_apps: Arc::default(),
+            usage: Arc::new(confab_store::UsageRecorder::new(stores.usage.clone())),
+            stores,
         }
     }
 
@@ -243,6 +250,12 @@ impl Logic {
         &self.stores
     }
 
+    /// This node's usage counters (the startup flushes them and gives them
+    /// the gateway's connection counts; the push worker adds outcomes).
+    pub fn usage(&self) -> &Arc<confab_store::UsageRecorder> {
+        &self.usage
+    }
+
     pub fn delivery(&self) -> &Arc<dyn Delivery> {
         &self.delivery
     }
@@ -275,6 +288,8 @@ impl Logic {
         self.logins
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let logged_in = handlers::login(self, frame, session_id).await?;
+        self.usage
+            .login(&logged_in.session.app_id, &logged_in.session.user_id);
         webhooks::user_online(self, &logged_in.session);
         Ok(logged_in)
     }
@@ -295,6 +310,7 @@ impl Logic {
             }
             Err(e) => {
                 metrics::counter!("confab_logic_errors_total", "op" => op_label(&op), "code" => e.code).increment(1);
+                self.usage.error(&session.app_id);
                 let mut reply = error_reply(rid, e.code, e.message);
                 reply.retry_after_ms = e.retry_after_ms;
                 reply

@@ -56,7 +56,7 @@ fn session(user: &str, device: &str) -> Session {
         device_id: device.into(),
         platform: Platform::Ios,
         session_id: format!("s-{user}-{device}"),
-        settings: AppSettings::default(),
+        settings: AppSettings::default().into(),
         client_version: String::new(),
     }
 }

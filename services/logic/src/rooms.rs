@@ -143,6 +143,7 @@ pub(crate) async fn send(logic: &Logic, s: &Session, frame: Frame, to: Peer) -> 
         .deliver_room(&s.app_id, &room, Arc::new(push), Some(&s.session_id));
     metrics::counter!("confab_logic_room_messages_total", "priority" => priority.as_str())
         .increment(1);
+    logic.usage.message(&s.app_id);
     Ok(Frame {
         msg_id,
         conv_id: conv_id.as_str().to_owned(),

@@ -97,11 +97,17 @@ pub(crate) fn after_send(logic: &Logic, s: &Session, m: &StoredMessage) {
 }
 
 /// A group event was stored.
-pub(crate) fn group_event(logic: &Logic, s: &Session, m: &StoredMessage, kind: &str) {
-    emit(logic, &s.app_id, WebhookEvent::GroupEvent, || {
+pub(crate) fn group_event(
+    logic: &Logic,
+    app: &confab_model::AppId,
+    actor: &confab_model::UserId,
+    m: &StoredMessage,
+    kind: &str,
+) {
+    emit(logic, app, WebhookEvent::GroupEvent, || {
         json!({
             "event": kind,
-            "actor": s.user_id.as_str(),
+            "actor": actor.as_str(),
             "group_id": m.to.id.as_ref(),
             "message": confab_webhooks::event::message(m),
         })

@@ -12,7 +12,9 @@ pub use body::{Body, BodyError, EVENT_BODY_TYPE, body_type_label};
 pub use group::{GroupInfo, GroupMember, GroupRole, JoinPolicy, event as group_event};
 pub use ids::{AppId, ConvId, GroupId, IdError, Peer, PeerKind, Platform, RoomId, UserId};
 pub use room::RoomPriority;
-pub use settings::{AppSettings, KickPolicy, PushTemplates, Quotas};
+pub use settings::{
+    AppSettings, DEFAULT_READ_DIFFUSION_THRESHOLD, KickPolicy, PushTemplates, Quotas,
+};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -49,7 +49,15 @@ pub struct AppSettings {
     pub quotas: Quotas,
     /// How offline push notifications read (docs/push.md).
     pub push: PushTemplates,
+    /// Groups with more members than this fan out by read diffusion (the
+    /// message is stored once; members pull it), smaller ones by write
+    /// diffusion (one inbox entry per member). docs/protocol.md §4.15.
+    pub read_diffusion_threshold: u32,
 }
+
+/// The default [`AppSettings::read_diffusion_threshold`] (issue 5: groups
+/// above 500 members).
+pub const DEFAULT_READ_DIFFUSION_THRESHOLD: u32 = 500;
 
 /// The app's push notification templates. `{sender}` is the sender's user
 /// id, `{group}` the group's name (or id when it has none).
@@ -135,6 +143,7 @@ impl Default for AppSettings {
             retention_days: 30,
             quotas: Quotas::default(),
             push: PushTemplates::default(),
+            read_diffusion_threshold: DEFAULT_READ_DIFFUSION_THRESHOLD,
         }
     }
 }

@@ -43,6 +43,9 @@ pub const KICKED: &str = "kicked";
 pub const RECEIPT: &str = "receipt";
 pub const RECALLED: &str = "recalled";
 pub const EVENT: &str = "event";
+/// Read diffusion (a group above the app's threshold): "`conv_id` has a
+/// new message at `seq`"; the client pulls it with `sync` or `history`.
+pub const GROUP_NOTIFY: &str = "group_notify";
 /// The server is shutting down or draining: reconnect after `retry_after_ms`.
 pub const GOAWAY: &str = "goaway";
 
@@ -71,4 +74,28 @@ pub mod code {
     pub const SUSPENDED: &str = "suspended";
     /// The sender is muted in this group (or the whole group is muted).
     pub const MUTED: &str = "muted";
+
+    /// Every code above, so that mappings (e.g. the REST API's HTTP status
+    /// per code) can be checked against the whole list in tests.
+    pub const ALL: &[&str] = &[
+        BAD_FRAME,
+        BAD_REQUEST,
+        UNKNOWN_OP,
+        FRAME_TOO_LARGE,
+        UNAUTHORIZED,
+        NOT_LOGGED_IN,
+        ALREADY_LOGGED_IN,
+        NOT_FOUND,
+        FORBIDDEN,
+        RECALL_WINDOW_PASSED,
+        CONTENT_BLOCKED,
+        QUOTA_EXCEEDED,
+        RATE_LIMITED,
+        UNAVAILABLE,
+        INTERNAL,
+        UNSUPPORTED,
+        CONFLICT,
+        SUSPENDED,
+        MUTED,
+    ];
 }

@@ -83,6 +83,16 @@ pub enum Settled {
 }
 
 impl Settled {
+    /// The outcome as the usage counters file it.
+    pub fn usage_outcome(self) -> confab_store::PushOutcome {
+        match self {
+            Settled::Sent => confab_store::PushOutcome::Sent,
+            Settled::Retried => confab_store::PushOutcome::Retried,
+            Settled::DeadToken => confab_store::PushOutcome::DeadToken,
+            Settled::DeadLettered => confab_store::PushOutcome::DeadLetter,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Settled::Sent => "sent",
@@ -98,6 +108,8 @@ pub struct Worker {
     devices: Arc<dyn DeviceStore>,
     providers: Arc<dyn ProviderSource>,
     config: WorkerConfig,
+    /// Per-app push outcomes for the usage dashboards (none: not counted).
+    usage: Option<Arc<confab_store::UsageRecorder>>,
 }
 
 impl Worker {
@@ -112,7 +124,14 @@ impl Worker {
             devices,
             providers,
             config,
+            usage: None,
         }
+    }
+
+    /// Counts each settled job's outcome per app in `usage`.
+    pub fn with_usage(mut self, usage: Arc<confab_store::UsageRecorder>) -> Self {
+        self.usage = Some(usage);
+        self
     }
 
     /// Runs until `shutdown` resolves (the batch in hand is finished first;
@@ -186,6 +205,9 @@ impl Worker {
         match result {
             Ok(settled) => {
                 metrics::counter!("confab_push_jobs_total", "vendor" => vendor_label, "outcome" => settled.as_str()).increment(1);
+                if let Some(usage) = &self.usage {
+                    usage.push(&job.app_id, settled.usage_outcome());
+                }
                 Some(settled)
             }
             Err(e) => {

@@ -9,7 +9,8 @@ use confab_model::{AppId, ConvId, Peer, UserId};
 use confab_model::{GroupId, GroupRole, JoinPolicy};
 
 use crate::{
-    ControlWrite, GroupLimits, GroupUpdate, NewGroup, NewMessage, Route, StoreError, Stores,
+    ControlWrite, GroupLimits, GroupUpdate, MemberEvent, NewGroup, NewMessage, Route, StoreError,
+    Stores,
 };
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
@@ -37,6 +38,7 @@ macro_rules! conformance_tests {
             group_roles_transfer_and_mute,
             group_limits_are_enforced_atomically,
             groups_of_other_apps_are_invisible,
+            membership_changes_store_their_event_as_pending_in_the_same_write,
             rooms_create_get_close_per_app,
             room_presence_counts_members_per_node,
             webhook_outbox_claims_leases_retries_and_dead_letters,
@@ -51,6 +53,12 @@ macro_rules! conformance_tests {
             clear_inbox_forgets_one_user_and_never_reuses_inbox_seqs,
             group_join_requests_replace_expire_page_and_take_once,
             group_mentions_count_after_the_read_cursor,
+            pull_group_timelines_gives_each_read_fanout_message_once_from_joining,
+            pull_group_timelines_after_concurrent_pulls_gives_each_message_once,
+            a_sender_without_an_entry_at_append_pulls_their_own_message_in_seq_order,
+            group_has_unpulled_until_every_member_has_pulled,
+            usage_buckets_add_up_per_app_and_minute,
+            usage_active_users_are_distinct_per_app_and_day,
         );
     };
     (@each $make:expr, $($name:ident),+ $(,)?) => {
@@ -83,6 +91,7 @@ fn p2p(app_id: &AppId, from: &str, to: &str, client_msg_id: &str) -> NewMessage 
         ts: confab_model::now_ms(),
         client_msg_id: client_msg_id.to_owned(),
         recipients: vec![f, t],
+        read_fanout: false,
     }
 }
 
@@ -683,6 +692,18 @@ fn gid(id: &str) -> GroupId {
     GroupId::parse(id).expect("valid group id")
 }
 
+/// A membership event with a fresh id.
+fn ev(kind: &str, actor: &str, at: i64) -> MemberEvent {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    MemberEvent {
+        id: format!("ev-{at}-{n}"),
+        kind: kind.into(),
+        actor: user(actor),
+        at,
+    }
+}
+
 const ROOMY: GroupLimits = GroupLimits {
     max_members: 100,
     max_groups_per_user: 100,
@@ -776,11 +797,16 @@ pub async fn group_create_get_update_and_dismiss(s: Stores) {
 
     assert!(
         s.groups
-            .dismiss(&a, &gid("g1"), 2000)
+            .dismiss(&a, &gid("g1"), &ev("dismissed", "alice", 2000))
             .await
             .expect("dismiss")
     );
-    assert!(!s.groups.dismiss(&a, &gid("g1"), 2001).await.expect("again"));
+    assert!(
+        !s.groups
+            .dismiss(&a, &gid("g1"), &ev("dismissed", "alice", 2001))
+            .await
+            .expect("again")
+    );
     let gone = s
         .groups
         .group(&a, &gid("g1"))
@@ -805,7 +831,14 @@ pub async fn group_create_get_update_and_dismiss(s: Stores) {
     ));
     assert!(matches!(
         s.groups
-            .add_members(&a, &gid("g1"), &[user("bob")], 5, 1, ROOMY)
+            .add_members(
+                &a,
+                &gid("g1"),
+                &[user("bob")],
+                5,
+                ROOMY,
+                &ev("joined", "bob", 1)
+            )
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -838,8 +871,8 @@ pub async fn group_members_add_remove_page_and_count(s: Stores) {
             &gid("g1"),
             &[user("carol"), user("bob"), user("dave"), user("carol")],
             7,
-            5000,
             ROOMY,
+            &ev("joined", "alice", 5000),
         )
         .await
         .expect("add");
@@ -880,7 +913,12 @@ pub async fn group_members_add_remove_page_and_count(s: Stores) {
 
     let removed = s
         .groups
-        .remove_members(&a, &gid("g1"), &[user("bob"), user("zed"), user("alice")])
+        .remove_members(
+            &a,
+            &gid("g1"),
+            &[user("bob"), user("zed"), user("alice")],
+            &ev("removed", "alice", 6000),
+        )
         .await
         .expect("remove");
     assert_eq!(
@@ -1052,7 +1090,14 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
     s.groups.create_group(g).await.expect("create");
     let over = s
         .groups
-        .add_members(&a, &gid("g1"), &[user("carol"), user("dave")], 3, 1, small)
+        .add_members(
+            &a,
+            &gid("g1"),
+            &[user("carol"), user("dave")],
+            3,
+            small,
+            &ev("joined", "alice", 1),
+        )
         .await;
     assert!(matches!(over, Err(StoreError::Limit(_))), "{over:?}");
     assert_eq!(
@@ -1065,7 +1110,14 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
         "nothing of a refused add is written"
     );
     s.groups
-        .add_members(&a, &gid("g1"), &[user("carol")], 3, 1, small)
+        .add_members(
+            &a,
+            &gid("g1"),
+            &[user("carol")],
+            3,
+            small,
+            &ev("joined", "alice", 1),
+        )
         .await
         .expect("fits");
     // Groups per user: alice is in g1; a second group fits, a third does not.
@@ -1098,11 +1150,11 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
                     &gid("g4"),
                     &[user(&format!("u{i}"))],
                     1,
-                    1,
                     GroupLimits {
                         max_members: 5,
                         max_groups_per_user: 100,
                     },
+                    &ev("joined", "alice", 1),
                 )
                 .await
         }));
@@ -1123,6 +1175,156 @@ pub async fn group_limits_are_enforced_atomically(s: Stores) {
         .expect("get")
         .expect("g");
     assert_eq!(info.member_count, 5);
+}
+
+/// A membership change and its pending event are one write: whatever a
+/// crash interrupts afterwards, the event is there to be appended. A change
+/// that changes nothing (a retry) stores no event; clearing is per event and
+/// per app; the sweep sees only events older than its cut-off.
+pub async fn membership_changes_store_their_event_as_pending_in_the_same_write(s: Stores) {
+    let (a, b) = (app("a"), app("b"));
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("create");
+    let join = ev("joined", "alice", 1000);
+    let added = s
+        .groups
+        .add_members(
+            &a,
+            &gid("g1"),
+            &[user("carol"), user("bob")],
+            3,
+            ROOMY,
+            &join,
+        )
+        .await
+        .expect("add");
+    assert_eq!(added, vec![user("carol")]);
+    let again = s
+        .groups
+        .add_members(
+            &a,
+            &gid("g1"),
+            &[user("carol")],
+            3,
+            ROOMY,
+            &ev("joined", "alice", 1001),
+        )
+        .await
+        .expect("retry");
+    assert!(again.is_empty());
+    let remove = ev("removed", "alice", 2000);
+    s.groups
+        .remove_members(&a, &gid("g1"), &[user("bob"), user("zed")], &remove)
+        .await
+        .expect("remove");
+    let none = s
+        .groups
+        .remove_members(
+            &a,
+            &gid("g1"),
+            &[user("bob")],
+            &ev("removed", "alice", 2001),
+        )
+        .await
+        .expect("retry remove");
+    assert!(none.is_empty());
+    let pending = s
+        .groups
+        .pending_events(&a, &gid("g1"))
+        .await
+        .expect("pending");
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| (p.event.clone(), p.users.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (join.clone(), vec![user("carol")]),
+            (remove.clone(), vec![user("bob")]),
+        ],
+        "one event per change that changed something, in order, with the users it affected"
+    );
+    assert!(
+        pending
+            .iter()
+            .all(|p| p.app_id == a && p.group_id == gid("g1"))
+    );
+    // Another app sees none of them and cannot clear them.
+    assert!(
+        s.groups
+            .pending_events(&b, &gid("g1"))
+            .await
+            .expect("b")
+            .is_empty()
+    );
+    s.groups
+        .clear_pending_event(&b, &gid("g1"), &join.id)
+        .await
+        .expect("clear other app");
+    assert_eq!(
+        s.groups
+            .pending_events(&a, &gid("g1"))
+            .await
+            .expect("p")
+            .len(),
+        2
+    );
+    // The sweep: older than the cut-off only, oldest first, limited.
+    let stale = s
+        .groups
+        .stale_pending_events(1500, 10)
+        .await
+        .expect("stale");
+    assert_eq!(
+        stale.iter().map(|p| &p.event).collect::<Vec<_>>(),
+        vec![&join]
+    );
+    let stale = s
+        .groups
+        .stale_pending_events(i64::MAX, 1)
+        .await
+        .expect("stale");
+    assert_eq!(
+        stale.iter().map(|p| &p.event).collect::<Vec<_>>(),
+        vec![&join]
+    );
+    s.groups
+        .clear_pending_event(&a, &gid("g1"), &join.id)
+        .await
+        .expect("clear");
+    s.groups
+        .clear_pending_event(&a, &gid("g1"), &join.id)
+        .await
+        .expect("clear twice");
+    let left = s.groups.pending_events(&a, &gid("g1")).await.expect("p");
+    assert_eq!(
+        left.iter().map(|p| &p.event).collect::<Vec<_>>(),
+        vec![&remove]
+    );
+    // Dismissal: the event goes to every member the group had.
+    let dismiss = ev("dismissed", "alice", 3000);
+    assert!(
+        s.groups
+            .dismiss(&a, &gid("g1"), &dismiss)
+            .await
+            .expect("dismiss")
+    );
+    assert!(
+        !s.groups
+            .dismiss(&a, &gid("g1"), &ev("dismissed", "alice", 3001))
+            .await
+            .expect("again")
+    );
+    let pending = s.groups.pending_events(&a, &gid("g1")).await.expect("p");
+    assert_eq!(
+        pending.len(),
+        2,
+        "no event for a dismissal that did nothing"
+    );
+    assert_eq!(pending[1].event, dismiss);
+    assert_eq!(pending[1].users, vec![user("alice"), user("carol")]);
 }
 
 pub async fn groups_of_other_apps_are_invisible(s: Stores) {
@@ -1152,7 +1354,12 @@ pub async fn groups_of_other_apps_are_invisible(s: Stores) {
         .create_group(new_group(&b, "g1", "zed", &[]))
         .await
         .expect("same id, other app");
-    assert!(!s.groups.dismiss(&b, &gid("g2"), 1).await.expect("dismiss"));
+    assert!(
+        !s.groups
+            .dismiss(&b, &gid("g2"), &ev("dismissed", "alice", 1))
+            .await
+            .expect("dismiss")
+    );
     assert_eq!(
         s.groups
             .group(&a, &gid("g1"))
@@ -2147,5 +2354,600 @@ pub async fn group_mentions_count_after_the_read_cursor(s: Stores) {
             .await
             .expect("other group"),
         0
+    );
+}
+
+/// A group message as logic stores it: write fan-out to every member in
+/// `recipients`, or read fan-out (`recipients` is the sender alone).
+fn group_msg(
+    app_id: &AppId,
+    group: &str,
+    from: &str,
+    cid: &str,
+    to: &[&str],
+    read: bool,
+) -> NewMessage {
+    let g = gid(group);
+    let f = user(from);
+    NewMessage {
+        app_id: app_id.clone(),
+        conv_id: ConvId::group(&g),
+        msg_id: format!("m-{}-{from}-{cid}", app_id.as_str()),
+        from: f.clone(),
+        to: Peer {
+            kind: confab_model::PeerKind::Group,
+            id: std::sync::Arc::from(group),
+        },
+        body: format!(r#"{{"type":"text","text":"{cid}"}}"#),
+        ts: confab_model::now_ms(),
+        client_msg_id: cid.to_owned(),
+        recipients: if read {
+            vec![f]
+        } else {
+            to.iter().map(|u| user(u)).collect()
+        },
+        read_fanout: read,
+    }
+}
+
+/// (conv, seq) of a user's whole inbox, in inbox order, checking that
+/// `inbox_seq` runs 1, 2, 3, ... without a gap.
+async fn inbox_of(s: &Stores, a: &AppId, u: &str) -> Vec<(String, u64)> {
+    let entries = s.inbox.since(a, &user(u), 0, 1000).await.expect("since");
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.inbox_seq, i as u64 + 1, "{u}'s inbox is gap-free");
+    }
+    entries
+        .iter()
+        .map(|e| (e.message.conv_id.as_str().to_owned(), e.message.seq))
+        .collect()
+}
+
+pub async fn pull_group_timelines_gives_each_read_fanout_message_once_from_joining(s: Stores) {
+    let (a, other) = (app("app1"), app("app2"));
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("group");
+    let all = ["alice", "bob"];
+    let conv = ConvId::group(&gid("g1")).as_str().to_owned();
+    // A pull before the app has any read-fan-out message finds nothing (a
+    // store may remember that); one stored later is still found.
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("bob"), 100)
+            .await
+            .expect("nothing yet"),
+        crate::Pulled::default()
+    );
+    // seq 1 write, 2-3 read, 4 write (the group crossed the threshold up,
+    // then down), 5 read by bob himself.
+    for (cid, from, read) in [
+        ("c1", "alice", false),
+        ("c2", "alice", true),
+        ("c3", "alice", true),
+        ("c4", "alice", false),
+        ("c5", "bob", true),
+    ] {
+        s.messages
+            .append(group_msg(&a, "g1", from, cid, &all, read))
+            .await
+            .expect("append");
+    }
+    assert_eq!(
+        inbox_of(&s, &a, "bob").await,
+        vec![(conv.clone(), 1), (conv.clone(), 4), (conv.clone(), 5)],
+        "before a pull: the write fan-out messages and his own"
+    );
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&other, &user("bob"), 100)
+            .await
+            .expect("other app")
+            .entries,
+        0,
+        "another app has nothing of this group"
+    );
+    // A limit of one pulls the oldest first.
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("bob"), 1)
+            .await
+            .expect("pull")
+            .entries,
+        1
+    );
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("bob"), 100)
+            .await
+            .expect("pull")
+            .entries,
+        1
+    );
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("bob"), 100)
+            .await
+            .expect("again")
+            .entries,
+        0,
+        "nothing is given twice"
+    );
+    assert_eq!(
+        inbox_of(&s, &a, "bob").await,
+        vec![
+            (conv.clone(), 1),
+            (conv.clone(), 4),
+            (conv.clone(), 5),
+            (conv.clone(), 2),
+            (conv.clone(), 3)
+        ]
+    );
+    assert_eq!(s.inbox.head(&a, &user("bob")).await.expect("head"), 5);
+    // Alice pulls bob's message only (not her own read fan-out ones).
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("alice"), 100)
+            .await
+            .expect("alice")
+            .entries,
+        1
+    );
+    assert_eq!(
+        inbox_of(&s, &a, "alice").await,
+        vec![
+            (conv.clone(), 1),
+            (conv.clone(), 2),
+            (conv.clone(), 3),
+            (conv.clone(), 4),
+            (conv.clone(), 5)
+        ]
+    );
+    // The conversation list counts pulled messages: bob read nothing.
+    let (list, total) = s
+        .reads
+        .conversations(&a, &user("bob"), 10)
+        .await
+        .expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].last_seq, 5);
+    assert_eq!(total, 0, "bob's own message 5 moved his read cursor to 5");
+
+    // Carol joins at seq 6: she pulls from there on, never before.
+    s.groups
+        .add_members(
+            &a,
+            &gid("g1"),
+            &[user("carol")],
+            6,
+            ROOMY,
+            &ev("joined", "carol", 2000),
+        )
+        .await
+        .expect("join");
+    s.messages
+        .append(group_msg(&a, "g1", "alice", "c6", &all, true))
+        .await
+        .expect("append 6");
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("carol"), 100)
+            .await
+            .expect("carol")
+            .entries,
+        1
+    );
+    assert_eq!(inbox_of(&s, &a, "carol").await, vec![(conv.clone(), 6)]);
+    let (list, _) = s
+        .reads
+        .conversations(&a, &user("carol"), 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        list[0].last_seq, 6,
+        "her conversation row moved as an append moves it"
+    );
+
+    // A removed member pulls nothing more.
+    s.groups
+        .remove_members(
+            &a,
+            &gid("g1"),
+            &[user("bob")],
+            &ev("removed", "alice", 3000),
+        )
+        .await
+        .expect("remove");
+    s.messages
+        .append(group_msg(&a, "g1", "alice", "c7", &all, true))
+        .await
+        .expect("append 7");
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("bob"), 100)
+            .await
+            .expect("bob")
+            .entries,
+        0,
+        "removed: nothing after the removal"
+    );
+    assert_eq!(
+        s.inbox
+            .pull_group_timelines(&a, &user("carol"), 100)
+            .await
+            .expect("carol")
+            .entries,
+        1
+    );
+    // The writer's inbox counters stay right after pulls: the next append
+    // follows the pulled entries.
+    let appended = s
+        .messages
+        .append(p2p(&a, "dave", "carol", "after-pull"))
+        .await
+        .expect("p2p");
+    assert_eq!(appended.inbox[1], (user("carol"), 3));
+    // A sole poster's own messages (she has their entries from the append)
+    // are gone through once: they move her cursor, never her inbox.
+    for cid in ["c8", "c9", "c10"] {
+        s.messages
+            .append(group_msg(&a, "g1", "alice", cid, &all, true))
+            .await
+            .expect("append");
+    }
+    let alice_inbox = inbox_of(&s, &a, "alice").await;
+    let mut pulls = vec![];
+    for _ in 0..4 {
+        pulls.push(
+            s.inbox
+                .pull_group_timelines(&a, &user("alice"), 2)
+                .await
+                .expect("alice"),
+        );
+    }
+    let more = |more| crate::Pulled {
+        entries: 0,
+        more,
+        given: vec![],
+    };
+    assert_eq!(
+        pulls,
+        vec![more(true), more(true), more(false), more(false)],
+        "her five own messages (6..10) gone through two at a time, then nothing"
+    );
+    assert_eq!(inbox_of(&s, &a, "alice").await, alice_inbox);
+}
+
+/// Read diffusion keeps each member's inbox in `seq` order per group: a
+/// read-fan-out message appended without an entry for its sender (the
+/// recipients list only those who cannot pull) reaches the sender through
+/// the pull too, after the group's earlier messages; a listed recipient
+/// gets the entry at once and the pull never repeats it.
+pub async fn a_sender_without_an_entry_at_append_pulls_their_own_message_in_seq_order(s: Stores) {
+    let a = app("app1");
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("group");
+    let unlisted = |from: &str, cid: &str| NewMessage {
+        recipients: vec![],
+        ..group_msg(&a, "g1", from, cid, &[], true)
+    };
+    s.messages
+        .append(unlisted("alice", "a1"))
+        .await
+        .expect("a1");
+    let own = s.messages.append(unlisted("bob", "b1")).await.expect("b1");
+    assert!(own.inbox.is_empty(), "no entry at append: {:?}", own.inbox);
+    // A write-diffused entry for someone who cannot pull (say, a user the
+    // group just removed) is given at once.
+    let listed = s
+        .messages
+        .append(NewMessage {
+            recipients: vec![user("zed")],
+            ..group_msg(&a, "g1", "alice", "a2", &[], true)
+        })
+        .await
+        .expect("a2");
+    assert_eq!(listed.inbox, vec![(user("zed"), 1)]);
+    let pulled = s
+        .inbox
+        .pull_group_timelines(&a, &user("bob"), 100)
+        .await
+        .expect("bob pulls");
+    let conv = "group:g1".to_owned();
+    assert_eq!(
+        pulled.given,
+        (1..=3)
+            .map(|seq| crate::PulledEntry {
+                conv_id: conv.clone(),
+                seq,
+                inbox_seq: seq,
+            })
+            .collect::<Vec<_>>(),
+        "alice's, then his own, then alice's next: by seq"
+    );
+    assert_eq!(
+        inbox_of(&s, &a, "bob").await,
+        vec![(conv.clone(), 1), (conv.clone(), 2), (conv.clone(), 3)]
+    );
+    let again = s
+        .inbox
+        .pull_group_timelines(&a, &user("bob"), 100)
+        .await
+        .expect("bob again");
+    assert_eq!(again.entries, 0, "given once");
+    s.inbox
+        .pull_group_timelines(&a, &user("alice"), 100)
+        .await
+        .expect("alice pulls");
+    assert_eq!(
+        inbox_of(&s, &a, "alice").await,
+        vec![(conv.clone(), 1), (conv.clone(), 2), (conv, 3)],
+        "the sender of a1 and a2 pulls them too"
+    );
+}
+
+/// A group holds read-fanout messages someone still has to pull until every
+/// current member has pulled past its newest one; a member who joined after
+/// it, or one who left, does not count.
+pub async fn group_has_unpulled_until_every_member_has_pulled(s: Stores) {
+    let (a, other) = (app("app1"), app("app2"));
+    for app_id in [&a, &other] {
+        s.groups
+            .create_group(new_group(app_id, "g1", "alice", &["bob"]))
+            .await
+            .expect("group");
+    }
+    let g1 = gid("g1");
+    let unpulled = |app_id: AppId| {
+        let s = s.clone();
+        let g1 = g1.clone();
+        async move {
+            s.inbox
+                .group_has_unpulled(&app_id, &g1)
+                .await
+                .expect("unpulled")
+        }
+    };
+    s.messages
+        .append(group_msg(&a, "g1", "alice", "w1", &["alice", "bob"], false))
+        .await
+        .expect("write-diffused");
+    assert!(
+        !unpulled(a.clone()).await,
+        "write diffusion leaves nothing to pull"
+    );
+    s.messages
+        .append(NewMessage {
+            recipients: vec![],
+            ..group_msg(&a, "g1", "alice", "r1", &[], true)
+        })
+        .await
+        .expect("read-fanout");
+    assert!(unpulled(a.clone()).await, "alice and bob have r1 to pull");
+    assert!(
+        !unpulled(other.clone()).await,
+        "another app's group of that id"
+    );
+    s.inbox
+        .pull_group_timelines(&a, &user("bob"), 100)
+        .await
+        .expect("bob pulls");
+    assert!(unpulled(a.clone()).await, "alice has not pulled yet");
+    s.inbox
+        .pull_group_timelines(&a, &user("alice"), 100)
+        .await
+        .expect("alice pulls");
+    assert!(!unpulled(a.clone()).await, "everyone pulled");
+    // Someone joining after the newest read-fanout message has nothing to
+    // pull from before their joining.
+    s.groups
+        .add_members(
+            &a,
+            &g1,
+            &[user("carol")],
+            3,
+            ROOMY,
+            &ev("joined", "alice", 2000),
+        )
+        .await
+        .expect("carol joins");
+    assert!(!unpulled(a.clone()).await, "carol joined after r1");
+    // A message from her joining on is hers to pull; once she has left the
+    // group, it no longer counts.
+    s.messages
+        .append(NewMessage {
+            recipients: vec![],
+            ..group_msg(&a, "g1", "alice", "r2", &[], true)
+        })
+        .await
+        .expect("r2");
+    for u in ["alice", "bob"] {
+        s.inbox
+            .pull_group_timelines(&a, &user(u), 100)
+            .await
+            .expect("pull");
+    }
+    assert!(unpulled(a.clone()).await, "carol has r2 to pull");
+    s.groups
+        .remove_members(&a, &g1, &[user("carol")], &ev("removed", "alice", 3000))
+        .await
+        .expect("carol removed");
+    assert!(!unpulled(a.clone()).await, "a former member does not count");
+}
+
+pub async fn pull_group_timelines_after_concurrent_pulls_gives_each_message_once(s: Stores) {
+    let a = app("app1");
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("group");
+    for i in 0..40 {
+        s.messages
+            .append(group_msg(&a, "g1", "alice", &format!("c{i}"), &[], true))
+            .await
+            .expect("append");
+    }
+    let pulls = (0..8).map(|_| {
+        let s = s.clone();
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            loop {
+                let got = s
+                    .inbox
+                    .pull_group_timelines(&a, &user("bob"), 3)
+                    .await
+                    .expect("pull")
+                    .entries;
+                if got == 0 {
+                    return n;
+                }
+                n += got;
+            }
+        })
+    });
+    let mut total = 0;
+    for p in pulls {
+        total += p.await.expect("task");
+    }
+    assert_eq!(total, 40, "every message pulled exactly once");
+    let seqs: Vec<u64> = inbox_of(&s, &a, "bob")
+        .await
+        .into_iter()
+        .map(|(_, q)| q)
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=40).collect::<Vec<u64>>(),
+        "in seq order, once each"
+    );
+}
+
+fn usage_delta(app_id: &AppId, minute: i64, messages: u64, push_sent: u64) -> crate::UsageDelta {
+    crate::UsageDelta {
+        app_id: app_id.clone(),
+        minute,
+        counts: crate::UsageCounts {
+            messages,
+            push_sent,
+            logins: 1,
+            connection_seconds: 10,
+            ..Default::default()
+        },
+    }
+}
+
+pub async fn usage_buckets_add_up_per_app_and_minute(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let m0 = 1_700_000_040_000; // a minute's start
+    let m1 = m0 + 60_000;
+    // Two nodes (or two flushes) add into the same bucket.
+    s.usage
+        .add_usage(&[usage_delta(&a, m0, 3, 1), usage_delta(&b, m0, 100, 0)])
+        .await
+        .expect("add");
+    s.usage
+        .add_usage(&[usage_delta(&a, m0, 2, 0), usage_delta(&a, m1, 7, 2)])
+        .await
+        .expect("add again");
+    let got = s
+        .usage
+        .usage_minutes(&a, m0, m1 + 60_000)
+        .await
+        .expect("read");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, m0);
+    assert_eq!(
+        (
+            got[0].1.messages,
+            got[0].1.push_sent,
+            got[0].1.logins,
+            got[0].1.connection_seconds
+        ),
+        (5, 1, 2, 20),
+        "the two deltas of minute 0 add up"
+    );
+    assert_eq!(
+        (got[1].0, got[1].1.messages, got[1].1.push_sent),
+        (m1, 7, 2)
+    );
+    // The range is half-open.
+    let first = s.usage.usage_minutes(&a, m0, m1).await.expect("read");
+    assert_eq!(first.len(), 1);
+    // Another app's counts are its own.
+    let other = s
+        .usage
+        .usage_minutes(&b, m0, m1 + 60_000)
+        .await
+        .expect("read");
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].1.messages, 100);
+    assert!(
+        s.usage
+            .usage_minutes(&app("app3"), m0, m1 + 60_000)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // Retention removes the older minute only.
+    s.usage.purge_usage(m1, 0).await.expect("purge");
+    let left = s.usage.usage_minutes(&a, 0, i64::MAX).await.expect("read");
+    assert_eq!(left.iter().map(|(m, _)| *m).collect::<Vec<_>>(), vec![m1]);
+}
+
+pub async fn usage_active_users_are_distinct_per_app_and_day(s: Stores) {
+    let (a, b) = (app("app1"), app("app2"));
+    let day = 19_700;
+    s.usage
+        .mark_active(day, &[(a.clone(), user("alice")), (a.clone(), user("bob"))])
+        .await
+        .expect("mark");
+    // Another node saw alice too, and carol; and alice in another app.
+    s.usage
+        .mark_active(
+            day,
+            &[
+                (a.clone(), user("alice")),
+                (a.clone(), user("carol")),
+                (b.clone(), user("alice")),
+            ],
+        )
+        .await
+        .expect("mark again");
+    s.usage
+        .mark_active(day + 1, &[(a.clone(), user("alice"))])
+        .await
+        .expect("next day");
+    assert_eq!(
+        s.usage
+            .daily_active_users(&a, day, day + 2)
+            .await
+            .expect("dau"),
+        vec![(day, 3), (day + 1, 1)]
+    );
+    assert_eq!(
+        s.usage
+            .daily_active_users(&b, day, day + 2)
+            .await
+            .expect("dau"),
+        vec![(day, 1)]
+    );
+    assert_eq!(
+        s.usage
+            .daily_active_users(&a, day + 1, day + 2)
+            .await
+            .expect("dau"),
+        vec![(day + 1, 1)]
+    );
+    s.usage.purge_usage(0, day + 1).await.expect("purge");
+    assert_eq!(
+        s.usage
+            .daily_active_users(&a, 0, i64::MAX)
+            .await
+            .expect("dau"),
+        vec![(day + 1, 1)]
     );
 }

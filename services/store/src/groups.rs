@@ -66,6 +66,35 @@ pub struct JoinRequest {
     pub expires_at: i64,
 }
 
+/// The event a membership change owes the group's conversation (joined,
+/// left, removed, dismissed). The store keeps it as a pending row written in
+/// the change's own transaction, so a crash between the change and the
+/// event's append cannot lose the event: whoever next finds the row (the
+/// request's retry, or logic's sweep) appends it — idempotently, `id` is the
+/// event message's `client_msg_id` — and clears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberEvent {
+    /// Unique per change (a ULID); the event's `client_msg_id`.
+    pub id: String,
+    /// The event kind (`confab_model::group_event`).
+    pub kind: String,
+    /// Who made the change: the event's sender.
+    pub actor: UserId,
+    /// When the change was made, ms.
+    pub at: i64,
+}
+
+/// A stored [`MemberEvent`] whose message is not yet known to be appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub app_id: AppId,
+    pub group_id: GroupId,
+    pub event: MemberEvent,
+    /// The users the change affected: added, removed, or (dismissal) every
+    /// member the group had.
+    pub users: Vec<UserId>,
+}
+
 #[async_trait]
 pub trait GroupStore: Send + Sync + 'static {
     /// Creates a group with its owner and initial members. `Conflict` if the
@@ -86,27 +115,41 @@ pub trait GroupStore: Send + Sync + 'static {
     ) -> Result<GroupInfo>;
 
     /// Adds members (role member). Users already in the group are skipped;
-    /// returns the ones actually added. `Limit` (nothing written) if the group
-    /// or one of the users would go over `limits`; `NotFound` for a group that
-    /// does not exist or was dismissed.
+    /// returns the ones actually added and, if any were, stores `event` as
+    /// pending for them in the same transaction. `Limit` (nothing written)
+    /// if the group or one of the users would go over `limits`; `NotFound`
+    /// for a group that does not exist or was dismissed.
     async fn add_members(
         &self,
         app: &AppId,
         group: &GroupId,
         users: &[UserId],
         join_seq: u64,
-        at: i64,
         limits: GroupLimits,
+        event: &MemberEvent,
     ) -> Result<Vec<UserId>>;
 
-    /// Removes members; returns the ones that were members. The owner is
-    /// never removed here (transfer or dismiss instead).
+    /// Removes members; returns the ones that were members and, if any
+    /// were, stores `event` as pending for them in the same transaction.
+    /// The owner is never removed here (transfer or dismiss instead).
     async fn remove_members(
         &self,
         app: &AppId,
         group: &GroupId,
         users: &[UserId],
+        event: &MemberEvent,
     ) -> Result<Vec<UserId>>;
+
+    /// The group's pending membership events, oldest first.
+    async fn pending_events(&self, app: &AppId, group: &GroupId) -> Result<Vec<PendingEvent>>;
+
+    /// Pending membership events of any app made before `before` (ms),
+    /// oldest first, at most `limit`: what a crash left behind.
+    async fn stale_pending_events(&self, before: i64, limit: u32) -> Result<Vec<PendingEvent>>;
+
+    /// Forgets a pending event once its message is stored. Clearing an
+    /// event that is not pending is not an error.
+    async fn clear_pending_event(&self, app: &AppId, group: &GroupId, id: &str) -> Result<()>;
 
     async fn member(
         &self,
@@ -147,10 +190,11 @@ pub trait GroupStore: Send + Sync + 'static {
         until: i64,
     ) -> Result<bool>;
 
-    /// Dismisses a group: drops every member and keeps the record (so the id
-    /// is never reused). Returns false if it was already dismissed or never
-    /// existed.
-    async fn dismiss(&self, app: &AppId, group: &GroupId, at: i64) -> Result<bool>;
+    /// Dismisses a group: drops every member, keeps the record (so the id
+    /// is never reused) and stores `event` as pending for every member it
+    /// had, in one transaction. Returns false (nothing written) if it was
+    /// already dismissed or never existed.
+    async fn dismiss(&self, app: &AppId, group: &GroupId, event: &MemberEvent) -> Result<bool>;
 
     /// How many groups `user` is a member of.
     async fn group_count(&self, app: &AppId, user: &UserId) -> Result<u64>;
@@ -215,4 +259,42 @@ pub trait GroupStore: Send + Sync + 'static {
         user: &UserId,
         after_seq: u64,
     ) -> Result<u64>;
+}
+
+/// A pending event's users as stored (a JSON array of ids).
+pub(crate) fn encode_users(users: &[UserId]) -> String {
+    serde_json::Value::from(users.iter().map(UserId::as_str).collect::<Vec<_>>()).to_string()
+}
+
+pub(crate) fn decode_users(text: &str) -> Result<Vec<UserId>> {
+    let bad = || crate::StoreError::Corrupt("a pending group event has bad users".into());
+    let ids: Vec<String> = serde_json::from_str(text).map_err(|_| bad())?;
+    ids.iter()
+        .map(|id| UserId::parse(id).map_err(|_| bad()))
+        .collect()
+}
+
+/// A pending event from its stored columns.
+pub(crate) fn pending_event(
+    app_id: &str,
+    group_id: &str,
+    id: String,
+    kind: String,
+    actor: &str,
+    users: &str,
+    at: i64,
+) -> Result<PendingEvent> {
+    let bad =
+        |what: &str| crate::StoreError::Corrupt(format!("a pending group event has a bad {what}"));
+    Ok(PendingEvent {
+        app_id: AppId::parse(app_id).map_err(|_| bad("app_id"))?,
+        group_id: GroupId::parse(group_id).map_err(|_| bad("group_id"))?,
+        event: MemberEvent {
+            id,
+            kind,
+            actor: UserId::parse(actor).map_err(|_| bad("actor"))?,
+            at,
+        },
+        users: decode_users(users)?,
+    })
 }

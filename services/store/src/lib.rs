@@ -11,6 +11,7 @@
 //! - [`RouteTable`]: where each online device is connected.
 //! - [`WebhookOutbox`]: webhook events waiting for delivery, and dead letters.
 //! - [`UserStore`]: user profiles (REST `/v1/users`).
+//! - [`UsageStore`]: per-app usage per minute and daily active users.
 //! - [`DeviceStore`], [`PushQueue`]: push registrations and preferences, and
 //!   the durable queue of notifications (offline push).
 //!
@@ -28,21 +29,25 @@ pub mod push;
 pub mod redis_store;
 pub mod rooms;
 pub mod sqlite;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, GroupId, InboxEntry, Peer, StoredMessage, UserId};
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
-pub use groups::{GroupLimits, GroupStore, GroupUpdate, JoinRequest, NewGroup};
+pub use groups::{
+    GroupLimits, GroupStore, GroupUpdate, JoinRequest, MemberEvent, NewGroup, PendingEvent,
+};
 pub use push::{
     DeadPushJob, DeviceStore, Dnd, NewPushJob, PushDevice, PushJob, PushQueue, PushTarget,
     QueueStats,
 };
 pub use rooms::{Room, RoomStore};
+pub use usage::{PushOutcome, UsageCounts, UsageDelta, UsageRecorder, UsageStore};
 pub use users::{ProfileUpdate, UserProfile, UserStore};
 pub use webhooks::WebhookOutbox;
 
@@ -84,6 +89,10 @@ pub struct NewMessage {
     /// Users whose inbox gets the message, the sender included (so that the
     /// sender's other devices sync it). The sender's read cursor moves to it.
     pub recipients: Vec<UserId>,
+    /// Read diffusion (a group above the app's threshold): `recipients` is
+    /// the sender alone, and every other member is given an inbox entry for
+    /// the message when they pull ([`InboxStore::pull_group_timelines`]).
+    pub read_fanout: bool,
 }
 
 /// What a retention purge removed.
@@ -111,6 +120,26 @@ pub struct Appended {
     pub duplicate: bool,
     /// Each recipient's new inbox entry (empty for a duplicate).
     pub inbox: Vec<(UserId, u64)>,
+}
+
+/// What one [`InboxStore::pull_group_timelines`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Inbox entries added.
+    pub entries: u32,
+    /// It stopped at its limit: there may be more to pull.
+    pub more: bool,
+    /// The entries added, in `inbox_seq` order: a sender learns the
+    /// `inbox_seq` their own read-fan-out message got.
+    pub given: Vec<PulledEntry>,
+}
+
+/// One inbox entry a pull added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledEntry {
+    pub conv_id: String,
+    pub seq: u64,
+    pub inbox_seq: u64,
 }
 
 #[async_trait]
@@ -167,6 +196,26 @@ pub trait InboxStore: Send + Sync + 'static {
     /// head does not move back: a later message gets the next `inbox_seq`,
     /// never a reused one.
     async fn clear_inbox(&self, app: &AppId, user: &UserId) -> Result<()>;
+
+    /// Read diffusion: gives `user` inbox entries (the next `inbox_seq`s,
+    /// in `(conv_id, seq)` order) for the messages of the groups they are a
+    /// member of now that were stored with `read_fanout`, that they may read
+    /// (`seq >= join_seq`) and were not given by an earlier pull. Their
+    /// conversation rows move as an append would move them (`last_seq`,
+    /// `updated_at`, and `read_seq` past their own messages). A message
+    /// whose sender was among its recipients at append (`sender_entry`:
+    /// every read-fanout message stored before migration 0014) only moves
+    /// the sender's pull cursor past it. Goes through at most `limit`
+    /// messages; concurrent pulls of one user never give a message twice.
+    async fn pull_group_timelines(&self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled>;
+
+    /// Read diffusion: whether some member of `group` now has one of its
+    /// read-fanout messages still to pull (a member who joined after the
+    /// group's newest such message has none). False for a group that never
+    /// had one. A group that shrinks to the threshold keeps fanning out by
+    /// read diffusion while this holds, so that no member's inbox gets a
+    /// write-diffused entry before the older ones they still have to pull.
+    async fn group_has_unpulled(&self, app: &AppId, group: &GroupId) -> Result<bool>;
 }
 
 /// One conversation in a user's list.
@@ -292,4 +341,6 @@ pub struct Stores {
     pub devices: Arc<dyn DeviceStore>,
     /// The durable push queue.
     pub push_queue: Arc<dyn PushQueue>,
+    /// Per-app usage (dashboards).
+    pub usage: Arc<dyn UsageStore>,
 }

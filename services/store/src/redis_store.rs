@@ -21,14 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_model::{AppId, ConvId, InboxEntry, Peer, RoomId, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, GroupId, InboxEntry, Peer, RoomId, StoredMessage, UserId};
 use serde_json::json;
 
 mod conn;
 pub use conn::{DEFAULT_PREFIX, RedisConn, RedisTarget, SlotBatch};
 
 use crate::{
-    Appended, InboxStore, MessageStore, NewMessage, Purged, Result, Route, RouteTable, StoreError,
+    Appended, InboxStore, MessageStore, NewMessage, Pulled, Purged, Result, Route, RouteTable,
+    StoreError,
 };
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -398,6 +399,41 @@ fn decode(raw: &str) -> Option<InboxEntry> {
 pub struct RingedMessages {
     pub inner: Arc<dyn MessageStore>,
     pub ring: RedisRing,
+    /// A group recall must drop its members' rings, which hold the
+    /// message's content (write diffusion put it in each member's inbox).
+    pub groups: Arc<dyn crate::GroupStore>,
+}
+
+impl RingedMessages {
+    /// Everyone whose ring may hold a message of `conv`: both participants
+    /// of a single chat, every member of a group.
+    async fn holders(&self, app: &AppId, conv: &ConvId) -> Result<Vec<UserId>> {
+        if let Some(group) = conv.group_id() {
+            let mut users = Vec::new();
+            let mut after: Option<UserId> = None;
+            loop {
+                let page = self
+                    .groups
+                    .members(app, &group, after.as_ref(), 1000)
+                    .await?;
+                let full = page.len() == 1000;
+                after = page.last().map(|m| m.user_id.clone());
+                users.extend(page.into_iter().map(|m| m.user_id));
+                if !full {
+                    return Ok(users);
+                }
+            }
+        }
+        Ok(conv
+            .p2p_members()
+            .map(|(a, b)| {
+                [a, b]
+                    .into_iter()
+                    .filter_map(|u| UserId::parse(u).ok())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
 }
 
 #[async_trait]
@@ -442,15 +478,7 @@ impl MessageStore for RingedMessages {
     }
 
     async fn recall(&self, app: &AppId, conv: &ConvId, msg_id: &str) -> Result<bool> {
-        let users: Vec<UserId> = conv
-            .p2p_members()
-            .map(|(a, b)| {
-                [a, b]
-                    .into_iter()
-                    .filter_map(|u| UserId::parse(u).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let users = self.holders(app, conv).await?;
         // Clear the rings before and after the update: a stale ring would
         // show recalled content, so a failure here fails the recall (the
         // client retries, and a retry runs this again).
@@ -514,6 +542,24 @@ impl InboxStore for RingedInbox {
         self.inner.clear_inbox(app, user).await?;
         bounded(self.ring.invalidate(app, &users)).await
     }
+
+    async fn pull_group_timelines(&self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled> {
+        let pulled = self.inner.pull_group_timelines(app, user, limit).await?;
+        if pulled.entries > 0 {
+            // The pulled entries are in PostgreSQL only: the ring would
+            // now miss a run (sync already falls back on a gap), so drop it
+            // and let later appends refill it. A failure here costs only
+            // ring hits, never correctness.
+            if let Err(e) = bounded(self.ring.invalidate(app, std::slice::from_ref(user))).await {
+                tracing::warn!(error = %e, "could not drop an inbox ring after a pull");
+            }
+        }
+        Ok(pulled)
+    }
+
+    async fn group_has_unpulled(&self, app: &AppId, group: &GroupId) -> Result<bool> {
+        self.inner.group_has_unpulled(app, group).await
+    }
 }
 
 /// The stores of a distributed node: PostgreSQL for everything durable,
@@ -546,6 +592,7 @@ pub fn distributed_on(
         messages: Arc::new(RingedMessages {
             inner: pg.clone(),
             ring: ring.clone(),
+            groups: pg.clone(),
         }),
         inbox: Arc::new(RingedInbox {
             inner: pg.clone(),
@@ -559,6 +606,7 @@ pub fn distributed_on(
         webhooks: pg.clone(),
         devices: pg.clone(),
         push_queue: pg.clone(),
+        usage: pg.clone(),
         control: pg,
         routes: Arc::new(RedisRouteTable::new(conn, route_ttl_secs)),
     }

@@ -51,6 +51,7 @@ fn msg(app: &AppId, from: &str, to: &str, cid: &str) -> NewMessage {
         ts: 1,
         client_msg_id: cid.into(),
         recipients: vec![f, t],
+        read_fanout: false,
     }
 }
 

@@ -183,6 +183,7 @@ async fn a_message_to_many_recipients_lands_in_every_ring_on_every_master() {
             ts: 1,
             client_msg_id: "c-fanout".into(),
             recipients: members.clone(),
+            read_fanout: false,
         })
         .await
         .expect("append");

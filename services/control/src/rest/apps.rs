@@ -19,7 +19,7 @@ use crate::service::Actor;
 
 fn quotas_forbidden() -> ApiError {
     ApiError(ControlError::forbidden(
-        "only an operator may change quotas (quotas, max_body_bytes, retention_days, recall_window_ms)",
+        "only an operator may change quotas (quotas, max_body_bytes, retention_days, recall_window_ms, read_diffusion_threshold)",
     ))
 }
 

@@ -377,6 +377,16 @@ pub struct AppSettings {
     pub quotas: Quotas,
     /// What offline-push notifications say (docs/push.md).
     pub push: PushTemplates,
+    /// Groups with more members than this fan out by read diffusion: each
+    /// message is stored once and members pull it (default 500; 0 makes
+    /// every group read-diffused). docs/protocol.md §4.15.
+    #[serde(default = "default_read_diffusion_threshold")]
+    #[schema(example = 500)]
+    pub read_diffusion_threshold: u32,
+}
+
+fn default_read_diffusion_threshold() -> u32 {
+    confab_model::DEFAULT_READ_DIFFUSION_THRESHOLD
 }
 
 impl From<DomainSettings> for AppSettings {
@@ -388,6 +398,7 @@ impl From<DomainSettings> for AppSettings {
             retention_days: s.retention_days,
             quotas: s.quotas.into(),
             push: s.push.into(),
+            read_diffusion_threshold: s.read_diffusion_threshold,
         }
     }
 }
@@ -486,6 +497,8 @@ pub struct AppSettingsPatch {
     pub quotas: Option<QuotasPatch>,
     /// Replaces the app's push templates as a whole.
     pub push: Option<PushTemplates>,
+    /// 0 to 1 000 000 members.
+    pub read_diffusion_threshold: Option<u32>,
 }
 
 /// Changes to quotas: each field given replaces the current value.
@@ -517,6 +530,9 @@ impl AppSettingsPatch {
         if let Some(v) = self.retention_days {
             s.retention_days = v;
         }
+        if let Some(v) = self.read_diffusion_threshold {
+            s.read_diffusion_threshold = v;
+        }
         if let Some(t) = &self.push {
             s.push = t.clone().validate()?;
         }
@@ -546,6 +562,7 @@ pub fn quotas_differ(a: &DomainSettings, b: &DomainSettings) -> bool {
         || a.recall_window_ms != b.recall_window_ms
         || a.max_body_bytes != b.max_body_bytes
         || a.retention_days != b.retention_days
+        || a.read_diffusion_threshold != b.read_diffusion_threshold
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

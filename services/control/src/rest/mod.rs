@@ -22,6 +22,7 @@ mod cells;
 pub mod dto;
 mod extract;
 mod gray;
+mod groups;
 mod idempotency;
 mod page;
 mod push;
@@ -29,6 +30,7 @@ mod push_dead_letters;
 mod sessions;
 mod support;
 mod tenants;
+mod usage;
 mod webhooks;
 mod words;
 
@@ -202,7 +204,9 @@ impl Modify for Security {
         (name = "config", description = "The config version the data plane follows"),
         (name = "webhooks", description = "An app's webhook: settings, signing secret, deliveries and dead letters"),
         (name = "push", description = "An app's push credentials per vendor (never returned after upload), and the push notifications given up on"),
+        (name = "groups", description = "An app's groups, answered by the app's cell: a group by id, its members, mutes, dismissal"),
         (name = "support", description = "Support lookups answered by the app's cell: a user's devices, revoking a user's tokens, a system message, a conversation's history"),
+        (name = "usage", description = "Usage dashboards read from the cells: an app's messages, logins, errors, pushes, connections and daily active users over time; a cell's sums over its apps (operator)"),
     )
 )]
 struct ApiDoc;
@@ -253,10 +257,17 @@ fn api() -> OpenApiRouter<ApiState> {
             push::delete_push_credentials
         ))
         .routes(routes!(push::list_push_credentials))
+        .routes(routes!(push::test_push))
+        .routes(routes!(groups::get_group, groups::dismiss_group))
+        .routes(routes!(groups::list_members))
+        .routes(routes!(groups::mute_member))
+        .routes(routes!(groups::mute_group))
         .routes(routes!(support::user_devices))
         .routes(routes!(support::revoke_user))
         .routes(routes!(support::send_system_message))
         .routes(routes!(support::conversation_history))
+        .routes(routes!(usage::app_usage))
+        .routes(routes!(usage::cell_usage))
 }
 
 /// The OpenAPI document of `/admin/v1`.

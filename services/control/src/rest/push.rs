@@ -9,6 +9,7 @@ use super::ApiState;
 use super::extract::{ApiPath, ApiResult, Auth, JsonBody};
 use crate::error::ControlError;
 use crate::service::push_credentials::{PushCredentialStatus, parse_vendor};
+use crate::service::push_test::TestPushOutcome;
 
 /// An app's uploaded push credentials, by vendor.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -121,4 +122,77 @@ pub async fn delete_push_credentials(
         .delete_push_credentials(&auth.actor, &app_id, vendor)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A test notification for one device.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "0a1b2c3d4e5f", "title": "Test", "body": "A test notification from the Confab console"}))]
+pub struct TestPushRequest {
+    /// The device's push token (as the vendor's SDK gave it to the app).
+    pub token: String,
+    /// At most 100 characters; "Confab test" by default.
+    pub title: Option<String>,
+    /// At most 1000 characters; a fixed text by default.
+    pub body: Option<String>,
+}
+
+/// Sends one test notification to a device token now, through the vendor's
+/// real API with the app's stored credentials, and answers what the
+/// provider said. Nothing is queued or retried: a provider that is down is
+/// `unavailable`, not a later delivery.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/apps/{app_id}/push-credentials/{vendor}/test",
+    tag = "push",
+    operation_id = "test_push",
+    params(
+        ("app_id" = String, Path, description = "The app's id"),
+        ("vendor" = String, Path, description = "apns, fcm, huawei, xiaomi, oppo, vivo or honor"),
+    ),
+    request_body = TestPushRequest,
+    responses(
+        (status = 200, description = "The provider's outcome (accepted, rejected, token_invalid, credentials_invalid, no_credentials or unavailable)", body = TestPushOutcome),
+        (status = 400, response = super::BadRequest),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, response = super::NotFound),
+        (status = 503, response = super::Unavailable),
+    )
+)]
+pub async fn test_push(
+    State(state): State<ApiState>,
+    auth: Auth,
+    ApiPath((app_id, vendor)): ApiPath<(String, String)>,
+    JsonBody(body, _): JsonBody<TestPushRequest>,
+) -> ApiResult<Json<TestPushOutcome>> {
+    state.control.app(&auth.actor, &app_id).await?;
+    let vendor = parse_vendor(&vendor)?;
+    let title = body
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let text = body
+        .body
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if title.is_some_and(|t| t.chars().count() > 100) {
+        return Err(ControlError::bad_request("title must be at most 100 characters").into());
+    }
+    if text.is_some_and(|t| t.chars().count() > 1000) {
+        return Err(ControlError::bad_request("body must be at most 1000 characters").into());
+    }
+    let outcome = state
+        .control
+        .test_push(
+            &auth.actor,
+            &app_id,
+            vendor,
+            &body.token,
+            title.unwrap_or("Confab test"),
+            text.unwrap_or("A test notification from the Confab console"),
+        )
+        .await?;
+    Ok(Json(outcome))
 }

@@ -96,7 +96,7 @@ pub struct HistoryQuery {
 }
 
 /// Reads the cell's answer as `T`; anything else is the cell's fault.
-fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
+pub(super) fn typed<T: serde::de::DeserializeOwned>(value: Value) -> ApiResult<T> {
     serde_json::from_value(value).map_err(|e| {
         ControlError::new(
             "bad_gateway",

@@ -8,7 +8,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::PgStore;
-use crate::groups::{GroupLimits, GroupStore, GroupUpdate, JoinRequest, NewGroup};
+use crate::groups::{
+    GroupLimits, GroupStore, GroupUpdate, JoinRequest, MemberEvent, NewGroup, PendingEvent,
+    encode_users, pending_event,
+};
 use crate::{Result, StoreError};
 
 const GROUP_COLUMNS: &str = "group_id, owner, name, avatar, announcement, custom, join_policy, mute_all, member_count, created_at, dismissed_at";
@@ -112,6 +115,44 @@ async fn insert_members(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Stores `event` as pending for `users`, in the change's transaction.
+async fn insert_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    app: &AppId,
+    group: &GroupId,
+    event: &MemberEvent,
+    users: &[UserId],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO group_pending_events (app_id, group_id, event_id, kind, actor, users, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(app.as_str())
+    .bind(group.as_str())
+    .bind(&event.id)
+    .bind(&event.kind)
+    .bind(event.actor.as_str())
+    .bind(encode_users(users))
+    .bind(event.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+const PENDING_COLUMNS: &str = "app_id, group_id, event_id, kind, actor, users, created_at";
+
+fn pending_from_row(row: &PgRow) -> Result<PendingEvent> {
+    pending_event(
+        row.try_get("app_id")?,
+        row.try_get("group_id")?,
+        row.try_get("event_id")?,
+        row.try_get("kind")?,
+        row.try_get("actor")?,
+        row.try_get("users")?,
+        row.try_get("created_at")?,
+    )
 }
 
 fn too_big(group: &GroupId, want: u64, limits: GroupLimits) -> StoreError {
@@ -246,8 +287,8 @@ impl GroupStore for PgStore {
         group: &GroupId,
         users: &[UserId],
         join_seq: u64,
-        at: i64,
         limits: GroupLimits,
+        event: &MemberEvent,
     ) -> Result<Vec<UserId>> {
         let (mut tx, info) = self.lock_group(app, group).await?;
         let mut new = vec![];
@@ -272,7 +313,8 @@ impl GroupStore for PgStore {
             return Err(too_big(group, want, limits));
         }
         let rows: Vec<_> = new.iter().map(|u| (u.clone(), GroupRole::Member)).collect();
-        insert_members(&mut tx, app, group, &rows, join_seq, at, limits).await?;
+        insert_members(&mut tx, app, group, &rows, join_seq, event.at, limits).await?;
+        insert_pending(&mut tx, app, group, event, &new).await?;
         tx.commit().await?;
         Ok(new)
     }
@@ -282,6 +324,7 @@ impl GroupStore for PgStore {
         app: &AppId,
         group: &GroupId,
         users: &[UserId],
+        event: &MemberEvent,
     ) -> Result<Vec<UserId>> {
         let (mut tx, _) = self.lock_group(app, group).await?;
         let mut removed = vec![];
@@ -306,8 +349,49 @@ impl GroupStore for PgStore {
         .bind(group.as_str())
         .execute(&mut *tx)
         .await?;
+        if !removed.is_empty() {
+            insert_pending(&mut tx, app, group, event, &removed).await?;
+        }
         tx.commit().await?;
         Ok(removed)
+    }
+
+    async fn pending_events(&self, app: &AppId, group: &GroupId) -> Result<Vec<PendingEvent>> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM group_pending_events \
+             WHERE app_id = $1 AND group_id = $2 ORDER BY created_at, event_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    async fn stale_pending_events(&self, before: i64, limit: u32) -> Result<Vec<PendingEvent>> {
+        let sql = format!(
+            "SELECT {PENDING_COLUMNS} FROM group_pending_events \
+             WHERE created_at < $1 ORDER BY created_at, event_id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(pending_from_row).collect()
+    }
+
+    async fn clear_pending_event(&self, app: &AppId, group: &GroupId, id: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM group_pending_events WHERE app_id = $1 AND group_id = $2 AND event_id = $3",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn member(
@@ -429,13 +513,13 @@ impl GroupStore for PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn dismiss(&self, app: &AppId, group: &GroupId, at: i64) -> Result<bool> {
+    async fn dismiss(&self, app: &AppId, group: &GroupId, event: &MemberEvent) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE groups SET dismissed_at = $1, member_count = 0 \
              WHERE app_id = $2 AND group_id = $3 AND dismissed_at IS NULL",
         )
-        .bind(at)
+        .bind(event.at)
         .bind(app.as_str())
         .bind(group.as_str())
         .execute(&mut *tx)
@@ -443,11 +527,19 @@ impl GroupStore for PgStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM group_members WHERE app_id = $1 AND group_id = $2")
-            .bind(app.as_str())
-            .bind(group.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let members: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM group_members WHERE app_id = $1 AND group_id = $2 RETURNING user_id",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut members = members
+            .iter()
+            .map(|u| UserId::parse(u).map_err(|_| corrupt("member")))
+            .collect::<Result<Vec<_>>>()?;
+        members.sort();
+        insert_pending(&mut tx, app, group, event, &members).await?;
         tx.commit().await?;
         Ok(true)
     }

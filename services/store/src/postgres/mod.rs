@@ -14,6 +14,7 @@ mod push;
 mod reads;
 mod revocations;
 mod rooms;
+mod usage;
 mod users;
 mod webhooks;
 mod writer;
@@ -22,13 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, GroupId, InboxEntry, Peer, StoredMessage, UserId};
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::memory::MemoryRouteTable;
-use crate::{Appended, InboxStore, MessageStore, NewMessage, Purged, Result, StoreError, Stores};
+use crate::{
+    Appended, InboxStore, MessageStore, NewMessage, Pulled, Purged, Result, StoreError, Stores,
+};
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -85,6 +88,7 @@ impl PgStore {
             webhooks: me.clone(),
             devices: me.clone(),
             push_queue: me.clone(),
+            usage: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
@@ -286,4 +290,175 @@ impl InboxStore for PgStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn pull_group_timelines(&self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled> {
+        // Read-only first: most syncs have nothing to pull and take no lock.
+        let pending = sqlx::query(PULL_CANDIDATES)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(1_i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        if pending.is_none() || limit == 0 {
+            return Ok(Pulled::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        // Lock the user's inbox head before choosing: a concurrent pull of
+        // the same user waits here and then sees this one's cursors, so no
+        // message is given twice. (Appends lock heads in sorted order and
+        // then conversation rows; this takes one head, then the same user's
+        // conversation rows: no cycle.)
+        let head: i64 = sqlx::query_scalar(
+            "INSERT INTO inbox_heads (app_id, user_id, head) VALUES ($1, $2, 0) \
+             ON CONFLICT (app_id, user_id) DO UPDATE SET head = inbox_heads.head RETURNING head",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows = sqlx::query(PULL_CANDIDATES)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Pulled::default());
+        }
+        let more = rows.len() >= limit as usize;
+        let mut convs: Vec<String> = Vec::with_capacity(rows.len());
+        let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut inbox_seqs: Vec<i64> = Vec::with_capacity(rows.len());
+        // (conv) -> (last seq, newest ts, read seq): a member has read their
+        // own messages, as under write diffusion.
+        let mut last: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
+        let mut cursors: std::collections::BTreeMap<String, i64> = Default::default();
+        for row in &rows {
+            let conv: String = row.try_get("conv_id")?;
+            let group: String = row.try_get("group_id")?;
+            let seq: i64 = row.try_get("seq")?;
+            let ts: i64 = row.try_get("ts")?;
+            let own: bool = row.try_get("own")?;
+            let mine: bool = row.try_get("mine")?;
+            let c = cursors.entry(group).or_insert(0);
+            *c = (*c).max(seq);
+            if own {
+                continue;
+            }
+            let e = last.entry(conv.clone()).or_insert((0, 0, 0));
+            e.0 = e.0.max(seq);
+            e.1 = e.1.max(ts);
+            if mine {
+                e.2 = e.2.max(seq);
+            }
+            inbox_seqs.push(head + 1 + convs.len() as i64);
+            convs.push(conv);
+            seqs.push(seq);
+        }
+        let n = convs.len() as i64;
+        sqlx::query("UPDATE inbox_heads SET head = head + $3 WHERE app_id = $1 AND user_id = $2")
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) \
+             SELECT $1, $2, * FROM UNNEST($3::BIGINT[], $4::TEXT[], $5::BIGINT[])",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(&inbox_seqs)
+        .bind(&convs)
+        .bind(&seqs)
+        .execute(&mut *tx)
+        .await?;
+        let conv_ids: Vec<&str> = last.keys().map(String::as_str).collect();
+        let lasts: Vec<i64> = last.values().map(|v| v.0).collect();
+        let ats: Vec<i64> = last.values().map(|v| v.1).collect();
+        let reads: Vec<i64> = last.values().map(|v| v.2).collect();
+        sqlx::query(
+            "INSERT INTO user_conversations (app_id, user_id, conv_id, last_seq, read_seq, updated_at) \
+             SELECT $1, $2, c, l, r, t FROM UNNEST($3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[]) AS x(c, l, t, r) \
+             ON CONFLICT (app_id, user_id, conv_id) DO UPDATE SET \
+             last_seq = GREATEST(user_conversations.last_seq, EXCLUDED.last_seq), \
+             read_seq = GREATEST(user_conversations.read_seq, EXCLUDED.read_seq), \
+             updated_at = GREATEST(user_conversations.updated_at, EXCLUDED.updated_at)",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(&conv_ids)
+        .bind(&lasts)
+        .bind(&ats)
+        .bind(&reads)
+        .execute(&mut *tx)
+        .await?;
+        let groups: Vec<&str> = cursors.keys().map(String::as_str).collect();
+        let throughs: Vec<i64> = cursors.values().copied().collect();
+        sqlx::query(
+            "INSERT INTO group_pull_cursors (app_id, user_id, group_id, through_seq) \
+             SELECT $1, $2, g, t FROM UNNEST($3::TEXT[], $4::BIGINT[]) AS x(g, t) \
+             ON CONFLICT (app_id, user_id, group_id) DO UPDATE SET \
+             through_seq = GREATEST(group_pull_cursors.through_seq, EXCLUDED.through_seq)",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(&groups)
+        .bind(&throughs)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let given = convs
+            .into_iter()
+            .zip(seqs)
+            .zip(inbox_seqs)
+            .map(|((conv_id, seq), inbox_seq)| crate::PulledEntry {
+                conv_id,
+                seq: seq as u64,
+                inbox_seq: inbox_seq as u64,
+            })
+            .collect();
+        Ok(Pulled {
+            entries: n as u32,
+            more,
+            given,
+        })
+    }
+
+    async fn group_has_unpulled(&self, app: &AppId, group: &GroupId) -> Result<bool> {
+        // The newest read-fanout message is still to pull for exactly the
+        // members who have one to pull: their cursor is below it and they
+        // joined before it.
+        let top: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM messages WHERE app_id = $1 AND conv_id = $2 AND read_fanout",
+        )
+        .bind(app.as_str())
+        .bind(ConvId::group(group).as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let Some(top) = top else {
+            return Ok(false);
+        };
+        let pending: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM group_members gm LEFT JOIN group_pull_cursors c \
+             ON c.app_id = gm.app_id AND c.user_id = gm.user_id AND c.group_id = gm.group_id \
+             WHERE gm.app_id = $1 AND gm.group_id = $2 AND gm.join_seq <= $3 AND COALESCE(c.through_seq, 0) < $3 LIMIT 1",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(top)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(pending.is_some())
+    }
 }
+
+/// The read-fanout group messages a user has to pull, in the order they are
+/// given: `$1` app, `$2` user, `$3` limit.
+const PULL_CANDIDATES: &str = "SELECT m.conv_id, m.seq, m.ts, gm.group_id, (m.sender = $2 AND m.sender_entry) AS own, m.sender = $2 AS mine FROM group_members gm \
+     JOIN messages m ON m.app_id = gm.app_id AND m.conv_id = 'group:' || gm.group_id \
+     LEFT JOIN group_pull_cursors c ON c.app_id = gm.app_id AND c.user_id = gm.user_id AND c.group_id = gm.group_id \
+     WHERE gm.app_id = $1 AND gm.user_id = $2 AND m.read_fanout \
+     AND m.seq >= gm.join_seq AND m.seq > COALESCE(c.through_seq, 0) \
+     ORDER BY m.conv_id, m.seq LIMIT $3";

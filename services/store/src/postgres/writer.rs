@@ -371,6 +371,8 @@ async fn insert_rows(
         Vec<i64>,
     ) = Default::default();
     let mut inbox: (Vec<&str>, Vec<&str>, Vec<i64>, Vec<&str>, Vec<i64>) = Default::default();
+    let mut fanout: Vec<bool> = Vec::with_capacity(new.len());
+    let mut sender_entry: Vec<bool> = Vec::with_capacity(new.len());
     // (app, user, conv) -> (last_seq, read_seq, updated_at); sorted for lock order.
     let mut convs: BTreeMap<(&str, &str, &str), (i64, i64, i64)> = BTreeMap::new();
     for &i in new {
@@ -388,6 +390,8 @@ async fn insert_rows(
         m_cols.7.push(s.client_msg_id.as_str());
         m_cols.8.push(s.body.as_str());
         m_cols.9.push(s.ts);
+        fanout.push(m.read_fanout);
+        sender_entry.push(m.recipients.contains(&m.from));
         for (user, inbox_seq) in entries {
             inbox.0.push(m.app_id.as_str());
             inbox.1.push(user.as_str());
@@ -404,9 +408,9 @@ async fn insert_rows(
         }
     }
     sqlx::query(
-        "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, to_kind, to_id, client_msg_id, body, ts) \
+        "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, to_kind, to_id, client_msg_id, body, ts, read_fanout, sender_entry) \
          SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
-         $8::TEXT[], $9::TEXT[], $10::BIGINT[])",
+         $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BOOLEAN[], $12::BOOLEAN[])",
     )
     .bind(&m_cols.0)
     .bind(&m_cols.1)
@@ -418,6 +422,8 @@ async fn insert_rows(
     .bind(&m_cols.7)
     .bind(&m_cols.8)
     .bind(&m_cols.9)
+    .bind(&fanout)
+    .bind(&sender_entry)
     .execute(&mut **tx)
     .await?;
     sqlx::query(

@@ -12,6 +12,7 @@ mod push;
 mod reads;
 mod revocations;
 mod rooms;
+mod usage;
 mod users;
 mod webhooks;
 mod writer;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use confab_model::{AppId, ConvId, InboxEntry, Peer, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, GroupId, InboxEntry, Peer, StoredMessage, UserId};
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -32,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::memory::MemoryRouteTable;
 use crate::{
-    Appended, InboxStore, MessageStore, NewMessage, Purged, Result, StoreError, Stores,
+    Appended, InboxStore, MessageStore, NewMessage, Pulled, Purged, Result, StoreError, Stores,
     distinct_users,
 };
 
@@ -70,6 +71,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     appends: mpsc::Sender<writer::Job>,
+    fanout: Arc<writer::ReadFanoutApps>,
 }
 
 impl SqliteStore {
@@ -111,7 +113,8 @@ impl SqliteStore {
             .connect_with(connect.read_only(true))
             .await?;
         let conn = write.acquire().await?.detach();
-        let appends = writer::spawn(conn, options.max_batch.max(1));
+        let fanout = Arc::new(writer::ReadFanoutApps::default());
+        let appends = writer::spawn(conn, options.max_batch.max(1), fanout.clone());
         tokio::spawn(checkpointer(write.clone()));
         crate::pool_metrics::spawn_pool_gauges(read.clone(), "sqlite", "read", read_connections);
         crate::pool_metrics::spawn_pool_gauges(write.clone(), "sqlite", "write", 2);
@@ -119,6 +122,7 @@ impl SqliteStore {
             read,
             write,
             appends,
+            fanout,
         })
     }
 
@@ -137,6 +141,7 @@ impl SqliteStore {
             webhooks: me.clone(),
             devices: me.clone(),
             push_queue: me.clone(),
+            usage: me.clone(),
             control: me,
             routes: Arc::new(MemoryRouteTable::new()),
         }
@@ -197,7 +202,7 @@ impl MessageStore for SqliteStore {
     async fn append(&self, msg: NewMessage) -> Result<Appended> {
         let (tx, rx) = oneshot::channel();
         self.appends
-            .send(writer::Job { msg, reply: tx })
+            .send(writer::Job::Append { msg, reply: tx })
             .await
             .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?;
         rx.await
@@ -375,5 +380,82 @@ impl InboxStore for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn pull_group_timelines(&self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled> {
+        // Most apps never store a read-fan-out message (no group above the
+        // threshold): then there is nothing to look up at all.
+        let any = match self.fanout.get(app) {
+            Some(any) => any,
+            None => {
+                let any = sqlx::query_scalar::<_, i64>(
+                    "SELECT 1 FROM messages INDEXED BY messages_read_fanout \
+                     WHERE app_id = ? AND read_fanout = 1 LIMIT 1",
+                )
+                .bind(app.as_str())
+                .fetch_optional(&self.read)
+                .await?
+                .is_some();
+                self.fanout.found(app, any);
+                self.fanout.get(app).unwrap_or(any)
+            }
+        };
+        if !any {
+            return Ok(Pulled::default());
+        }
+        // Most syncs have nothing to pull: ask the read pool first, so that
+        // only a pull with work queues behind the message writer.
+        let pending = sqlx::query(writer::PULL_CANDIDATES)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(1_i64)
+            .fetch_optional(&self.read)
+            .await?;
+        if pending.is_none() || limit == 0 {
+            return Ok(Pulled::default());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.appends
+            .send(writer::Job::Pull {
+                app: app.clone(),
+                user: user.clone(),
+                limit,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?
+    }
+
+    async fn group_has_unpulled(&self, app: &AppId, group: &GroupId) -> Result<bool> {
+        if self.fanout.get(app) == Some(false) {
+            return Ok(false);
+        }
+        // The newest read-fanout message is still to pull for exactly the
+        // members who have one to pull: their cursor is below it and they
+        // joined before it.
+        let top: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM messages INDEXED BY messages_read_fanout \
+             WHERE app_id = ? AND conv_id = ? AND read_fanout = 1",
+        )
+        .bind(app.as_str())
+        .bind(ConvId::group(group).as_str())
+        .fetch_one(&self.read)
+        .await?;
+        let Some(top) = top else {
+            return Ok(false);
+        };
+        let pending: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM group_members gm LEFT JOIN group_pull_cursors c \
+             ON c.app_id = gm.app_id AND c.user_id = gm.user_id AND c.group_id = gm.group_id \
+             WHERE gm.app_id = ?1 AND gm.group_id = ?2 AND gm.join_seq <= ?3 AND COALESCE(c.through_seq, 0) < ?3 LIMIT 1",
+        )
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(top)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(pending.is_some())
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use confab_model::{AppId, ConvId, StoredMessage, UserId};
 use lru::LruCache;
@@ -18,11 +19,22 @@ use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::message_from_row;
-use crate::{Appended, NewMessage, Result, StoreError};
+use crate::{Appended, NewMessage, Pulled, Result, StoreError};
 
-pub(super) struct Job {
-    pub msg: NewMessage,
-    pub reply: oneshot::Sender<Result<Appended>>,
+pub(super) enum Job {
+    Append {
+        msg: NewMessage,
+        reply: oneshot::Sender<Result<Appended>>,
+    },
+    /// Read diffusion: give a user inbox entries for the group messages
+    /// they have to pull. Here because this task owns the `inbox_seq`
+    /// counters.
+    Pull {
+        app: AppId,
+        user: UserId,
+        limit: u32,
+        reply: oneshot::Sender<Result<Pulled>>,
+    },
 }
 
 /// Bound on queued appends: beyond it, senders wait (back-pressure reaches
@@ -32,7 +44,7 @@ const QUEUE: usize = 16 * 1024;
 const COUNTER_CACHE: usize = 1 << 20;
 /// Multi-row statements are built in a few fixed sizes only, so that sqlx's
 /// prepared-statement cache serves them (planning a new statement text per
-/// batch cost more than executing it). 64 rows × 11 columns stays far below
+/// batch cost more than executing it). 64 rows × 13 columns stays far below
 /// SQLite's 32 766 bound parameters.
 const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
 
@@ -46,10 +58,31 @@ fn fixed_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-pub(super) fn spawn(conn: SqliteConnection, max_batch: usize) -> mpsc::Sender<Job> {
+/// The read-fanout group messages a user has to pull, in the order they are
+/// given: `?1` app, `?2` user, `?3` limit. One range seek per group of the
+/// user on the read-fan-out index. Shared with the read-only pre-check.
+/// The join order and indexes are pinned: left to itself (no statistics)
+/// SQLite scanned every message of the app for each login and sync, filling
+/// the page cache (found by the flood test's memory bound). Pinned, the cost is
+/// the user's groups plus the read-fan-out messages still to pull.
+pub(super) const PULL_CANDIDATES: &str = "SELECT m.conv_id, m.seq, m.ts, gm.group_id, (m.sender = ?2 AND m.sender_entry = 1) AS own, m.sender = ?2 AS mine \
+     FROM group_members gm INDEXED BY group_members_by_user \
+     LEFT JOIN group_pull_cursors c ON c.app_id = gm.app_id AND c.user_id = gm.user_id AND c.group_id = gm.group_id \
+     CROSS JOIN messages m INDEXED BY messages_read_fanout \
+       ON m.app_id = gm.app_id AND m.conv_id = 'group:' || gm.group_id \
+     WHERE gm.app_id = ?1 AND gm.user_id = ?2 AND m.read_fanout = 1 \
+     AND m.seq >= gm.join_seq AND m.seq > COALESCE(c.through_seq, 0) \
+     ORDER BY m.conv_id, m.seq LIMIT ?3";
+
+pub(super) fn spawn(
+    conn: SqliteConnection,
+    max_batch: usize,
+    fanout: Arc<ReadFanoutApps>,
+) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let writer = Writer {
         conn,
+        fanout,
         conv_seq: LruCache::new(NonZeroUsize::new(COUNTER_CACHE).unwrap_or(NonZeroUsize::MIN)),
         inbox_seq: LruCache::new(NonZeroUsize::new(COUNTER_CACHE).unwrap_or(NonZeroUsize::MIN)),
     };
@@ -75,8 +108,38 @@ pub(super) fn spawn(conn: SqliteConnection, max_batch: usize) -> mpsc::Sender<Jo
     tx
 }
 
+/// Which apps have read-fan-out messages, as far as this process knows: it
+/// is the only writer of the database's messages (embedded mode), so an app
+/// marked `false` has none and the pull lookup can be skipped — it ran on
+/// every login and sync of every user. `true` stays (a purge may have
+/// removed them; the lookup then finds nothing, as before).
+#[derive(Default)]
+pub(super) struct ReadFanoutApps(std::sync::Mutex<HashMap<AppId, bool>>);
+
+impl ReadFanoutApps {
+    pub(super) fn get(&self, app: &AppId) -> Option<bool> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(app).copied()
+    }
+
+    /// Records what a lookup found, unless the writer marked the app since.
+    pub(super) fn found(&self, app: &AppId, any: bool) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(app.clone()).or_insert(any);
+    }
+
+    /// The writer is about to store a read-fan-out message of `app`.
+    fn mark(&self, app: &AppId) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(app) != Some(&true) {
+            map.insert(app.clone(), true);
+        }
+    }
+}
+
 struct Writer {
     conn: SqliteConnection,
+    fanout: Arc<ReadFanoutApps>,
     conv_seq: LruCache<(AppId, ConvId), u64>,
     inbox_seq: LruCache<(AppId, UserId), u64>,
 }
@@ -119,30 +182,64 @@ impl Writer {
         let mut batch = Vec::with_capacity(max_batch);
         while rx.recv_many(&mut batch, max_batch).await > 0 {
             let started = std::time::Instant::now();
-            let size = batch.len();
             let jobs: Vec<Job> = std::mem::take(&mut batch);
-            let (msgs, replies): (Vec<NewMessage>, Vec<_>) =
-                jobs.into_iter().map(|j| (j.msg, j.reply)).unzip();
-            match self.commit_batch(&msgs).await {
-                Ok(results) => {
-                    for (reply, result) in replies.into_iter().zip(results) {
-                        let _ = reply.send(Ok(result));
+            let mut msgs = Vec::with_capacity(jobs.len());
+            let mut replies = Vec::with_capacity(jobs.len());
+            let mut pulls = Vec::new();
+            for job in jobs {
+                match job {
+                    Job::Append { msg, reply } => {
+                        msgs.push(msg);
+                        replies.push(reply);
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, batch = size, "message batch failed to commit");
-                    for reply in replies {
-                        let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
-                    }
+                    Job::Pull {
+                        app,
+                        user,
+                        limit,
+                        reply,
+                    } => pulls.push((app, user, limit, reply)),
                 }
             }
-            metrics::histogram!("confab_store_commit_seconds")
-                .record(started.elapsed().as_secs_f64());
-            metrics::histogram!("confab_store_commit_batch_messages").record(size as f64);
+            let size = msgs.len();
+            if size > 0 {
+                self.append_batch(msgs, replies, started).await;
+            }
+            // After the appends: a pull queued with them sees them.
+            for (app, user, limit, reply) in pulls {
+                let _ = reply.send(self.pull(&app, &user, limit).await);
+            }
         }
     }
 
+    async fn append_batch(
+        &mut self,
+        msgs: Vec<NewMessage>,
+        replies: Vec<oneshot::Sender<Result<Appended>>>,
+        started: std::time::Instant,
+    ) {
+        let size = msgs.len();
+        match self.commit_batch(&msgs).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = size, "message batch failed to commit");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+                }
+            }
+        }
+        metrics::histogram!("confab_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("confab_store_commit_batch_messages").record(size as f64);
+    }
+
     async fn commit_batch(&mut self, msgs: &[NewMessage]) -> Result<Vec<Appended>> {
+        // Before the commit: a pull lookup racing it then sees the mark.
+        for m in msgs.iter().filter(|m| m.read_fanout) {
+            self.fanout.mark(&m.app_id);
+        }
         // Optimistic first: retries with a known client_msg_id are rare, so the
         // unique index on (app, sender, client_msg_id) does the dedupe inside
         // the insert. If it finds a repeat, the transaction is rolled back
@@ -325,6 +422,104 @@ impl Writer {
         Ok(head)
     }
 
+    /// Read diffusion: in one transaction, gives `user` the next inbox
+    /// entries for the read-fanout messages of their groups after their
+    /// pull cursor (and from their joining), moves their conversation rows
+    /// and the cursors. The counter cache moves only after the commit.
+    async fn pull(&mut self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled> {
+        let rows = sqlx::query(PULL_CANDIDATES)
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&mut self.conn)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Pulled::default());
+        }
+        let more = rows.len() >= limit as usize;
+        let head = self.inbox_head(app, user).await?;
+        let mut tx = self.conn.begin().await?;
+        // (conv) -> (last seq, newest ts, read seq); (group) -> highest seq
+        // pulled. A member has read their own messages (as under write
+        // diffusion, where the sender's entry moves their read cursor).
+        let mut convs: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        let mut cursors: HashMap<String, i64> = HashMap::new();
+        let mut inbox_seq = head;
+        let mut given = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let conv: String = row.try_get("conv_id")?;
+            let group: String = row.try_get("group_id")?;
+            let seq: i64 = row.try_get("seq")?;
+            let ts: i64 = row.try_get("ts")?;
+            let own: bool = row.try_get("own")?;
+            let mine: bool = row.try_get("mine")?;
+            let c = cursors.entry(group).or_insert(0);
+            *c = (*c).max(seq);
+            if own {
+                // Their entry came with the append: only the cursor moves.
+                continue;
+            }
+            inbox_seq += 1;
+            given.push(crate::PulledEntry {
+                conv_id: conv.clone(),
+                seq: seq as u64,
+                inbox_seq,
+            });
+            sqlx::query(
+                "INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(inbox_seq as i64)
+            .bind(&conv)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+            let e = convs.entry(conv).or_insert((0, 0, 0));
+            e.0 = e.0.max(seq);
+            e.1 = e.1.max(ts);
+            if mine {
+                e.2 = e.2.max(seq);
+            }
+        }
+        for (conv, (last, ts, read)) in &convs {
+            sqlx::query(
+                "INSERT INTO user_conversations (app_id, user_id, conv_id, last_seq, read_seq, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, user_id, conv_id) DO UPDATE SET \
+                 last_seq = MAX(last_seq, excluded.last_seq), read_seq = MAX(read_seq, excluded.read_seq), \
+                 updated_at = MAX(updated_at, excluded.updated_at)",
+            )
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(conv)
+            .bind(last)
+            .bind(read)
+            .bind(ts)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (group, through) in &cursors {
+            sqlx::query(
+                "INSERT INTO group_pull_cursors (app_id, user_id, group_id, through_seq) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (app_id, user_id, group_id) DO UPDATE SET \
+                 through_seq = MAX(through_seq, excluded.through_seq)",
+            )
+            .bind(app.as_str())
+            .bind(user.as_str())
+            .bind(group)
+            .bind(through)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.inbox_seq.put((app.clone(), user.clone()), inbox_seq);
+        Ok(Pulled {
+            entries: (inbox_seq - head) as u32,
+            more,
+            given,
+        })
+    }
+
     async fn write(&mut self, msgs: &[NewMessage], plans: &[Planned]) -> Result<WriteOutcome> {
         let new: Vec<NewRow> = msgs
             .iter()
@@ -342,7 +537,7 @@ impl Writer {
 
         for chunk in fixed_chunks(&new) {
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, to_kind, to_id, client_msg_id, body, ts, recalled) ",
+                "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, to_kind, to_id, client_msg_id, body, ts, recalled, read_fanout, sender_entry) ",
             );
             qb.push_values(chunk, |mut b, (m, s, _)| {
                 b.push_bind(m.app_id.as_str())
@@ -355,7 +550,9 @@ impl Writer {
                     .push_bind(s.client_msg_id.as_str())
                     .push_bind(s.body.as_str())
                     .push_bind(s.ts)
-                    .push_bind(false);
+                    .push_bind(false)
+                    .push_bind(m.read_fanout)
+                    .push_bind(m.recipients.contains(&m.from));
             });
             qb.push(" ON CONFLICT (app_id, sender, client_msg_id) DO NOTHING RETURNING seq");
             let inserted = qb.build().fetch_all(&mut *tx).await?.len();
