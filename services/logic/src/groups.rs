@@ -20,7 +20,8 @@ use confab_proto::{
     Frame, Group as WireGroup, GroupJoinRequest as WireJoinRequest, GroupMember as WireMember,
 };
 use confab_store::{
-    GroupLimits, GroupUpdate, JoinRequest, MemberEvent, NewGroup, NewMessage, PendingEvent,
+    GroupLimits, GroupUpdate, JOIN_PENDING, JoinRequest, MemberEvent, NewGroup, NewMessage,
+    PendingEvent,
 };
 
 use crate::error::{LogicError, Result};
@@ -144,7 +145,19 @@ pub(crate) async fn membership(
     if s.is_app() {
         return Ok((g, crate::app_groups::app_membership(s)));
     }
-    let me = g.member(&s.user_id).cloned().ok_or_else(no_such_group)?;
+    let mut me = g.member(&s.user_id).cloned().ok_or_else(no_such_group)?;
+    if me.join_seq == JOIN_PENDING {
+        // Cached between the add and its `joined` event (on another node
+        // the cache may be 2 s old): the store knows where it started.
+        if let Some(fresh) = logic
+            .stores
+            .groups
+            .member(&s.app_id, group, &s.user_id)
+            .await?
+        {
+            me = fresh;
+        }
+    }
     Ok((g, me))
 }
 
@@ -390,16 +403,16 @@ fn wire_member(m: &GroupMember) -> WireMember {
     }
 }
 
-/// The first `seq` a member joining now may read: one past the
-/// conversation's last message. A message appended concurrently with the
-/// join may get this seq too, which is still "from joining".
-async fn next_seq(logic: &Logic, app: &AppId, group: &GroupId) -> Result<u64> {
-    let last = logic
-        .stores
-        .messages
-        .history(app, &ConvId::group(group), None, 1)
-        .await?;
-    Ok(last.first().map_or(1, |m| m.seq + 1))
+/// A group event to store, for [`append_event`].
+struct NewEvent<'a> {
+    kind: &'a str,
+    fields: serde_json::Map<String, serde_json::Value>,
+    recipients: Vec<UserId>,
+    /// Dedupes the event: a retry or the sweep stores it once.
+    client_msg_id: String,
+    /// The users a `joined` event makes members: their membership (what
+    /// they may read and pull) starts at the event's `seq`.
+    joining: &'a [UserId],
 }
 
 /// Who an event is from: the actor, and the session that made the change
@@ -433,7 +446,19 @@ async fn record_event(
 ) -> Result<(StoredMessage, Option<u64>)> {
     // Fresh each time: such an event is never a duplicate of another.
     let id = ulid::Ulid::new().to_string();
-    append_event(logic, &s.into(), group, kind, fields, recipients, id).await
+    append_event(
+        logic,
+        &s.into(),
+        group,
+        NewEvent {
+            kind,
+            fields,
+            recipients,
+            client_msg_id: id,
+            joining: &[],
+        },
+    )
+    .await
 }
 
 /// [`record_event`] with a given `client_msg_id`: appending the same
@@ -449,11 +474,15 @@ async fn append_event(
     logic: &Logic,
     origin: &EventOrigin<'_>,
     group: &GroupId,
-    kind: &str,
-    mut fields: serde_json::Map<String, serde_json::Value>,
-    recipients: Vec<UserId>,
-    client_msg_id: String,
+    event: NewEvent<'_>,
 ) -> Result<(StoredMessage, Option<u64>)> {
+    let NewEvent {
+        kind,
+        mut fields,
+        recipients,
+        client_msg_id,
+        joining,
+    } = event;
     fields.insert("type".into(), confab_model::EVENT_BODY_TYPE.into());
     fields.insert("event".into(), kind.into());
     fields.insert("actor".into(), origin.actor.as_str().into());
@@ -494,6 +523,17 @@ async fn append_event(
         })
         .await?;
     let m = appended.message;
+    if !joining.is_empty() {
+        // Before any pull (the actor's below included), and on a repeat too:
+        // the try that stored the event may have died before this. On an
+        // error the event stays pending, and its settling comes back here.
+        logic
+            .stores
+            .groups
+            .start_membership(origin.app, group, joining, m.seq)
+            .await?;
+        logic.groups.invalidate(origin.app, group);
+    }
     if appended.duplicate {
         return Ok((m, None));
     }
@@ -573,10 +613,17 @@ async fn settle(logic: &Logic, pending: &PendingEvent) -> Result<(StoredMessage,
         logic,
         &origin,
         group,
-        kind,
-        fields,
-        recipients,
-        pending.event.id.clone(),
+        NewEvent {
+            kind,
+            fields,
+            recipients,
+            client_msg_id: pending.event.id.clone(),
+            joining: if kind == group_event::JOINED {
+                &pending.users
+            } else {
+                &[]
+            },
+        },
     )
     .await?;
     clear(logic, app, group, &pending.event.id).await;
@@ -970,13 +1017,14 @@ async fn add_users(
     users: Vec<UserId>,
 ) -> Result<Frame> {
     let limits = limits(logic, &s.app_id)?;
-    let join_seq = next_seq(logic, &s.app_id, group).await?;
     let pending = member_event(s, group_event::JOINED);
+    // The new members read from their `joined` event on: `append_event`
+    // sets their join_seq to its seq.
     let added = quota(
         logic
             .stores
             .groups
-            .add_members(&s.app_id, group, &users, join_seq, limits, &pending)
+            .add_members(&s.app_id, group, &users, JOIN_PENDING, limits, &pending)
             .await,
     )?;
     logic.groups.invalidate(&s.app_id, group);
@@ -992,10 +1040,13 @@ async fn add_users(
         logic,
         &s.into(),
         group,
-        group_event::JOINED,
-        fields(&[("users", users_json(&added))]),
-        members_of(&g),
-        pending.id.clone(),
+        NewEvent {
+            kind: group_event::JOINED,
+            fields: fields(&[("users", users_json(&added))]),
+            recipients: members_of(&g),
+            client_msg_id: pending.id.clone(),
+            joining: &added,
+        },
     )
     .await?;
     clear(logic, &s.app_id, group, &pending.id).await;
@@ -1063,10 +1114,13 @@ async fn remove_users(
         logic,
         &s.into(),
         group,
-        kind,
-        fields(&[("users", users_json(&removed))]),
-        recipients,
-        pending.id.clone(),
+        NewEvent {
+            kind,
+            fields: fields(&[("users", users_json(&removed))]),
+            recipients,
+            client_msg_id: pending.id.clone(),
+            joining: &[],
+        },
     )
     .await?;
     clear(logic, &s.app_id, group, &pending.id).await;
@@ -1325,10 +1379,13 @@ pub(crate) async fn dismiss(logic: &Logic, s: &Session, frame: Frame) -> Result<
         logic,
         &s.into(),
         &group,
-        group_event::DISMISSED,
-        serde_json::Map::new(),
-        former,
-        pending.id.clone(),
+        NewEvent {
+            kind: group_event::DISMISSED,
+            fields: serde_json::Map::new(),
+            recipients: former,
+            client_msg_id: pending.id.clone(),
+            joining: &[],
+        },
     )
     .await?;
     clear(logic, &s.app_id, &group, &pending.id).await;

@@ -9,8 +9,8 @@ use confab_model::{AppId, ConvId, Peer, UserId};
 use confab_model::{GroupId, GroupRole, JoinPolicy};
 
 use crate::{
-    ControlWrite, GroupLimits, GroupUpdate, MemberEvent, NewGroup, NewMessage, Route, StoreError,
-    Stores,
+    ControlWrite, GroupLimits, GroupUpdate, JOIN_PENDING, MemberEvent, NewGroup, NewMessage, Route,
+    StoreError, Stores,
 };
 
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh
@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
             pull_group_timelines_after_concurrent_pulls_gives_each_message_once,
             a_sender_without_an_entry_at_append_pulls_their_own_message_in_seq_order,
             group_has_unpulled_until_every_member_has_pulled,
+            a_pending_membership_reads_nothing_until_its_event_starts_it,
             usage_buckets_add_up_per_app_and_minute,
             usage_active_users_are_distinct_per_app_and_day,
         );
@@ -2776,6 +2777,97 @@ pub async fn group_has_unpulled_until_every_member_has_pulled(s: Stores) {
         .await
         .expect("carol removed");
     assert!(!unpulled(a.clone()).await, "a former member does not count");
+}
+
+/// A member added with [`JOIN_PENDING`] pulls nothing until
+/// `start_membership` sets their join to their `joined` event's seq: a
+/// message that took a seq between the add and the event is not theirs.
+pub async fn a_pending_membership_reads_nothing_until_its_event_starts_it(s: Stores) {
+    let a = app("app1");
+    s.groups
+        .create_group(new_group(&a, "g1", "alice", &["bob"]))
+        .await
+        .expect("group");
+    let g1 = gid("g1");
+    s.groups
+        .add_members(
+            &a,
+            &g1,
+            &[user("carol")],
+            JOIN_PENDING,
+            ROOMY,
+            &ev("joined", "alice", 2000),
+        )
+        .await
+        .expect("carol added");
+    let carol = s
+        .groups
+        .member(&a, &g1, &user("carol"))
+        .await
+        .expect("member");
+    assert_eq!(carol.map(|m| m.join_seq), Some(JOIN_PENDING));
+    // Sent between the add and the joined event.
+    let between = s
+        .messages
+        .append(group_msg(&a, "g1", "bob", "between", &[], true))
+        .await
+        .expect("between")
+        .message;
+    let pulled = s
+        .inbox
+        .pull_group_timelines(&a, &user("carol"), 100)
+        .await
+        .expect("pull while pending");
+    assert_eq!(pulled.entries, 0, "nothing is carol's before her event");
+    let joined = s
+        .messages
+        .append(group_msg(&a, "g1", "alice", "joined", &[], true))
+        .await
+        .expect("joined event")
+        .message;
+    assert_eq!(joined.seq, between.seq + 1);
+    s.groups
+        .start_membership(&a, &g1, &[user("carol"), user("bob")], joined.seq)
+        .await
+        .expect("start");
+    let carol = s
+        .groups
+        .member(&a, &g1, &user("carol"))
+        .await
+        .expect("member");
+    assert_eq!(carol.map(|m| m.join_seq), Some(joined.seq));
+    let bob = s
+        .groups
+        .member(&a, &g1, &user("bob"))
+        .await
+        .expect("member");
+    assert_eq!(
+        bob.map(|m| m.join_seq),
+        Some(1),
+        "a started membership is kept"
+    );
+    // A repeat (a retry, the sweep) moves nothing.
+    s.groups
+        .start_membership(&a, &g1, &[user("carol")], joined.seq + 5)
+        .await
+        .expect("repeat");
+    let carol = s
+        .groups
+        .member(&a, &g1, &user("carol"))
+        .await
+        .expect("member");
+    assert_eq!(carol.map(|m| m.join_seq), Some(joined.seq));
+    let pulled = s
+        .inbox
+        .pull_group_timelines(&a, &user("carol"), 100)
+        .await
+        .expect("pull");
+    let seqs: Vec<u64> = pulled.given.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        vec![joined.seq],
+        "carol pulls from her joined event on"
+    );
 }
 
 pub async fn pull_group_timelines_after_concurrent_pulls_gives_each_message_once(s: Stores) {

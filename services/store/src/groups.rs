@@ -28,6 +28,13 @@ pub struct NewGroup {
     pub limits: GroupLimits,
 }
 
+/// The `join_seq` of a member added before their `joined` event is stored:
+/// they may read nothing of the group until [`GroupStore::start_membership`]
+/// sets it to that event's `seq`. A membership starts at its event, not at
+/// the head the adder saw: a send that takes a `seq` between the two is not
+/// the new member's (under read diffusion they would pull it).
+pub const JOIN_PENDING: u64 = i64::MAX as u64;
+
 /// Quotas checked when members are added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupLimits {
@@ -128,6 +135,18 @@ pub trait GroupStore: Send + Sync + 'static {
         limits: GroupLimits,
         event: &MemberEvent,
     ) -> Result<Vec<UserId>>;
+
+    /// Sets the `join_seq` of those of `users` whose membership is still
+    /// [`JOIN_PENDING`] to `seq` (their `joined` event's). Others, and users
+    /// no longer members, are left as they are, so a repeat (a retry, the
+    /// sweep) changes nothing.
+    async fn start_membership(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+        seq: u64,
+    ) -> Result<()>;
 
     /// Removes members; returns the ones that were members and, if any
     /// were, stores `event` as pending for them in the same transaction.

@@ -40,7 +40,8 @@ use confab_model::{AppId, ConvId, GroupId, InboxEntry, Peer, StoredMessage, User
 
 pub use control::{ControlRecord, ControlStore, ControlWrite};
 pub use groups::{
-    GroupLimits, GroupStore, GroupUpdate, JoinRequest, MemberEvent, NewGroup, PendingEvent,
+    GroupLimits, GroupStore, GroupUpdate, JOIN_PENDING, JoinRequest, MemberEvent, NewGroup,
+    PendingEvent,
 };
 pub use push::{
     DeadPushJob, DeviceStore, Dnd, NewPushJob, PushDevice, PushJob, PushQueue, PushTarget,

@@ -9,8 +9,8 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::PgStore;
 use crate::groups::{
-    GroupLimits, GroupStore, GroupUpdate, JoinRequest, MemberEvent, NewGroup, PendingEvent,
-    encode_users, pending_event,
+    GroupLimits, GroupStore, GroupUpdate, JOIN_PENDING, JoinRequest, MemberEvent, NewGroup,
+    PendingEvent, encode_users, pending_event,
 };
 use crate::{Result, StoreError};
 
@@ -380,6 +380,28 @@ impl GroupStore for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(pending_from_row).collect()
+    }
+
+    async fn start_membership(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+        seq: u64,
+    ) -> Result<()> {
+        let users: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+        sqlx::query(
+            "UPDATE group_members SET join_seq = $1 \
+             WHERE app_id = $2 AND group_id = $3 AND user_id = ANY($4) AND join_seq = $5",
+        )
+        .bind(clamp(seq))
+        .bind(app.as_str())
+        .bind(group.as_str())
+        .bind(&users)
+        .bind(clamp(JOIN_PENDING))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn clear_pending_event(&self, app: &AppId, group: &GroupId, id: &str) -> Result<()> {

@@ -9,8 +9,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::SqliteStore;
 use crate::groups::{
-    GroupLimits, GroupStore, GroupUpdate, JoinRequest, MemberEvent, NewGroup, PendingEvent,
-    encode_users, pending_event,
+    GroupLimits, GroupStore, GroupUpdate, JOIN_PENDING, JoinRequest, MemberEvent, NewGroup,
+    PendingEvent, encode_users, pending_event,
 };
 use crate::{Result, StoreError};
 
@@ -385,6 +385,31 @@ impl GroupStore for SqliteStore {
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(pending_from_row).collect()
+    }
+
+    async fn start_membership(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        users: &[UserId],
+        seq: u64,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for user in dedup(users, None) {
+            sqlx::query(
+                "UPDATE group_members SET join_seq = ? \
+                 WHERE app_id = ? AND group_id = ? AND user_id = ? AND join_seq = ?",
+            )
+            .bind(clamp(seq))
+            .bind(app.as_str())
+            .bind(group.as_str())
+            .bind(user.as_str())
+            .bind(clamp(JOIN_PENDING))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn clear_pending_event(&self, app: &AppId, group: &GroupId, id: &str) -> Result<()> {
