@@ -267,7 +267,7 @@ pub fn check_group(
             let should = member_at(d.user, *seq);
             match mine.get(seq) {
                 None if should && near_change(d.user, m) => cache_window.push(format!(
-                    "{}: no {conv} seq {seq} ({}), sent just after joining",
+                    "{}: no {conv} seq {seq} ({}), sent within the cache window of a membership change",
                     d.device,
                     label(m)
                 )),

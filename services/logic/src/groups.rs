@@ -289,6 +289,36 @@ pub(crate) async fn pull_own(
     Ok(None)
 }
 
+/// Read diffusion: gives `user`, who has just left `group`, what it held
+/// for them through `through_seq` (the event of their leaving), and returns
+/// that event's `inbox_seq` (`None` if an earlier try gave it).
+async fn pull_through(
+    logic: &Logic,
+    app: &AppId,
+    user: &UserId,
+    group: &GroupId,
+    through_seq: u64,
+) -> Result<Option<u64>> {
+    let mut found = None;
+    loop {
+        let pulled = logic
+            .stores
+            .inbox
+            .pull_group_through(app, user, group, through_seq, PULL_MAX)
+            .await?;
+        if pulled.entries > 0 {
+            metrics::counter!("confab_logic_group_pulled_total")
+                .increment(u64::from(pulled.entries));
+        }
+        if let Some(e) = pulled.given.iter().find(|e| e.seq == through_seq) {
+            found = Some(e.inbox_seq);
+        }
+        if !pulled.more {
+            return Ok(found);
+        }
+    }
+}
+
 /// The `group_notify` push of a read-diffused group message: one frame,
 /// shared by every member's delivery.
 pub(crate) fn notify_push(m: &StoredMessage) -> Frame {
@@ -503,6 +533,16 @@ async fn append_event(
         Some(g) if read => recipients.into_iter().partition(|u| g.member(u).is_none()),
         _ => (recipients, vec![]),
     };
+    // Read diffusion: the recipients who are no longer members (the
+    // removed, the quitter) get no entry at append. They pull the group
+    // through this event instead, so that what they had still to pull when
+    // they left (stored before the event, while they were members) comes
+    // first, in seq order.
+    let (direct, leaving) = if read {
+        (vec![], direct)
+    } else {
+        (direct, vec![])
+    };
     let appended = logic
         .stores
         .messages
@@ -523,6 +563,13 @@ async fn append_event(
         })
         .await?;
     let m = appended.message;
+    // On a repeat too, as for `joining` below: a pull gives nothing twice.
+    let mut left_entries = Vec::with_capacity(leaving.len());
+    for user in &leaving {
+        if let Some(inbox_seq) = pull_through(logic, origin.app, user, group, m.seq).await? {
+            left_entries.push((user.clone(), inbox_seq));
+        }
+    }
     if !joining.is_empty() {
         // Before any pull (the actor's below included), and on a repeat too:
         // the try that stored the event may have died before this. On an
@@ -541,6 +588,7 @@ async fn append_event(
     crate::webhooks::group_event(logic, origin.app, origin.actor, &m, kind);
     let mut own = None;
     let mut entries = appended.inbox;
+    entries.extend(left_entries);
     if pulling.contains(origin.actor) {
         // The actor's entry comes from their pull (in seq order); the reply
         // and their other devices carry its inbox_seq as under write

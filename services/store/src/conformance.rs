@@ -58,6 +58,7 @@ macro_rules! conformance_tests {
             a_sender_without_an_entry_at_append_pulls_their_own_message_in_seq_order,
             group_has_unpulled_until_every_member_has_pulled,
             a_pending_membership_reads_nothing_until_its_event_starts_it,
+            a_removed_member_pulls_through_their_removal_only_what_came_while_a_member,
             usage_buckets_add_up_per_app_and_minute,
             usage_active_users_are_distinct_per_app_and_day,
         );
@@ -2868,6 +2869,122 @@ pub async fn a_pending_membership_reads_nothing_until_its_event_starts_it(s: Sto
         vec![joined.seq],
         "carol pulls from her joined event on"
     );
+}
+
+/// `pull_group_through` gives a removed member the read-fanout messages
+/// of their membership they had not pulled, up to the event that ended it:
+/// never one from before their joining (an earlier membership's cursor
+/// included) or after the bound, never one twice, never another app's.
+pub async fn a_removed_member_pulls_through_their_removal_only_what_came_while_a_member(s: Stores) {
+    let (a, other) = (app("app1"), app("app2"));
+    for app_id in [&a, &other] {
+        s.groups
+            .create_group(new_group(app_id, "g1", "alice", &["bob"]))
+            .await
+            .expect("group");
+    }
+    let g1 = gid("g1");
+    let send = |cid: &'static str| {
+        let s = s.clone();
+        let a = a.clone();
+        async move {
+            s.messages
+                .append(group_msg(&a, "g1", "alice", cid, &[], true))
+                .await
+                .expect("append")
+                .message
+                .seq
+        }
+    };
+    let through = |u: &'static str, seq: u64| {
+        let s = s.clone();
+        let a = a.clone();
+        let g1 = g1.clone();
+        async move {
+            let pulled = s
+                .inbox
+                .pull_group_through(&a, &user(u), &g1, seq, 100)
+                .await
+                .expect("pull through");
+            pulled.given.iter().map(|e| e.seq).collect::<Vec<u64>>()
+        }
+    };
+    let r1 = send("r1").await;
+    let r2 = send("r2").await;
+    let removed = s
+        .groups
+        .remove_members(&a, &g1, &[user("bob")], &ev("removed", "alice", 3000))
+        .await
+        .expect("remove bob");
+    assert_eq!(removed, vec![user("bob")]);
+    let event = send("removed-event").await;
+    let after = send("after").await;
+    assert_eq!(through("bob", event).await, vec![r1, r2, event]);
+    assert_eq!(
+        through("bob", event).await,
+        Vec::<u64>::new(),
+        "never twice"
+    );
+    let other_pull = s
+        .inbox
+        .pull_group_through(&other, &user("bob"), &g1, after, 100)
+        .await
+        .expect("other app");
+    assert_eq!(other_pull.entries, 0, "another app's group of that id");
+    // Bob comes back later: his second removal gives only what came in
+    // his second membership, not what came between the two.
+    let between = send("between").await;
+    let rejoin = between + 1;
+    s.groups
+        .add_members(
+            &a,
+            &g1,
+            &[user("bob")],
+            rejoin,
+            ROOMY,
+            &ev("joined", "alice", 4000),
+        )
+        .await
+        .expect("bob again");
+    let second = send("second").await;
+    assert_eq!(second, rejoin);
+    s.groups
+        .remove_members(&a, &g1, &[user("bob")], &ev("removed", "alice", 5000))
+        .await
+        .expect("remove bob again");
+    assert_eq!(through("bob", u64::MAX).await, vec![second]);
+    // A membership whose joined event never came had nothing to read.
+    s.groups
+        .add_members(
+            &a,
+            &g1,
+            &[user("dave")],
+            JOIN_PENDING,
+            ROOMY,
+            &ev("joined", "alice", 6000),
+        )
+        .await
+        .expect("dave added");
+    send("while-pending").await;
+    s.groups
+        .remove_members(&a, &g1, &[user("dave")], &ev("removed", "alice", 7000))
+        .await
+        .expect("remove dave");
+    assert_eq!(through("dave", u64::MAX).await, Vec::<u64>::new());
+    // Someone who was never a member has no cursor, so nothing.
+    assert_eq!(through("erin", u64::MAX).await, Vec::<u64>::new());
+    // The entries are in the inbox, in seq order after what bob had.
+    let inbox = s
+        .inbox
+        .since(&a, &user("bob"), 0, 100)
+        .await
+        .expect("since");
+    let seqs: Vec<u64> = inbox
+        .iter()
+        .filter(|m| m.message.conv_id.as_str() == "group:g1")
+        .map(|m| m.message.seq)
+        .collect();
+    assert_eq!(seqs, vec![r1, r2, event, second]);
 }
 
 pub async fn pull_group_timelines_after_concurrent_pulls_gives_each_message_once(s: Stores) {

@@ -210,6 +210,26 @@ pub trait InboxStore: Send + Sync + 'static {
     /// messages; concurrent pulls of one user never give a message twice.
     async fn pull_group_timelines(&self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled>;
 
+    /// Read diffusion, for a user who has just left `group` (removed or
+    /// quit): gives them inbox entries, as [`Self::pull_group_timelines`]
+    /// would, for the group's read-fanout messages after their pull cursor
+    /// up to `through_seq` (the `seq` of the event that ended their
+    /// membership). A message stored while they were still a member but
+    /// not yet pulled stays theirs. The removal left their cursor at or
+    /// past the start of that membership ([`GroupStore::remove_members`]);
+    /// a user with no cursor for the group gets nothing. At most `limit`
+    /// messages, in `seq` order.
+    ///
+    /// [`GroupStore::remove_members`]: crate::GroupStore::remove_members
+    async fn pull_group_through(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        group: &GroupId,
+        through_seq: u64,
+        limit: u32,
+    ) -> Result<Pulled>;
+
     /// Read diffusion: whether some member of `group` now has one of its
     /// read-fanout messages still to pull (a member who joined after the
     /// group's newest such message has none). False for a group that never

@@ -557,6 +557,27 @@ impl InboxStore for RingedInbox {
         Ok(pulled)
     }
 
+    async fn pull_group_through(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        group: &GroupId,
+        through_seq: u64,
+        limit: u32,
+    ) -> Result<Pulled> {
+        let pulled = self
+            .inner
+            .pull_group_through(app, user, group, through_seq, limit)
+            .await?;
+        if pulled.entries > 0 {
+            // As after any pull: the ring would miss these entries.
+            if let Err(e) = bounded(self.ring.invalidate(app, std::slice::from_ref(user))).await {
+                tracing::warn!(error = %e, "could not drop an inbox ring after a pull");
+            }
+        }
+        Ok(pulled)
+    }
+
     async fn group_has_unpulled(&self, app: &AppId, group: &GroupId) -> Result<bool> {
         self.inner.group_has_unpulled(app, group).await
     }

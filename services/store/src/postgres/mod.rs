@@ -322,108 +322,40 @@ impl InboxStore for PgStore {
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await?;
-        if rows.is_empty() {
-            tx.commit().await?;
+        give_pulled(tx, app, user, head, rows, limit).await
+    }
+
+    async fn pull_group_through(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        group: &GroupId,
+        through_seq: u64,
+        limit: u32,
+    ) -> Result<Pulled> {
+        if limit == 0 {
             return Ok(Pulled::default());
         }
-        let more = rows.len() >= limit as usize;
-        let mut convs: Vec<String> = Vec::with_capacity(rows.len());
-        let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
-        let mut inbox_seqs: Vec<i64> = Vec::with_capacity(rows.len());
-        // (conv) -> (last seq, newest ts, read seq): a member has read their
-        // own messages, as under write diffusion.
-        let mut last: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
-        let mut cursors: std::collections::BTreeMap<String, i64> = Default::default();
-        for row in &rows {
-            let conv: String = row.try_get("conv_id")?;
-            let group: String = row.try_get("group_id")?;
-            let seq: i64 = row.try_get("seq")?;
-            let ts: i64 = row.try_get("ts")?;
-            let own: bool = row.try_get("own")?;
-            let mine: bool = row.try_get("mine")?;
-            let c = cursors.entry(group).or_insert(0);
-            *c = (*c).max(seq);
-            if own {
-                continue;
-            }
-            let e = last.entry(conv.clone()).or_insert((0, 0, 0));
-            e.0 = e.0.max(seq);
-            e.1 = e.1.max(ts);
-            if mine {
-                e.2 = e.2.max(seq);
-            }
-            inbox_seqs.push(head + 1 + convs.len() as i64);
-            convs.push(conv);
-            seqs.push(seq);
-        }
-        let n = convs.len() as i64;
-        sqlx::query("UPDATE inbox_heads SET head = head + $3 WHERE app_id = $1 AND user_id = $2")
+        let mut tx = self.pool.begin().await?;
+        // The same head lock as a member's pull: the two never give one
+        // message twice.
+        let head: i64 = sqlx::query_scalar(
+            "INSERT INTO inbox_heads (app_id, user_id, head) VALUES ($1, $2, 0) \
+             ON CONFLICT (app_id, user_id) DO UPDATE SET head = inbox_heads.head RETURNING head",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows = sqlx::query(LEAVER_CANDIDATES)
             .bind(app.as_str())
             .bind(user.as_str())
-            .bind(n)
-            .execute(&mut *tx)
+            .bind(group.as_str())
+            .bind(through_seq.min(i64::MAX as u64) as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) \
-             SELECT $1, $2, * FROM UNNEST($3::BIGINT[], $4::TEXT[], $5::BIGINT[])",
-        )
-        .bind(app.as_str())
-        .bind(user.as_str())
-        .bind(&inbox_seqs)
-        .bind(&convs)
-        .bind(&seqs)
-        .execute(&mut *tx)
-        .await?;
-        let conv_ids: Vec<&str> = last.keys().map(String::as_str).collect();
-        let lasts: Vec<i64> = last.values().map(|v| v.0).collect();
-        let ats: Vec<i64> = last.values().map(|v| v.1).collect();
-        let reads: Vec<i64> = last.values().map(|v| v.2).collect();
-        sqlx::query(
-            "INSERT INTO user_conversations (app_id, user_id, conv_id, last_seq, read_seq, updated_at) \
-             SELECT $1, $2, c, l, r, t FROM UNNEST($3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[]) AS x(c, l, t, r) \
-             ON CONFLICT (app_id, user_id, conv_id) DO UPDATE SET \
-             last_seq = GREATEST(user_conversations.last_seq, EXCLUDED.last_seq), \
-             read_seq = GREATEST(user_conversations.read_seq, EXCLUDED.read_seq), \
-             updated_at = GREATEST(user_conversations.updated_at, EXCLUDED.updated_at)",
-        )
-        .bind(app.as_str())
-        .bind(user.as_str())
-        .bind(&conv_ids)
-        .bind(&lasts)
-        .bind(&ats)
-        .bind(&reads)
-        .execute(&mut *tx)
-        .await?;
-        let groups: Vec<&str> = cursors.keys().map(String::as_str).collect();
-        let throughs: Vec<i64> = cursors.values().copied().collect();
-        sqlx::query(
-            "INSERT INTO group_pull_cursors (app_id, user_id, group_id, through_seq) \
-             SELECT $1, $2, g, t FROM UNNEST($3::TEXT[], $4::BIGINT[]) AS x(g, t) \
-             ON CONFLICT (app_id, user_id, group_id) DO UPDATE SET \
-             through_seq = GREATEST(group_pull_cursors.through_seq, EXCLUDED.through_seq)",
-        )
-        .bind(app.as_str())
-        .bind(user.as_str())
-        .bind(&groups)
-        .bind(&throughs)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let given = convs
-            .into_iter()
-            .zip(seqs)
-            .zip(inbox_seqs)
-            .map(|((conv_id, seq), inbox_seq)| crate::PulledEntry {
-                conv_id,
-                seq: seq as u64,
-                inbox_seq: inbox_seq as u64,
-            })
-            .collect();
-        Ok(Pulled {
-            entries: n as u32,
-            more,
-            given,
-        })
+        give_pulled(tx, app, user, head, rows, limit).await
     }
 
     async fn group_has_unpulled(&self, app: &AppId, group: &GroupId) -> Result<bool> {
@@ -453,6 +385,132 @@ impl InboxStore for PgStore {
         Ok(pending.is_some())
     }
 }
+
+/// The rest of a pull once its candidate rows are chosen (under the user's
+/// inbox head lock, `head` its value): inbox entries, conversation rows and
+/// pull cursors, in one transaction.
+async fn give_pulled(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    app: &AppId,
+    user: &UserId,
+    head: i64,
+    rows: Vec<sqlx::postgres::PgRow>,
+    limit: u32,
+) -> Result<Pulled> {
+    if rows.is_empty() {
+        tx.commit().await?;
+        return Ok(Pulled::default());
+    }
+    let more = rows.len() >= limit as usize;
+    let mut convs: Vec<String> = Vec::with_capacity(rows.len());
+    let mut seqs: Vec<i64> = Vec::with_capacity(rows.len());
+    let mut inbox_seqs: Vec<i64> = Vec::with_capacity(rows.len());
+    // (conv) -> (last seq, newest ts, read seq): a member has read their
+    // own messages, as under write diffusion.
+    let mut last: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
+    let mut cursors: std::collections::BTreeMap<String, i64> = Default::default();
+    for row in &rows {
+        let conv: String = row.try_get("conv_id")?;
+        let group: String = row.try_get("group_id")?;
+        let seq: i64 = row.try_get("seq")?;
+        let ts: i64 = row.try_get("ts")?;
+        let own: bool = row.try_get("own")?;
+        let mine: bool = row.try_get("mine")?;
+        let c = cursors.entry(group).or_insert(0);
+        *c = (*c).max(seq);
+        if own {
+            continue;
+        }
+        let e = last.entry(conv.clone()).or_insert((0, 0, 0));
+        e.0 = e.0.max(seq);
+        e.1 = e.1.max(ts);
+        if mine {
+            e.2 = e.2.max(seq);
+        }
+        inbox_seqs.push(head + 1 + convs.len() as i64);
+        convs.push(conv);
+        seqs.push(seq);
+    }
+    let n = convs.len() as i64;
+    sqlx::query("UPDATE inbox_heads SET head = head + $3 WHERE app_id = $1 AND user_id = $2")
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .bind(n)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO inbox (app_id, user_id, inbox_seq, conv_id, seq) \
+         SELECT $1, $2, * FROM UNNEST($3::BIGINT[], $4::TEXT[], $5::BIGINT[])",
+    )
+    .bind(app.as_str())
+    .bind(user.as_str())
+    .bind(&inbox_seqs)
+    .bind(&convs)
+    .bind(&seqs)
+    .execute(&mut *tx)
+    .await?;
+    let conv_ids: Vec<&str> = last.keys().map(String::as_str).collect();
+    let lasts: Vec<i64> = last.values().map(|v| v.0).collect();
+    let ats: Vec<i64> = last.values().map(|v| v.1).collect();
+    let reads: Vec<i64> = last.values().map(|v| v.2).collect();
+    sqlx::query(
+        "INSERT INTO user_conversations (app_id, user_id, conv_id, last_seq, read_seq, updated_at) \
+         SELECT $1, $2, c, l, r, t FROM UNNEST($3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[]) AS x(c, l, t, r) \
+         ON CONFLICT (app_id, user_id, conv_id) DO UPDATE SET \
+         last_seq = GREATEST(user_conversations.last_seq, EXCLUDED.last_seq), \
+         read_seq = GREATEST(user_conversations.read_seq, EXCLUDED.read_seq), \
+         updated_at = GREATEST(user_conversations.updated_at, EXCLUDED.updated_at)",
+    )
+    .bind(app.as_str())
+    .bind(user.as_str())
+    .bind(&conv_ids)
+    .bind(&lasts)
+    .bind(&ats)
+    .bind(&reads)
+    .execute(&mut *tx)
+    .await?;
+    let groups: Vec<&str> = cursors.keys().map(String::as_str).collect();
+    let throughs: Vec<i64> = cursors.values().copied().collect();
+    sqlx::query(
+        "INSERT INTO group_pull_cursors (app_id, user_id, group_id, through_seq) \
+         SELECT $1, $2, g, t FROM UNNEST($3::TEXT[], $4::BIGINT[]) AS x(g, t) \
+         ON CONFLICT (app_id, user_id, group_id) DO UPDATE SET \
+         through_seq = GREATEST(group_pull_cursors.through_seq, EXCLUDED.through_seq)",
+    )
+    .bind(app.as_str())
+    .bind(user.as_str())
+    .bind(&groups)
+    .bind(&throughs)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let given = convs
+        .into_iter()
+        .zip(seqs)
+        .zip(inbox_seqs)
+        .map(|((conv_id, seq), inbox_seq)| crate::PulledEntry {
+            conv_id,
+            seq: seq as u64,
+            inbox_seq: inbox_seq as u64,
+        })
+        .collect();
+    Ok(Pulled {
+        entries: n as u32,
+        more,
+        given,
+    })
+}
+
+/// The read-fanout messages of one group a user has just left:
+/// `$1` app, `$2` user, `$3` group, `$4` through seq, `$5` limit. From their
+/// pull cursor (no cursor, nothing), in `seq` order; the columns of
+/// [`PULL_CANDIDATES`].
+const LEAVER_CANDIDATES: &str = "SELECT m.conv_id, m.seq, m.ts, c.group_id, (m.sender = $2 AND m.sender_entry) AS own, m.sender = $2 AS mine \
+     FROM group_pull_cursors c \
+     JOIN messages m ON m.app_id = c.app_id AND m.conv_id = 'group:' || c.group_id \
+     WHERE c.app_id = $1 AND c.user_id = $2 AND c.group_id = $3 AND m.read_fanout \
+     AND m.seq > c.through_seq AND m.seq <= $4 \
+     ORDER BY m.seq LIMIT $5";
 
 /// The read-fanout group messages a user has to pull, in the order they are
 /// given: `$1` app, `$2` user, `$3` limit.

@@ -3,7 +3,7 @@
 //! lock at once (waiting on busy_timeout) instead of failing to upgrade.
 
 use async_trait::async_trait;
-use confab_model::{AppId, GroupId, GroupInfo, GroupMember, GroupRole, JoinPolicy, UserId};
+use confab_model::{AppId, ConvId, GroupId, GroupInfo, GroupMember, GroupRole, JoinPolicy, UserId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -51,6 +51,45 @@ fn member_from_row(row: &SqliteRow) -> Result<GroupMember> {
         join_seq: row.try_get::<i64, _>("join_seq")?.max(0) as u64,
         joined_at: row.try_get("joined_at")?,
     })
+}
+
+/// A removed member's pull cursor for the group moves to at least the seq
+/// before their joining, so that the pull that gives them what they had
+/// still to pull (`InboxStore::pull_group_through`) starts inside their
+/// membership, never before it (a cursor left from an earlier membership
+/// would). A membership whose `joined` event was never stored had nothing
+/// to read: its floor is the conversation's last seq.
+async fn keep_pull_floor(
+    tx: &mut Transaction<'_, Sqlite>,
+    app: &AppId,
+    group: &GroupId,
+    user: &UserId,
+    join_seq: i64,
+) -> Result<()> {
+    let floor = if join_seq == clamp(JOIN_PENDING) {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MAX(seq) FROM messages WHERE app_id = ? AND conv_id = ?",
+        )
+        .bind(app.as_str())
+        .bind(ConvId::group(group).as_str())
+        .fetch_one(&mut **tx)
+        .await?
+        .unwrap_or(0)
+    } else {
+        join_seq - 1
+    };
+    sqlx::query(
+        "INSERT INTO group_pull_cursors (app_id, user_id, group_id, through_seq) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (app_id, user_id, group_id) DO UPDATE SET \
+         through_seq = MAX(through_seq, excluded.through_seq)",
+    )
+    .bind(app.as_str())
+    .bind(user.as_str())
+    .bind(group.as_str())
+    .bind(floor.max(0))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn clamp(v: u64) -> i64 {
@@ -334,15 +373,17 @@ impl GroupStore for SqliteStore {
         let (mut tx, _) = self.lock_group(app, group).await?;
         let mut removed = vec![];
         for user in dedup(users, None) {
-            let done = sqlx::query(
-                "DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND user_id = ? AND role <> 'owner'",
+            let join_seq: Option<i64> = sqlx::query_scalar(
+                "DELETE FROM group_members WHERE app_id = ? AND group_id = ? AND user_id = ? AND role <> 'owner' \
+                 RETURNING join_seq",
             )
             .bind(app.as_str())
             .bind(group.as_str())
             .bind(user.as_str())
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if done.rows_affected() > 0 {
+            if let Some(join_seq) = join_seq {
+                keep_pull_floor(&mut tx, app, group, &user, join_seq).await?;
                 removed.push(user);
             }
         }

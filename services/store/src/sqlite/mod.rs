@@ -419,6 +419,38 @@ impl InboxStore for SqliteStore {
             .send(writer::Job::Pull {
                 app: app.clone(),
                 user: user.clone(),
+                scope: writer::PullScope::Member,
+                limit,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the message writer has stopped".into()))?
+    }
+
+    async fn pull_group_through(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        group: &GroupId,
+        through_seq: u64,
+        limit: u32,
+    ) -> Result<Pulled> {
+        if limit == 0 {
+            return Ok(Pulled::default());
+        }
+        // Rare (once per member leaving a read-diffused group): straight to
+        // the writer, which owns the inbox counters.
+        let (tx, rx) = oneshot::channel();
+        self.appends
+            .send(writer::Job::Pull {
+                app: app.clone(),
+                user: user.clone(),
+                scope: writer::PullScope::Leaver {
+                    group: group.clone(),
+                    through_seq,
+                },
                 limit,
                 reply: tx,
             })

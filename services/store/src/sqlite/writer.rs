@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use confab_model::{AppId, ConvId, StoredMessage, UserId};
+use confab_model::{AppId, ConvId, GroupId, StoredMessage, UserId};
 use lru::LruCache;
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
@@ -32,9 +32,19 @@ pub(super) enum Job {
     Pull {
         app: AppId,
         user: UserId,
+        scope: PullScope,
         limit: u32,
         reply: oneshot::Sender<Result<Pulled>>,
     },
+}
+
+/// Which read-fanout messages a pull gives.
+pub(super) enum PullScope {
+    /// Those of every group the user is a member of ([`PULL_CANDIDATES`]).
+    Member,
+    /// Those of one group the user has just left, up to a `seq`
+    /// ([`LEAVER_CANDIDATES`]).
+    Leaver { group: GroupId, through_seq: u64 },
 }
 
 /// Bound on queued appends: beyond it, senders wait (back-pressure reaches
@@ -73,6 +83,18 @@ pub(super) const PULL_CANDIDATES: &str = "SELECT m.conv_id, m.seq, m.ts, gm.grou
      WHERE gm.app_id = ?1 AND gm.user_id = ?2 AND m.read_fanout = 1 \
      AND m.seq >= gm.join_seq AND m.seq > COALESCE(c.through_seq, 0) \
      ORDER BY m.conv_id, m.seq LIMIT ?3";
+
+/// The read-fanout messages of one group a user has just left, to give
+/// them: `?1` app, `?2` user, `?3` group, `?4` through seq, `?5` limit. From
+/// their pull cursor (the removal left it at or past their joining; no
+/// cursor, nothing), in `seq` order; same columns as [`PULL_CANDIDATES`].
+pub(super) const LEAVER_CANDIDATES: &str = "SELECT m.conv_id, m.seq, m.ts, c.group_id, (m.sender = ?2 AND m.sender_entry = 1) AS own, m.sender = ?2 AS mine \
+     FROM group_pull_cursors c \
+     CROSS JOIN messages m INDEXED BY messages_read_fanout \
+       ON m.app_id = c.app_id AND m.conv_id = 'group:' || c.group_id \
+     WHERE c.app_id = ?1 AND c.user_id = ?2 AND c.group_id = ?3 AND m.read_fanout = 1 \
+     AND m.seq > c.through_seq AND m.seq <= ?4 \
+     ORDER BY m.seq LIMIT ?5";
 
 pub(super) fn spawn(
     conn: SqliteConnection,
@@ -195,9 +217,10 @@ impl Writer {
                     Job::Pull {
                         app,
                         user,
+                        scope,
                         limit,
                         reply,
-                    } => pulls.push((app, user, limit, reply)),
+                    } => pulls.push((app, user, scope, limit, reply)),
                 }
             }
             let size = msgs.len();
@@ -205,8 +228,8 @@ impl Writer {
                 self.append_batch(msgs, replies, started).await;
             }
             // After the appends: a pull queued with them sees them.
-            for (app, user, limit, reply) in pulls {
-                let _ = reply.send(self.pull(&app, &user, limit).await);
+            for (app, user, scope, limit, reply) in pulls {
+                let _ = reply.send(self.pull(&app, &user, &scope, limit).await);
             }
         }
     }
@@ -426,13 +449,33 @@ impl Writer {
     /// entries for the read-fanout messages of their groups after their
     /// pull cursor (and from their joining), moves their conversation rows
     /// and the cursors. The counter cache moves only after the commit.
-    async fn pull(&mut self, app: &AppId, user: &UserId, limit: u32) -> Result<Pulled> {
-        let rows = sqlx::query(PULL_CANDIDATES)
-            .bind(app.as_str())
-            .bind(user.as_str())
-            .bind(i64::from(limit))
-            .fetch_all(&mut self.conn)
-            .await?;
+    async fn pull(
+        &mut self,
+        app: &AppId,
+        user: &UserId,
+        scope: &PullScope,
+        limit: u32,
+    ) -> Result<Pulled> {
+        let rows = match scope {
+            PullScope::Member => {
+                sqlx::query(PULL_CANDIDATES)
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut self.conn)
+                    .await?
+            }
+            PullScope::Leaver { group, through_seq } => {
+                sqlx::query(LEAVER_CANDIDATES)
+                    .bind(app.as_str())
+                    .bind(user.as_str())
+                    .bind(group.as_str())
+                    .bind((*through_seq).min(i64::MAX as u64) as i64)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut self.conn)
+                    .await?
+            }
+        };
         if rows.is_empty() {
             return Ok(Pulled::default());
         }
