@@ -676,3 +676,107 @@ async fn a_burst_of_notices_is_pulled_at_once_in_order() {
         carol.notice_pulls()
     );
 }
+
+/// What a synced inbox holds of one conversation: `text:<t>` or
+/// `event:<kind>`, in inbox order, with the `seq`s.
+fn inbox_of(messages: &[confab_proto::Message], conv: &str) -> (Vec<String>, Vec<u64>) {
+    let mine: Vec<&confab_proto::Message> = messages.iter().filter(|m| m.conv_id == conv).collect();
+    let what = mine
+        .iter()
+        .map(|m| {
+            let v: serde_json::Value = serde_json::from_str(&m.body).expect("a JSON body");
+            match v["type"].as_str() {
+                Some("event") => format!("event:{}", v["event"].as_str().unwrap_or("")),
+                _ => format!("text:{}", v["text"].as_str().unwrap_or("")),
+            }
+        })
+        .collect();
+    (what, mine.iter().map(|m| m.seq).collect())
+}
+
+/// Members who leave a read-diffused group while offline, with messages
+/// they never pulled: the removed member and every member of a dismissed
+/// group still find, on their next sync, everything that came while they
+/// were members, then the event that ended it, in `seq` order and with a
+/// gap-free inbox. (Until the leaving pull, a dismissal gave only its
+/// event.)
+#[tokio::test]
+async fn members_leaving_a_read_diffused_group_offline_keep_what_came_while_members() {
+    let server = TestServer::start().await;
+    server
+        .update_settings(|s| s.read_diffusion_threshold = 2)
+        .await;
+    let conv = "group:g1";
+    let alice = server.user("alice").await;
+    // Carol and dave stay offline until the end.
+    alice
+        .call(Frame {
+            user_ids: users(&["bob", "carol", "dave"]),
+            ..group_frame(ops::GROUP_CREATE, "g1")
+        })
+        .await
+        .expect("group_create");
+    for text in ["x1", "x2"] {
+        alice
+            .call(group_send("g1", text, &[], false))
+            .await
+            .expect("send");
+    }
+    alice
+        .call(Frame {
+            user_ids: users(&["carol"]),
+            ..group_frame(ops::GROUP_REMOVE, "g1")
+        })
+        .await
+        .expect("carol removed");
+    alice
+        .call(group_send("g1", "x3", &[], false))
+        .await
+        .expect("x3");
+    alice
+        .call(group_frame(ops::GROUP_DISMISS, "g1"))
+        .await
+        .expect("dismissed");
+
+    let carol = server.user("carol").await;
+    let synced = sync_all(&carol, 0, 100).await;
+    let (what, seqs) = inbox_of(&synced, conv);
+    assert_eq!(
+        what,
+        ["event:created", "text:x1", "text:x2", "event:removed"],
+        "carol keeps what came until her removal, and nothing after it"
+    );
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq order: {seqs:?}");
+
+    let dave = server.user("dave").await;
+    let synced = sync_all(&dave, 0, 100).await;
+    let (what, seqs) = inbox_of(&synced, conv);
+    assert_eq!(
+        what,
+        [
+            "event:created",
+            "text:x1",
+            "text:x2",
+            "event:removed",
+            "text:x3",
+            "event:dismissed"
+        ],
+        "dave's backlog comes before the dismissal"
+    );
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq order: {seqs:?}");
+    for (i, m) in synced.iter().enumerate() {
+        assert_eq!(m.inbox_seq, Some(i as u64 + 1), "gap-free inbox");
+    }
+    // The group is gone for them all the same.
+    let history = dave
+        .call(Frame {
+            op: ops::HISTORY.into(),
+            conv_id: conv.into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(&history, Err(confab_client::ClientError::Refused { code, .. }) if code == "not_found"),
+        "{history:?}"
+    );
+}

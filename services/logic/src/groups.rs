@@ -525,9 +525,12 @@ async fn append_event(
         Err(e) if e.code == code::NOT_FOUND => None,
         Err(e) => return Err(e),
     };
+    // A dismissed group's event is stored once and pulled through by each
+    // former member (below), like a removal's under read diffusion: what
+    // they had still to pull comes first, whatever the group's mode was.
     let read = match &current {
         Some(g) => read_diffused(logic, origin.app, g, threshold).await?,
-        None => false,
+        None => true,
     };
     let (direct, pulling): (Vec<UserId>, Vec<UserId>) = match &current {
         Some(g) if read => recipients.into_iter().partition(|u| g.member(u).is_none()),

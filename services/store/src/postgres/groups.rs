@@ -590,17 +590,20 @@ impl GroupStore for PgStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let members: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM group_members WHERE app_id = $1 AND group_id = $2 RETURNING user_id",
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "DELETE FROM group_members WHERE app_id = $1 AND group_id = $2 RETURNING user_id, join_seq",
         )
         .bind(app.as_str())
         .bind(group.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        let mut members = members
-            .iter()
-            .map(|u| UserId::parse(u).map_err(|_| corrupt("member")))
-            .collect::<Result<Vec<_>>>()?;
+        let mut members = Vec::with_capacity(rows.len());
+        for (user, join_seq) in &rows {
+            let user = UserId::parse(user).map_err(|_| corrupt("member"))?;
+            // The dismissed event is pulled through like a removal's.
+            keep_pull_floor(&mut tx, app, group, &user, *join_seq).await?;
+            members.push(user);
+        }
         members.sort();
         insert_pending(&mut tx, app, group, event, &members).await?;
         tx.commit().await?;
