@@ -163,7 +163,8 @@ pub(crate) async fn membership(
 
 /// Who gets a message sent to `group` by `s` now, and how.
 pub(crate) struct Fanout {
-    /// Every member (the sender included when a member).
+    /// Every member whose membership has started (see `JOIN_PENDING`), the
+    /// sender included when a member.
     pub members: Vec<UserId>,
     /// Read diffusion: the group has more members than the app's
     /// `read_diffusion_threshold`, or a member still has to pull some of
@@ -199,10 +200,16 @@ pub(crate) async fn send_recipients(
         ));
     }
     let read = read_diffused(logic, &s.app_id, &g, read_diffusion_threshold).await?;
-    Ok(Fanout {
-        members: g.members.keys().cloned().collect(),
-        read,
-    })
+    // A member whose `joined` event is not stored yet reads from that
+    // event on, so a message sent before it is not theirs: it skips them,
+    // as the pull does under read diffusion (their own sends excepted).
+    let members = g
+        .members
+        .iter()
+        .filter(|(user, m)| m.join_seq != JOIN_PENDING || **user == s.user_id)
+        .map(|(user, _)| user.clone())
+        .collect();
+    Ok(Fanout { members, read })
 }
 
 /// Whether the group's next message or event fans out by read diffusion:
