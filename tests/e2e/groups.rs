@@ -923,3 +923,72 @@ async fn a_membership_event_a_crash_left_pending_is_stored_by_the_retry_or_the_s
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A `joined` event that stayed pending past the sweep's give-up age (an
+/// add whose node died, then an outage of over an hour) is never stored,
+/// but the membership it was for still starts: the new member receives and
+/// reads what comes after (it stayed pending, reading nothing, before).
+#[tokio::test]
+async fn a_joined_event_the_sweep_gives_up_on_still_starts_the_membership() {
+    use confab_model::{AppId, GroupId, UserId};
+    use confab_store::{GroupLimits, JOIN_PENDING, MemberEvent};
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    create(&alice, "g1", &["bob"], "invite_only").await;
+    let app = AppId::parse(&server.app_id).expect("app id");
+    let g1 = GroupId::parse("g1").expect("group id");
+    let carol_id = UserId::parse("carol").expect("user id");
+    let groups = &server.stores().groups;
+    let ancient = MemberEvent {
+        id: "ancient-add".into(),
+        kind: "joined".into(),
+        actor: UserId::parse("alice").expect("user id"),
+        at: confab_model::now_ms() - 2 * 3_600_000,
+    };
+    groups
+        .add_members(
+            &app,
+            &g1,
+            std::slice::from_ref(&carol_id),
+            JOIN_PENDING,
+            GroupLimits {
+                max_members: 100,
+                max_groups_per_user: 100,
+            },
+            &ancient,
+        )
+        .await
+        .expect("add in the store");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let carol = groups
+            .member(&app, &g1, &carol_id)
+            .await
+            .expect("member")
+            .expect("carol is a member");
+        if carol.join_seq != JOIN_PENDING {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep left carol's membership pending"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        groups
+            .pending_events(&app, &g1)
+            .await
+            .expect("pending")
+            .is_empty(),
+        "the given-up event is cleared"
+    );
+    assert!(ok(&gsend(&alice, "g1", "after", "after the give-up").await));
+    let carol = server.user("carol").await;
+    let synced = sync_all(&carol, 0, 100).await;
+    assert_eq!(
+        synced.iter().map(describe).collect::<Vec<_>>(),
+        vec!["text:after the give-up"],
+        "carol gets what came after, and nothing from before"
+    );
+}

@@ -204,9 +204,12 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
             .collect();
         rooms.sort();
         rooms.dedup();
-        let found =
-            futures_util::future::join_all(rooms.iter().map(|(a, r)| routes.room_presence(a, r)))
-                .await;
+        let found = futures_util::future::join_all(
+            rooms
+                .iter()
+                .map(|(a, r)| room_presence_retrying(routes.as_ref(), a, r)),
+        )
+        .await;
         let mut room_nodes: HashMap<(AppId, RoomId), Vec<String>> = HashMap::new();
         for (key, r) in rooms.into_iter().zip(found) {
             match r {
@@ -342,12 +345,19 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
         let now = std::time::Instant::now();
         down_until.retain(|_, until| *until > now);
         let mut sends = Vec::new();
-        for (node, items) in per_node {
-            let n = items.len() as u64;
+        for (node, mut items) in per_node {
             if down_until.contains_key(&node) {
-                metrics::counter!("confab_cluster_skipped_total").increment(n);
-                continue;
+                // A node that failed recently is skipped, except for the
+                // frames that must arrive: nothing else would bring them.
+                let before = items.len();
+                items.retain(must_arrive);
+                metrics::counter!("confab_cluster_skipped_total")
+                    .increment((before - items.len()) as u64);
+                if items.is_empty() {
+                    continue;
+                }
             }
+            let n = items.len() as u64;
             let client = match clients.get(&node) {
                 Some(c) => c.clone(),
                 None => match Endpoint::from_shared(format!("http://{node}")) {
@@ -397,6 +407,28 @@ async fn forward(mut rx: mpsc::Receiver<Work>, routes: Arc<dyn RouteTable>, me: 
                     clients.remove(&node);
                     down_until.insert(node, std::time::Instant::now() + NODE_BACKOFF);
                 }
+            }
+        }
+    }
+}
+
+/// Which nodes hold members of a room. A failed read is tried again
+/// (briefly: the forwarder waits meanwhile), since a room frame whose nodes
+/// are unknown reaches no other node, and a high-priority one must arrive.
+async fn room_presence_retrying(
+    routes: &dyn RouteTable,
+    app: &AppId,
+    room: &RoomId,
+) -> confab_store::Result<Vec<(String, u64)>> {
+    let mut tries = 0;
+    loop {
+        match routes.room_presence(app, room).await {
+            Ok(found) => return Ok(found),
+            Err(e) if tries >= 2 => return Err(e),
+            Err(e) => {
+                tries += 1;
+                tracing::debug!(error = %e, "reading a room's nodes failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
             }
         }
     }

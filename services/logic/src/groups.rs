@@ -149,22 +149,19 @@ pub(crate) async fn membership(
     if me.join_seq == JOIN_PENDING {
         // Cached between the add and its `joined` event (on another node
         // the cache may be 2 s old): the store knows where it started.
-        if let Some(fresh) = logic
+        me = logic
             .stores
             .groups
             .member(&s.app_id, group, &s.user_id)
             .await?
-        {
-            me = fresh;
-        }
+            .ok_or_else(no_such_group)?;
     }
     Ok((g, me))
 }
 
 /// Who gets a message sent to `group` by `s` now, and how.
 pub(crate) struct Fanout {
-    /// Every member whose membership has started (see `JOIN_PENDING`), the
-    /// sender included when a member.
+    /// Every member (the sender included when a member).
     pub members: Vec<UserId>,
     /// Read diffusion: the group has more members than the app's
     /// `read_diffusion_threshold`, or a member still has to pull some of
@@ -186,6 +183,11 @@ pub(crate) async fn send_recipients(
     read_diffusion_threshold: u32,
 ) -> Result<Fanout> {
     let (g, me) = membership(logic, s, group).await?;
+    if me.join_seq == JOIN_PENDING {
+        // Their membership starts at the `joined` event still being stored
+        // (milliseconds): a message before it could never be theirs to read.
+        return Err(no_such_group());
+    }
     let now = confab_model::now_ms();
     if me.muted_at(now) {
         return Err(LogicError::new(
@@ -200,16 +202,14 @@ pub(crate) async fn send_recipients(
         ));
     }
     let read = read_diffused(logic, &s.app_id, &g, read_diffusion_threshold).await?;
-    // A member whose `joined` event is not stored yet reads from that
-    // event on, so a message sent before it is not theirs: it skips them,
-    // as the pull does under read diffusion (their own sends excepted).
-    let members = g
-        .members
-        .iter()
-        .filter(|(user, m)| m.join_seq != JOIN_PENDING || **user == s.user_id)
-        .map(|(user, _)| user.clone())
-        .collect();
-    Ok(Fanout { members, read })
+    // Every member, those whose `joined` event is not stored yet included:
+    // the recipients are fixed before the message takes its seq, which may
+    // come after that event (a message before it is one extra entry for
+    // them; leaving them out could lose one after it).
+    Ok(Fanout {
+        members: members_of(&g),
+        read,
+    })
 }
 
 /// Whether the group's next message or event fans out by read diffusion:
@@ -548,9 +548,15 @@ async fn append_event(
     // through this event instead, so that what they had still to pull when
     // they left (stored before the event, while they were members) comes
     // first, in seq order.
-    let (direct, leaving) = if read {
+    let ends_membership = matches!(
+        kind,
+        group_event::LEFT | group_event::REMOVED | group_event::DISMISSED
+    );
+    let (direct, leaving) = if read && ends_membership {
         (vec![], direct)
     } else {
+        // Other events reach non-members directly (say, a `joined` event
+        // settled late for a user removed since): no pull for them.
         (direct, vec![])
     };
     let appended = logic
@@ -756,6 +762,15 @@ pub async fn settle_stale_events(logic: &Logic, older_than: Duration) -> Result<
             // Past this, the message store may have forgotten the id it
             // dedupes on: appending could store the event twice.
             tracing::error!(app = %app, group = %group, kind = %pending.event.kind, id = %pending.event.id, "a membership event stayed pending for over an hour; giving it up");
+            if pending.event.kind == group_event::JOINED {
+                // Without their event, the members it added would stay
+                // pending (reading and receiving nothing) for good: they
+                // start after the conversation's last message instead.
+                if let Err(e) = start_without_event(logic, app, group, &pending.users).await {
+                    tracing::warn!(app = %app, group = %group, error = %e, "starting the memberships of a given-up joined event failed; retrying next run");
+                    continue;
+                }
+            }
             clear(logic, app, group, &pending.event.id).await;
             continue;
         }
@@ -771,6 +786,29 @@ pub async fn settle_stale_events(logic: &Logic, older_than: Duration) -> Result<
         }
     }
     Ok(settled)
+}
+
+/// Starts the memberships of `users` after the conversation's last message
+/// (for a `joined` event that will never be stored).
+async fn start_without_event(
+    logic: &Logic,
+    app: &AppId,
+    group: &GroupId,
+    users: &[UserId],
+) -> Result<()> {
+    let last = logic
+        .stores
+        .messages
+        .history(app, &ConvId::group(group), None, 1)
+        .await?;
+    let next = last.first().map_or(1, |m| m.seq + 1);
+    logic
+        .stores
+        .groups
+        .start_membership(app, group, users, next)
+        .await?;
+    logic.groups.invalidate(app, group);
+    Ok(())
 }
 
 /// How long a membership event may stay pending before the sweep gives it
