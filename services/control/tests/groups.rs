@@ -3,92 +3,11 @@
 //! key, scoped to the caller's tenant.
 
 mod common;
-use common::call;
+use common::{call, fake, setup};
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use axum::Router;
 use axum::http::StatusCode;
-use confab_control::keyring::Keyring;
-use confab_control::service::support::{DataPlane, V1Answer};
-use confab_control::service::{Actor, Control};
+use confab_control::service::Actor;
 use serde_json::{Value, json};
-
-type Calls = Arc<Mutex<Vec<(String, String, String, Option<Value>)>>>;
-
-/// A cell that answers every request with one fixed status and body.
-struct FakeCell {
-    calls: Calls,
-    status: u16,
-    body: Value,
-}
-
-#[async_trait]
-impl DataPlane for FakeCell {
-    async fn call(
-        &self,
-        secret: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<V1Answer, String> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((secret.into(), method.into(), path.into(), body));
-        Ok(V1Answer {
-            status: self.status,
-            body: self.body.clone(),
-        })
-    }
-}
-
-struct Setup {
-    router: Router,
-    control: Arc<Control>,
-    operator: String,
-    app_id: String,
-    secret: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let stores =
-        confab_store::sqlite::SqliteStore::open(&dir.path().join("db"), Default::default())
-            .await
-            .unwrap()
-            .into_stores();
-    let keyring = Keyring::parse(&Keyring::generate_spec()).unwrap();
-    let control = Arc::new(Control::new(stores.control, Arc::new(keyring)));
-    let boot = control.bootstrap().await.unwrap().expect("fresh");
-    let (token, _, _) = control
-        .login(&boot.operator_username, &boot.operator_password)
-        .await
-        .unwrap();
-    Setup {
-        router: confab_control::rest::router(control.clone()),
-        control,
-        operator: token,
-        app_id: boot.app.app_id,
-        secret: boot.app.secret,
-        _dir: dir,
-    }
-}
-
-fn fake(control: &Control, status: u16, body: Value) -> Calls {
-    let calls = Calls::default();
-    control.register_data_plane(
-        "default",
-        Arc::new(FakeCell {
-            calls: calls.clone(),
-            status,
-            body,
-        }),
-    );
-    calls
-}
 
 fn group() -> Value {
     json!({"group_id": "team 42", "name": "Team 42", "avatar": "", "announcement": "", "custom": {},
@@ -99,7 +18,7 @@ fn group() -> Value {
 #[tokio::test]
 async fn a_group_and_its_mute_are_v1_requests_with_the_apps_key() {
     let s = setup().await;
-    let calls = fake(&s.control, 200, group());
+    let calls = fake(&s.control, Some((200, group())));
     let base = format!("/admin/v1/apps/{}/groups/team%2042", s.app_id);
     let (status, body) = call(&s.router, "GET", &base, &s.operator, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -134,7 +53,7 @@ async fn members_are_paged_and_a_member_is_muted() {
     let s = setup().await;
     let page = json!({"items": [{"user_id": "bob", "role": "member", "muted_until": null,
         "joined_at": "2026-11-25T14:00:00.000Z"}], "next_cursor": "Ym9i"});
-    let calls = fake(&s.control, 200, page);
+    let calls = fake(&s.control, Some((200, page)));
     let base = format!("/admin/v1/apps/{}/groups/g1", s.app_id);
     let (status, body) = call(
         &s.router,
@@ -159,7 +78,7 @@ async fn members_are_paged_and_a_member_is_muted() {
 
     let muted = json!({"user_id": "bob", "role": "member", "muted_until": "2026-11-25T15:00:00.000Z",
         "joined_at": "2026-11-25T14:00:00.000Z"});
-    let calls2 = fake(&s.control, 200, muted);
+    let calls2 = fake(&s.control, Some((200, muted)));
     let (status, body) = call(
         &s.router,
         "POST",
@@ -192,7 +111,7 @@ async fn members_are_paged_and_a_member_is_muted() {
 #[tokio::test]
 async fn dismissal_is_a_delete_and_the_cells_refusals_keep_their_meaning() {
     let s = setup().await;
-    let calls = fake(&s.control, 204, Value::Null);
+    let calls = fake(&s.control, Some((204, Value::Null)));
     let path = format!("/admin/v1/apps/{}/groups/g1", s.app_id);
     let (status, _) = call(&s.router, "DELETE", &path, &s.operator, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -200,8 +119,10 @@ async fn dismissal_is_a_delete_and_the_cells_refusals_keep_their_meaning() {
 
     fake(
         &s.control,
-        404,
-        json!({"error": {"code": "not_found", "message": "no group g1"}}),
+        Some((
+            404,
+            json!({"error": {"code": "not_found", "message": "no group g1"}}),
+        )),
     );
     let (status, body) = call(&s.router, "GET", &path, &s.operator, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -210,8 +131,10 @@ async fn dismissal_is_a_delete_and_the_cells_refusals_keep_their_meaning() {
     // Muting the owner: the cell's 403 stays a refusal, not a gateway error.
     fake(
         &s.control,
-        403,
-        json!({"error": {"code": "forbidden", "message": "the owner cannot be muted"}}),
+        Some((
+            403,
+            json!({"error": {"code": "forbidden", "message": "the owner cannot be muted"}}),
+        )),
     );
     let (status, body) = call(
         &s.router,
@@ -228,7 +151,7 @@ async fn dismissal_is_a_delete_and_the_cells_refusals_keep_their_meaning() {
 #[tokio::test]
 async fn another_tenants_admin_gets_not_found_and_the_cell_is_never_asked() {
     let s = setup().await;
-    let calls = fake(&s.control, 200, group());
+    let calls = fake(&s.control, Some((200, group())));
     let op = Actor::System;
     let other = s.control.create_tenant(&op, "other").await.unwrap();
     s.control

@@ -4,94 +4,11 @@
 //! operators only.
 
 mod common;
-use common::call;
+use common::{Setup, call, fake, setup};
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use axum::Router;
 use axum::http::StatusCode;
-use confab_control::keyring::Keyring;
-use confab_control::service::support::{DataPlane, V1Answer};
-use confab_control::service::{Actor, Control};
+use confab_control::service::Actor;
 use serde_json::{Value, json};
-
-/// What the fake cell was asked: (secret, method, path, body).
-type Calls = Arc<Mutex<Vec<(String, String, String, Option<Value>)>>>;
-
-/// A cell that answers with a fixed status and body, or is unreachable.
-struct FakeCell {
-    calls: Calls,
-    answer: Option<(u16, Value)>,
-}
-
-#[async_trait]
-impl DataPlane for FakeCell {
-    async fn call(
-        &self,
-        secret: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<V1Answer, String> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((secret.into(), method.into(), path.into(), body));
-        match &self.answer {
-            Some((status, body)) => Ok(V1Answer {
-                status: *status,
-                body: body.clone(),
-            }),
-            None => Err("connection refused".into()),
-        }
-    }
-}
-
-struct Setup {
-    router: Router,
-    control: Arc<Control>,
-    operator: String,
-    app_id: String,
-    secret: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let stores =
-        confab_store::sqlite::SqliteStore::open(&dir.path().join("db"), Default::default())
-            .await
-            .unwrap()
-            .into_stores();
-    let keyring = Keyring::parse(&Keyring::generate_spec()).unwrap();
-    let control = Arc::new(Control::new(stores.control, Arc::new(keyring)));
-    let boot = control.bootstrap().await.unwrap().expect("fresh");
-    let (token, _, _) = control
-        .login(&boot.operator_username, &boot.operator_password)
-        .await
-        .unwrap();
-    Setup {
-        router: confab_control::rest::router(control.clone()),
-        control,
-        operator: token,
-        app_id: boot.app.app_id,
-        secret: boot.app.secret,
-        _dir: dir,
-    }
-}
-
-fn fake(control: &Control, answer: Option<(u16, Value)>) -> Calls {
-    let calls = Calls::default();
-    control.register_data_plane(
-        "default",
-        Arc::new(FakeCell {
-            calls: calls.clone(),
-            answer,
-        }),
-    );
-    calls
-}
 
 fn series(messages: u64, connections: f64) -> Value {
     json!({
